@@ -1,0 +1,53 @@
+package model
+
+import "time"
+
+// Alert statuses.
+const (
+	AlertActive    = "active"
+	AlertDismissed = "dismissed"
+	AlertResolved  = "resolved"
+)
+
+// Alert is one detection, folded per (cluster, type, entity, window)
+// (container "alerts", key /cluster). Its id is deterministic, so a
+// redelivered event increments the same alert instead of creating a new one.
+type Alert struct {
+	ID               string            `json:"id"`
+	Cluster          string            `json:"cluster"`
+	Type             string            `json:"type"`    // Palisade's name, e.g. "ReverseShell"
+	RefType          string            `json:"refType"` // reference id, e.g. "K8S.NODE_ReverseShell"
+	Title            string            `json:"title"`
+	Description      string            `json:"description,omitempty"`
+	Severity         Severity          `json:"severity"`
+	SeverityRank     int               `json:"severityRank"`
+	Tactics          []string          `json:"tactics,omitempty"`
+	Techniques       []string          `json:"techniques,omitempty"`
+	Source           string            `json:"source"` // runtime, audit
+	Entity           string            `json:"entity"` // compromised entity: namespace/workload, user, …
+	Namespace        string            `json:"namespace,omitempty"`
+	Workload         string            `json:"workload,omitempty"`
+	Pod              string            `json:"pod,omitempty"`
+	Container        string            `json:"container,omitempty"`
+	Image            string            `json:"image,omitempty"`
+	ImageDigest      string            `json:"imageDigest,omitempty"`
+	Node             string            `json:"node,omitempty"`
+	User             string            `json:"user,omitempty"`
+	WindowStart      time.Time         `json:"windowStart"`
+	Count            int               `json:"count"`
+	FirstSeen        time.Time         `json:"firstSeen"`
+	LastSeen         time.Time         `json:"lastSeen"`
+	LastSeenUnix     int64             `json:"lastSeenUnix"`
+	Evidence         map[string]string `json:"evidence,omitempty"`
+	EventIDs         []string          `json:"eventIds,omitempty"` // bounded sample, for de-duplication on redelivery
+	RemediationSteps []string          `json:"remediationSteps,omitempty"`
+	Vulnerabilities  *Counts           `json:"vulnerabilities,omitempty"` // the image's open findings
+	KnownExploited   bool              `json:"knownExploited,omitempty"`
+	Status           string            `json:"status"`
+	TTL              int               `json:"ttl,omitempty"` // seconds; Cosmos DB per-item TTL
+}
+
+// AlertID is the deterministic id of an alert.
+func AlertID(cluster, typ, entity string, window time.Time) string {
+	return HashID(cluster, typ, entity, window.UTC().Format(time.RFC3339))
+}

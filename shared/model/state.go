@@ -1,0 +1,31 @@
+package model
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// State is a small piece of bookkeeping (container "state", key /kind):
+// cursors, baselines, the vulnerability DB version, run records.
+type State struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Parked is an input that could not be processed and was set aside with the
+// reason, so that nothing is silently lost (state kind "parked").
+type Parked struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"` // always KindParked
+	Function string    `json:"function"`
+	Reason   string    `json:"reason"`
+	Sample   string    `json:"sample"` // the input, truncated
+	At       time.Time `json:"at"`
+}
+
+// State kinds.
+const (
+	KindParked = "parked"
+)

@@ -1,0 +1,211 @@
+// Package store defines Palisade's storage interface and the containers of
+// design.md §3. Two implementations satisfy it and pass one contract suite
+// (storetest): the embedded single-file store (package embedded) and Cosmos
+// DB (package cosmos). Open picks one from configuration.
+//
+// Items are JSON documents that carry their own "id" and their container's
+// partition key field. Writes are upserts unless a Cond says otherwise, so
+// writing the same deterministic id twice leaves one item.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Container names a store container.
+type Container string
+
+// The containers and what each holds (see model for the item types).
+const (
+	Images    Container = "images"
+	Inventory Container = "inventory"
+	Findings  Container = "findings"
+	Alerts    Container = "alerts"
+	Posture   Container = "posture"
+	State     Container = "state"
+)
+
+// Containers lists every container.
+func Containers() []Container {
+	return []Container{Images, Inventory, Findings, Alerts, Posture, State}
+}
+
+// PartitionKeyField is the top-level JSON field holding c's partition key.
+func (c Container) PartitionKeyField() string {
+	switch c {
+	case Images, Inventory, Findings:
+		return "digest"
+	case Alerts, Posture:
+		return "cluster"
+	case State:
+		return "kind"
+	}
+	return ""
+}
+
+// MaxItemBytes is the largest item either implementation accepts: Cosmos DB's
+// 2 MB item limit less room for the system properties it adds.
+const MaxItemBytes = 2*1024*1024 - 16*1024
+
+// Errors returned by every implementation. Test with errors.Is.
+var (
+	// ErrNotFound: no item with that partition key and id.
+	ErrNotFound = errors.New("item not found")
+	// ErrPrecondition: a conditional write found the item changed (IfMatch)
+	// or already present (IfNoneMatch).
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrTooLarge: the item would pass MaxItemBytes. Split it.
+	ErrTooLarge = errors.New("item too large")
+	// ErrInvalid: the item or query is malformed (missing id or key, bad filter).
+	ErrInvalid = errors.New("invalid item")
+)
+
+// Cond makes a write conditional. The zero value is an unconditional upsert.
+type Cond struct {
+	IfMatch     string // replace only if the item's ETag is this
+	IfNoneMatch bool   // create only; fail if the item exists
+}
+
+// Op is a filter comparison.
+type Op string
+
+// Filter operators. Comparisons of numbers are numeric and of strings are
+// lexical; a missing field never matches (except with Ne).
+const (
+	Eq Op = "="
+	Ne Op = "!="
+	Gt Op = ">"
+	Ge Op = ">="
+	Lt Op = "<"
+	Le Op = "<="
+)
+
+// Filter compares a top-level field, or a dotted path into nested objects,
+// with a value (string, number or bool).
+type Filter struct {
+	Field string
+	Op    Op
+	Value any
+}
+
+// Query selects items of one container.
+type Query struct {
+	PartitionKey string   // "" = every partition
+	Filters      []Filter // all must match
+	Limit        int      // page size; 0 means DefaultLimit
+	Continuation string   // from the previous Page; "" for the first page
+}
+
+// DefaultLimit is the page size of a Query with no Limit.
+const DefaultLimit = 100
+
+// Page is one page of query results, in no guaranteed order. An empty
+// Continuation means there are no more pages.
+type Page struct {
+	Items        []json.RawMessage
+	Continuation string
+}
+
+// Store is the storage both implementations provide.
+type Store interface {
+	// Put writes v (marshalled to JSON) under its partition key and id.
+	// It returns the new ETag.
+	Put(ctx context.Context, c Container, pk, id string, v any, cond Cond) (etag string, err error)
+	// Get reads an item into v and returns its ETag, or ErrNotFound.
+	Get(ctx context.Context, c Container, pk, id string, v any) (etag string, err error)
+	// Delete removes an item; deleting a missing item is not an error.
+	Delete(ctx context.Context, c Container, pk, id string) error
+	// Query returns one page of matching items.
+	Query(ctx context.Context, c Container, q Query) (Page, error)
+	// Close releases the store.
+	Close() error
+}
+
+// Validate checks what both implementations require of an item: a known
+// container, a non-empty id and partition key, and a JSON object whose "id"
+// and partition key field equal them. It returns the encoded item.
+func Validate(c Container, pk, id string, v any) ([]byte, error) {
+	field := c.PartitionKeyField()
+	if field == "" {
+		return nil, fmt.Errorf("%w: unknown container %q", ErrInvalid, c)
+	}
+	if id == "" || pk == "" {
+		return nil, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", ErrInvalid, c, field, id, field, pk)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode %s item %s: %v", ErrInvalid, c, id, err)
+	}
+	if len(b) > MaxItemBytes {
+		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
+	}
+	var head map[string]json.RawMessage
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
+	}
+	if got := jsonString(head["id"]); got != id {
+		return nil, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
+	}
+	if got := jsonString(head[field]); got != pk {
+		return nil, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
+	}
+	return b, nil
+}
+
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// CheckQuery validates a query's filters.
+func CheckQuery(q Query) error {
+	for _, f := range q.Filters {
+		if f.Field == "" {
+			return fmt.Errorf("%w: filter with no field", ErrInvalid)
+		}
+		switch f.Op {
+		case Eq, Ne, Gt, Ge, Lt, Le:
+		default:
+			return fmt.Errorf("%w: filter on %s has unknown operator %q", ErrInvalid, f.Field, f.Op)
+		}
+		switch f.Value.(type) {
+		case string, bool, int, int64, float64:
+		default:
+			return fmt.Errorf("%w: filter on %s has a %T value; want string, number or bool", ErrInvalid, f.Field, f.Value)
+		}
+	}
+	if q.Limit < 0 {
+		return fmt.Errorf("%w: negative limit %d", ErrInvalid, q.Limit)
+	}
+	return nil
+}
+
+// Each runs fn on every item matching q, page by page, decoding each into a
+// fresh T. It stops at the first error.
+func Each[T any](ctx context.Context, s Store, c Container, q Query, fn func(T) error) error {
+	for {
+		page, err := s.Query(ctx, c, q)
+		if err != nil {
+			return err
+		}
+		for _, raw := range page.Items {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("decode %s item: %w", c, err)
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		if page.Continuation == "" {
+			return nil
+		}
+		q.Continuation = page.Continuation
+	}
+}
