@@ -1,0 +1,8 @@
+package config
+
+// Detect holds the settings of this part of Palisade.
+type Detect struct{}
+
+func detectSettings() []Setting { return nil }
+
+func loadDetect(l *lookup) Detect { return Detect{} }
