@@ -58,6 +58,9 @@ type PostureScore struct {
 	Errors int     `json:"errors"`
 }
 
+// MaxRunIDs bounds the result ids a PostureRun lists.
+const MaxRunIDs = 1000
+
 // PostureRun summarises one assessment of a cluster or registry (state
 // kind posture-run or posture-history, carried in State.Data).
 type PostureRun struct {
@@ -66,10 +69,14 @@ type PostureRun struct {
 	Score       PostureScore            `json:"score"`
 	ByBenchmark map[string]PostureScore `json:"byBenchmark,omitempty"`
 	// Change since the previous run.
-	PreviousScore *float64 `json:"previousScore,omitempty"`
-	NewFailures   []string `json:"newFailures,omitempty"` // result ids
-	Resolved      []string `json:"resolved,omitempty"`    // result ids failing before, passing or gone now
-	Removed       int      `json:"removed"`               // results of resources that no longer exist
+	// NewFailures and Resolved list result ids (at most MaxRunIDs each;
+	// the counts are exact).
+	PreviousScore   *float64 `json:"previousScore,omitempty"`
+	NewFailureCount int      `json:"newFailureCount"`
+	NewFailures     []string `json:"newFailures,omitempty"` // failing now, not failing before
+	ResolvedCount   int      `json:"resolvedCount"`
+	Resolved        []string `json:"resolved,omitempty"` // failing before, passing, exempt or gone now
+	Removed         int      `json:"removed"`            // results of resources that no longer exist
 	// Problems of the run that did not stop it.
 	PolicyErrors      []string `json:"policyErrors,omitempty"`
 	ExpiredExemptions []string `json:"expiredExemptions,omitempty"`

@@ -282,7 +282,7 @@ func weight(s model.Severity) float64 {
 // AzurePolicy, Defender, Custom).
 func Score(results []model.PostureResult) (model.PostureScore, map[string]model.PostureScore) {
 	type acc struct {
-		s             model.PostureScore
+		s              model.PostureScore
 		healthy, total float64
 	}
 	var all acc

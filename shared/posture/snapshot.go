@@ -227,7 +227,7 @@ type DiagnosticSetting struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
 	Properties struct {
-		WorkspaceID string `json:"workspaceId"`
+		WorkspaceID                 string `json:"workspaceId"`
 		EventHubAuthorizationRuleID string `json:"eventHubAuthorizationRuleId"`
 		StorageAccountID            string `json:"storageAccountId"`
 		Logs                        []struct {
