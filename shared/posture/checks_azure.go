@@ -15,8 +15,8 @@ func clusterCheck(c Check, bad func(env *Env, cl *Cluster) string) Check {
 	c.Scope = ScopeCluster
 	c.Evaluate = func(_ context.Context, env *Env) []Outcome {
 		cl := env.Snap.Cluster
-		if cl == nil {
-			return nil
+		if cl == nil || (c.ID == "diagnostic-logs" && env.Snap.Diagnostics == nil) {
+			return nil // unknown: diagnostic settings were not read
 		}
 		msg := bad(env, cl)
 		return []Outcome{{Resource: clusterResource(cl), Pass: msg == "", Message: msg}}
@@ -91,7 +91,7 @@ func clusterChecks() []Check {
 						}
 					}
 				}
-				if env.Snap.Diagnostics == nil {
+				if len(env.Snap.Diagnostics) == 0 {
 					return "no diagnostic settings"
 				}
 				return "no diagnostic setting sends the kube-audit or kube-audit-admin logs"

@@ -97,7 +97,7 @@ func TestCatalogueCoverage(t *testing.T) {
 }
 
 func TestFailureDetails(t *testing.T) {
-	bad, _ := clusterSnapshot(t, "testdata/bad", "testdata/arm/cluster-weak.json", "", "")
+	bad, _ := clusterSnapshot(t, "testdata/bad", "testdata/arm/cluster-weak.json", "testdata/arm/diagnostics-noaudit.json", "")
 	rep := assess(t, bad)
 	find := func(check, resource string) model.PostureResult {
 		for _, r := range rep.Results {
@@ -120,7 +120,7 @@ func TestFailureDetails(t *testing.T) {
 		{"service-allowed-ports", "Service/legacy/ssh", model.PostureFail, "listens on 22/TCP; allowed: 80,443"},
 		{"running-image-vulnerabilities", "Image/" + digestVulnerable, model.PostureFail, "docker.io/library/busybox:1.36 has 1 open vulnerabilities of severity high or higher (CVE-2024-58251); running in Pod/default/debug"},
 		{"kubernetes-version", bad.Cluster.ID, model.PostureFail, "Kubernetes 1.27.9 is older than 1.30"},
-		{"diagnostic-logs", bad.Cluster.ID, model.PostureFail, "no diagnostic settings"},
+		{"diagnostic-logs", bad.Cluster.ID, model.PostureFail, "no diagnostic setting sends the kube-audit or kube-audit-admin logs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.check, func(t *testing.T) {

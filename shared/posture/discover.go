@@ -207,3 +207,41 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// LocalSource assesses the one cluster a kubeconfig points at, with no ARM
+// (local runs): the control-plane and registry checks do not run.
+type LocalSource struct {
+	Kubeconfig string
+}
+
+// Clusters returns the kubeconfig's current cluster.
+func (l LocalSource) Clusters(context.Context, string) ([]*Cluster, error) {
+	raw, err := clientcmd.LoadFromFile(l.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", l.Kubeconfig, err)
+	}
+	name := raw.CurrentContext
+	if c, ok := raw.Contexts[name]; ok && c.Cluster != "" {
+		name = c.Cluster
+	}
+	return []*Cluster{{Name: name}}, nil
+}
+
+// Kube opens a client from the kubeconfig.
+func (l LocalSource) Kube(context.Context, *Cluster) (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", l.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", l.Kubeconfig, err)
+	}
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("client from %s: %w", l.Kubeconfig, err)
+	}
+	return kc, nil
+}
+
+// Diagnostics are unknown without ARM.
+func (LocalSource) Diagnostics(context.Context, string) ([]DiagnosticSetting, error) { return nil, nil }
+
+// Registries are unknown without ARM.
+func (LocalSource) Registries(context.Context, string) ([]Registry, error) { return nil, nil }

@@ -53,12 +53,12 @@ func TestRegoPolicies(t *testing.T) {
 		}
 	}
 	want := map[string]res{
-		"custom/team_label CronJob/legacy/report":        {model.PostureFail, "CronJob report has no team label"},
-		"custom/team_label DaemonSet/legacy/node-agent":  {model.PostureFail, "DaemonSet node-agent has no team label"},
-		"custom/team_label Deployment/shop/web":          {model.PostureFail, "Deployment web has no team label"},
-		"custom/no_latest_tag Pod/default/debug":         {model.PosturePass, ""},
-		"custom/no_latest_tag Namespace/legacy":          {model.PosturePass, ""},
-		"custom/lb_services Service/legacy/ssh":          {model.PostureFail, "LoadBalancer service without the azure-load-balancer-internal annotation"},
+		"custom/team_label CronJob/legacy/report":       {model.PostureFail, "CronJob report has no team label"},
+		"custom/team_label DaemonSet/legacy/node-agent": {model.PostureFail, "DaemonSet node-agent has no team label"},
+		"custom/team_label Deployment/shop/web":         {model.PostureFail, "Deployment web has no team label"},
+		"custom/no_latest_tag Pod/default/debug":        {model.PosturePass, ""},
+		"custom/no_latest_tag Namespace/legacy":         {model.PosturePass, ""},
+		"custom/lb_services Service/legacy/ssh":         {model.PostureFail, "LoadBalancer service without the azure-load-balancer-internal annotation"},
 	}
 	for k, w := range want {
 		if diff := cmp.Diff(w, got[k]); diff != "" {
