@@ -57,7 +57,6 @@ func TestRegoPolicies(t *testing.T) {
 		"custom/team_label DaemonSet/legacy/node-agent": {model.PostureFail, "DaemonSet node-agent has no team label"},
 		"custom/team_label Deployment/shop/web":         {model.PostureFail, "Deployment web has no team label"},
 		"custom/no_latest_tag Pod/default/debug":        {model.PosturePass, ""},
-		"custom/no_latest_tag Namespace/legacy":         {model.PosturePass, ""},
 		"custom/lb_services Service/legacy/ssh":         {model.PostureFail, "LoadBalancer service without the azure-load-balancer-internal annotation"},
 	}
 	for k, w := range want {
@@ -66,6 +65,9 @@ func TestRegoPolicies(t *testing.T) {
 		}
 	}
 	// Kinds restrict evaluation: the team policy saw no Service.
+	if _, ok := got["custom/no_latest_tag Namespace/legacy"]; ok {
+		t.Error("no_latest_tag evaluated a Namespace despite kinds")
+	}
 	if _, ok := got["custom/team_label Service/legacy/ssh"]; ok {
 		t.Error("team_label evaluated a Service despite kinds")
 	}

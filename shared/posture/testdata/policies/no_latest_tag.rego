@@ -1,4 +1,9 @@
 # A Gatekeeper-library style policy in Rego v0 syntax.
+
+# METADATA
+# title: Images must be pinned to a tag or digest other than latest
+# custom:
+#   kinds: [Pod]
 package k8sdisallowedtags
 
 violation[{"msg": msg}] {
