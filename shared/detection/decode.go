@@ -149,10 +149,10 @@ func WorkloadFromPod(pod string) string {
 	if isOrdinal(last) {
 		return strings.Join(parts[:n-1], "-")
 	}
-	if len(last) != 5 || !isAlnumLower(last) {
+	if len(last) != 5 || !isGenerated(last) {
 		return pod
 	}
-	if n >= 3 && len(parts[n-2]) >= 6 && len(parts[n-2]) <= 10 && isAlnumLower(parts[n-2]) && hasDigit(parts[n-2]) {
+	if n >= 3 && len(parts[n-2]) >= 6 && len(parts[n-2]) <= 10 && isGenerated(parts[n-2]) {
 		return strings.Join(parts[:n-2], "-")
 	}
 	return strings.Join(parts[:n-1], "-")
@@ -170,13 +170,15 @@ func isOrdinal(s string) bool {
 	return true
 }
 
-func isAlnumLower(s string) bool {
+// generatedAlphabet is the alphabet Kubernetes uses for generated name
+// suffixes and pod-template hashes (no vowels, no 0, 1 or 3).
+const generatedAlphabet = "bcdfghjklmnpqrstvwxz2456789"
+
+func isGenerated(s string) bool {
 	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+		if !strings.ContainsRune(generatedAlphabet, r) {
 			return false
 		}
 	}
 	return s != ""
 }
-
-func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }

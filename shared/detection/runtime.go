@@ -101,7 +101,7 @@ var (
 	kubeletCred = []string{"/var/lib/kubelet/kubeconfig", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/var/lib/kubelet/pki/", "/etc/kubernetes/azure.json", "/var/lib/kubelet/bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubeconfig"}
 	payloadHost = []string{"pastebin.com/raw", "transfer.sh", "temp.sh", "ngrok.io", "ngrok-free.app", "paste.ee", "termbin.com", "bashupload.com", "0x0.st", "trycloudflare.com"}
 	securityPro = []string{"falco", "auditd", "apparmor", "osqueryd", "wazuh", "ossec", "falcon-sensor", "mdatp", "wdavdaemon", "omsagent", "palisade-sensor", "tetragon"}
-	bareIPURL   = regexp.MustCompile(`(?:https?|ftp)://\d{1,3}(?:\.\d{1,3}){3}`)
+	bareIPURL   = regexp.MustCompile(`(?:https?|ftp)://(\d{1,3}(?:\.\d{1,3}){3})`)
 )
 
 // event is the part of an envelope the rules read, extracted once.
@@ -267,7 +267,7 @@ func cmdlineTypes(ev *event, add func(string)) {
 		if has("xmrig") || has("minerd") || has("cpuminer") || has("xmr-stak") || has("kinsing") || has("kdevtmpfsi") {
 			add("CryptoMinerDownload")
 		}
-		if bareIPURL.MatchString(c) || containsAny(c, payloadHost) {
+		if publicIPURL(c) || containsAny(c, payloadHost) {
 			add("MaliciousDownload")
 		}
 		if (has(" -o") || has(" -o ") || has("--output") || has(" -p ")) && (has("/tmp/") || has("/dev/shm") || has("/var/tmp/")) {
@@ -459,4 +459,16 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// publicIPURL reports whether c fetches a URL whose host is a bare public
+// IP address (payload hosting without a domain name).
+func publicIPURL(c string) bool {
+	for _, m := range bareIPURL.FindAllStringSubmatch(c, -1) {
+		a, err := netip.ParseAddr(m[1])
+		if err == nil && a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
