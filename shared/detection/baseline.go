@@ -169,7 +169,9 @@ func (b *Baselines) hit(c conn) Hit {
 	return h
 }
 
-func baselineID(cluster, ns, workload string) string { return model.HashID(KindBaseline, cluster, ns, workload) }
+func baselineID(cluster, ns, workload string) string {
+	return model.HashID(KindBaseline, cluster, ns, workload)
+}
 
 func workloadOf(e *model.Envelope) string {
 	if e.K8s.Workload != "" {

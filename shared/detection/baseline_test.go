@@ -32,8 +32,8 @@ func TestBaseline(t *testing.T) {
 	}
 	after := t0.Add(25 * time.Hour)
 	batch := []*model.Envelope{
-		connEnvelope("e3", after, "20.50.2.1", "443"),    // learned
-		connEnvelope("e4", after, "10.244.7.7", "5432"),  // another pod, same port: learned as private
+		connEnvelope("e3", after, "20.50.2.1", "443"),     // learned
+		connEnvelope("e4", after, "10.244.7.7", "5432"),   // another pod, same port: learned as private
 		connEnvelope("e5", after, "203.0.113.80", "8443"), // new
 	}
 	hits, err = bl.Observe(ctx, batch)
