@@ -211,4 +211,3 @@ func wait(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
