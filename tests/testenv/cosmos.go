@@ -24,4 +24,3 @@ func StartCosmos(t testing.TB) string {
 	Start(t, DialReady(addr), nil, "node", script, fmt.Sprint(port))
 	return "https://" + addr + "/"
 }
-
