@@ -82,3 +82,7 @@ func TestBadEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPut(b *testing.B)   { storetest.BenchPut(b, newStore(b, testenv.StartCosmos(b))) }
+func BenchmarkGet(b *testing.B)   { storetest.BenchGet(b, newStore(b, testenv.StartCosmos(b))) }
+func BenchmarkQuery(b *testing.B) { storetest.BenchQuery(b, newStore(b, testenv.StartCosmos(b))) }

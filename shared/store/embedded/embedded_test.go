@@ -118,3 +118,16 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("Put with a cancelled context: err = %v", err)
 	}
 }
+
+func openBench(b *testing.B) store.Store {
+	s, err := embedded.Open(filepath.Join(b.TempDir(), "palisade.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func BenchmarkPut(b *testing.B)   { storetest.BenchPut(b, openBench(b)) }
+func BenchmarkGet(b *testing.B)   { storetest.BenchGet(b, openBench(b)) }
+func BenchmarkQuery(b *testing.B) { storetest.BenchQuery(b, openBench(b)) }

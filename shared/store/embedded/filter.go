@@ -41,12 +41,17 @@ func (fs filters) match(body []byte) (bool, error) {
 	if len(fs) == 0 {
 		return true, nil
 	}
-	var doc map[string]any
+	// Only the top level is split; just the values filtered on are decoded.
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return false, err
 	}
 	for _, f := range fs {
-		if !f.match(lookup(doc, f.path)) {
+		v, err := lookup(doc, f.path)
+		if err != nil {
+			return false, err
+		}
+		if !f.match(v) {
 			return false, nil
 		}
 	}
@@ -57,18 +62,26 @@ func (fs filters) match(body []byte) (bool, error) {
 // is a value.
 type missing struct{}
 
-func lookup(doc map[string]any, path []string) any {
-	var cur any = doc
-	for _, p := range path {
+// lookup decodes the value at path, or returns missing{}.
+func lookup(doc map[string]json.RawMessage, path []string) (any, error) {
+	raw, ok := doc[path[0]]
+	if !ok {
+		return missing{}, nil
+	}
+	var cur any
+	if err := json.Unmarshal(raw, &cur); err != nil {
+		return nil, err
+	}
+	for _, p := range path[1:] {
 		obj, ok := cur.(map[string]any)
 		if !ok {
-			return missing{}
+			return missing{}, nil
 		}
 		if cur, ok = obj[p]; !ok {
-			return missing{}
+			return missing{}, nil
 		}
 	}
-	return cur
+	return cur, nil
 }
 
 func (f filter) match(got any) bool {
