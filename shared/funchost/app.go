@@ -113,7 +113,8 @@ type App struct {
 
 var functionName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
-// LoadApp reads host.json and every <dir>/*/function.json.
+// LoadApp reads host.json and every <dir>/*/function.json, or, in a source
+// checkout, <dir>/functions/*/function.json.
 func LoadApp(dir string) (*App, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "host.json"))
 	if err != nil {
@@ -124,6 +125,9 @@ func LoadApp(dir string) (*App, error) {
 		return nil, fmt.Errorf("host.json: %w", err)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
+	if err == nil && len(paths) == 0 {
+		paths, err = filepath.Glob(filepath.Join(dir, "functions", "*", "function.json"))
+	}
 	if err != nil {
 		return nil, err
 	}

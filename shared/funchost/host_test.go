@@ -105,7 +105,7 @@ func (rc *recorder) server() *customhandler.Server {
 		rc.mu.Unlock()
 		return nil, nil
 	})
-	s.HandleHTTP("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.HandleHTTP("/api/", "api", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		customhandler.WriteJSON(w, http.StatusTeapot, map[string]string{"path": r.URL.Path, "query": r.URL.RawQuery, "invocation": r.Header.Get(customhandler.HeaderInvocationID)})
 	}))
 	return s
