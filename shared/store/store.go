@@ -1,7 +1,7 @@
 // Package store defines Palisade's storage interface and the containers of
 // design.md §3. Two implementations satisfy it and pass one contract suite
 // (storetest): the embedded single-file store (package embedded) and Cosmos
-// DB (package cosmos). Open picks one from configuration.
+// DB (package cosmos). backend.Open picks one from configuration.
 //
 // Items are JSON documents that carry their own "id" and their container's
 // partition key field. Writes are upserts unless a Cond says otherwise, so

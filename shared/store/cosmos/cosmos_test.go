@@ -12,8 +12,8 @@ import (
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
-// dbSeq makes database names unique within the test binary; each test
-// server is fresh, so that is enough to keep tests apart.
+// dbSeq makes database names unique within the test binary, so tests that
+// share a server (every contract subtest does) never see each other's items.
 var dbSeq atomic.Int64
 
 func newStore(t testing.TB, endpoint string) *cosmos.Store {

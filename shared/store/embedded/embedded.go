@@ -290,6 +290,9 @@ func checkedKey(c store.Container, pk, id string) ([]byte, error) {
 	if pk == "" || id == "" {
 		return nil, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", store.ErrInvalid, c, c.PartitionKeyField(), id, c.PartitionKeyField(), pk)
 	}
+	if err := store.CheckID(c, id); err != nil {
+		return nil, err
+	}
 	return key(c, pk, id)
 }
 

@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -131,3 +132,42 @@ func openBench(b *testing.B) store.Store {
 func BenchmarkPut(b *testing.B)   { storetest.BenchPut(b, openBench(b)) }
 func BenchmarkGet(b *testing.B)   { storetest.BenchGet(b, openBench(b)) }
 func BenchmarkQuery(b *testing.B) { storetest.BenchQuery(b, openBench(b)) }
+
+// FuzzQueryContinuation feeds arbitrary continuation tokens, which come
+// back from API clients, to Query: it must answer a page or ErrInvalid,
+// never panic, and never return an item outside the asked partition.
+func FuzzQueryContinuation(f *testing.F) {
+	for _, seed := range []string{"", "YQBpZA", "YgB4", "!!!", "AA", "YQ", "YQA"} {
+		f.Add(seed, "a")
+	}
+	s, err := embedded.Open(filepath.Join(f.TempDir(), "palisade.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	for _, pk := range []string{"a", "b"} {
+		for _, id := range []string{"id", "x", "y"} {
+			if _, err := s.Put(context.Background(), store.State, pk, id, map[string]any{"id": id, "kind": pk}, store.Cond{}); err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, token, pk string) {
+		page, err := s.Query(t.Context(), store.State, store.Query{PartitionKey: pk, Continuation: token, Limit: 2})
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("Query: %v, want a page or ErrInvalid", err)
+			}
+			return
+		}
+		for _, raw := range page.Items {
+			var d struct{ Kind string }
+			if err := json.Unmarshal(raw, &d); err != nil {
+				t.Fatal(err)
+			}
+			if pk != "" && d.Kind != pk {
+				t.Fatalf("query of partition %q returned an item of %q", pk, d.Kind)
+			}
+		}
+	})
+}

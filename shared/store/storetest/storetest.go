@@ -331,7 +331,7 @@ func testNotFound(t *testing.T, s store.Store) {
 
 func testFilters(t *testing.T, s store.Store) {
 	items := []doc{
-		item("d1", "a", doc{"n": 1, "s": "apple", "b": true, "sev": "HIGH", "nested": doc{"x": 5, "deeper": doc{"y": "k"}}}),
+		item("d1", "a", doc{"value": "kw", "n": 1, "s": "apple", "b": true, "sev": "HIGH", "nested": doc{"x": 5, "deeper": doc{"y": "k"}}}),
 		item("d1", "b", doc{"n": 9, "s": "banana", "b": false, "sev": "LOW", "nested": doc{"x": 50}}),
 		item("d2", "c", doc{"n": 10, "s": "cherry", "b": true, "sev": "HIGH"}),
 		item("d2", "d", doc{"n": 2.5, "s": "10"}),
@@ -375,6 +375,7 @@ func testFilters(t *testing.T, s store.Store) {
 		{"TypeMismatchEq", "", []store.Filter{f("n", store.Eq, "9")}, nil},
 		{"TypeMismatchRange", "", []store.Filter{f("s", store.Gt, 0)}, nil},
 		{"TypeMismatchNe", "", []store.Filter{f("s", store.Ne, 9)}, []string{"a", "b", "c", "d", "e"}},
+		{"KeywordFieldName", "", []store.Filter{f("value", store.Eq, "kw")}, []string{"a"}},
 		{"AllMustMatch", "", []store.Filter{f("sev", store.Eq, "HIGH"), f("n", store.Gt, 5)}, []string{"c"}},
 		{"WithPartition", "d2", nil, []string{"c", "d"}},
 	}
