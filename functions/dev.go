@@ -140,4 +140,3 @@ func printBanner(w io.Writer, cfg config.Config, app *funchost.App) {
 	}
 	fmt.Fprintf(w, "  functions        %v\n\n", app.Names())
 }
-
