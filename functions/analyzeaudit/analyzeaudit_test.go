@@ -12,7 +12,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/tests/memstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
 const resourceID = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG-AKS/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-PROD"
@@ -65,7 +65,7 @@ func TestHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := faultstore.Open(t)
 	f, err := New(st, nil, c.Detect, func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) })
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestHandle(t *testing.T) {
 	if len(got) != 2 || got["K8S_ClusterAdminBindingClusterAdminBinding"] != 1 || got["ExecIntoPod"] != 1 {
 		t.Errorf("alerts %v", got)
 	}
-	if n := st.Len(store.State); n != 2 {
+	if n := st.Len(t, store.State); n != 2 {
 		t.Errorf("%d parked, want 2 (the bad record and the bad body)", n)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/tests/memstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
 var now = func() time.Time { return time.Date(2026, 7, 10, 21, 0, 0, 0, time.UTC) }
@@ -114,7 +114,7 @@ func alertsIn(t *testing.T, st store.Store) map[string]int {
 // TestCorruptEventAndRedelivery: one corrupt event is parked and the rest
 // processed; the same batch again leaves the same alerts and counts.
 func TestCorruptEventAndRedelivery(t *testing.T) {
-	st := memstore.New()
+	st := faultstore.Open(t)
 	pub := &recorder{}
 	f, err := New(st, pub, options(t), now)
 	if err != nil {
@@ -155,7 +155,7 @@ func TestCorruptEventAndRedelivery(t *testing.T) {
 	if again := alertsIn(t, st); len(again) != len(first) || again["ReverseShell"] != 1 {
 		t.Errorf("after redelivery %v, want %v", again, first)
 	}
-	if n := st.Len(store.State); n != 2 { // one parked record + the IMDS workload's baseline
+	if n := st.Len(t, store.State); n != 2 { // one parked record + the IMDS workload's baseline
 		t.Errorf("%d state items after redelivery, want 2", n)
 	}
 	ids := map[string]bool{}
@@ -170,7 +170,7 @@ func TestCorruptEventAndRedelivery(t *testing.T) {
 // TestFailures: a Sentinel failure is retried inside the call; a store that
 // keeps failing fails the invocation (so the retry policy applies).
 func TestFailures(t *testing.T) {
-	st := memstore.New()
+	st := faultstore.Open(t)
 	pub := &recorder{fails: 2}
 	f, err := New(st, pub, options(t), now)
 	if err != nil {
@@ -182,12 +182,12 @@ func TestFailures(t *testing.T) {
 	if len(pub.sent) != 1 {
 		t.Errorf("published %d alerts, want 1", len(pub.sent))
 	}
-	st.Fail = func(op string, c store.Container) error {
+	st.SetFail(func(op string, c store.Container) error {
 		if op == "put" && c == store.Alerts {
 			return errors.New("connection reset")
 		}
 		return nil
-	}
+	})
 	if _, err := f.Handle(t.Context(), hostRequest(t, envelopes(t, "kmod"))); err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Errorf("store down: err %v, want the store error", err)
 	}

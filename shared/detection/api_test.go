@@ -6,11 +6,11 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/palisade-sec/palisade/tests/memstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
 func TestAlertsAPI(t *testing.T) {
-	st := memstore.New()
+	st := faultstore.Open(t)
 	d := newTestDetector(t)
 	if _, err := NewSink(st, d, fixedNow).Save(t.Context(), batchOf(t, d, "netcat_rce", "drop_execute", "nmap", "terminal_shell", "miner_pool_port").Folds()); err != nil {
 		t.Fatal(err)

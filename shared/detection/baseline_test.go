@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
-	"github.com/palisade-sec/palisade/tests/memstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
 func connEnvelope(id string, at time.Time, ip string, port string) *model.Envelope {
@@ -19,7 +19,7 @@ func connEnvelope(id string, at time.Time, ip string, port string) *model.Envelo
 // event); pod addresses are folded into "private".
 func TestBaseline(t *testing.T) {
 	ctx := t.Context()
-	st := memstore.New()
+	st := faultstore.Open(t)
 	d := newTestDetector(t)
 	bl := NewBaselines(st, d, 24*time.Hour, 100, fixedNow)
 	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/tests/memstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
 var fixedNow = func() time.Time { return time.Date(2026, 7, 10, 21, 0, 0, 0, time.UTC) }
@@ -27,7 +27,7 @@ func batchOf(t *testing.T, d *Detector, names ...string) *Batch {
 // same counts; a new event in the window increments the count.
 func TestSaveIdempotent(t *testing.T) {
 	ctx := t.Context()
-	st := memstore.New()
+	st := faultstore.Open(t)
 	d := newTestDetector(t)
 	sink := NewSink(st, d, fixedNow)
 	first, err := sink.Save(ctx, batchOf(t, d, "netcat_rce", "redirect_stdin").Folds())
@@ -44,7 +44,7 @@ func TestSaveIdempotent(t *testing.T) {
 	if again[0].Count != 2 || again[0].ID != first[0].ID {
 		t.Errorf("redelivery: count %d id %s, want 2 %s", again[0].Count, again[0].ID, first[0].ID)
 	}
-	if n := st.Len(store.Alerts); n != 1 {
+	if n := st.Len(t, store.Alerts); n != 1 {
 		t.Errorf("%d stored alerts, want 1", n)
 	}
 	e := loadFalco(t, "netcat_rce")
@@ -65,7 +65,7 @@ func TestSaveIdempotent(t *testing.T) {
 	if _, err := sink.Save(ctx, b.Folds()); err != nil {
 		t.Fatal(err)
 	}
-	if n := st.Len(store.Alerts); n != 2 {
+	if n := st.Len(t, store.Alerts); n != 2 {
 		t.Errorf("%d stored alerts after a new window, want 2", n)
 	}
 }
@@ -76,7 +76,7 @@ func TestSaveIdempotent(t *testing.T) {
 func TestEnrichment(t *testing.T) {
 	ctx := t.Context()
 	digest := "sha256:" + "ab12000000000000000000000000000000000000000000000000000000000000"[:64]
-	st := memstore.New()
+	st := faultstore.Open(t)
 	put := func(vuln string, sev model.Severity, kev bool, status string) {
 		f := model.Finding{ID: model.FindingID(digest, vuln, "openssl", "", "3.0.1"), Digest: digest, VulnID: vuln, PkgName: "openssl",
 			InstalledVersion: "3.0.1", Severity: sev, KnownExploited: kev, Status: status}
@@ -123,7 +123,7 @@ func TestEnrichment(t *testing.T) {
 // conflictStore fails the first conditional write as if another instance
 // had written first, to exercise the re-read.
 type conflictStore struct {
-	*memstore.Store
+	*faultstore.Store
 	conflicts int
 }
 
@@ -142,7 +142,7 @@ func (c *conflictStore) Put(ctx context.Context, ct store.Container, pk, id stri
 }
 
 func TestSaveConcurrentWriter(t *testing.T) {
-	st := &conflictStore{Store: memstore.New(), conflicts: 1}
+	st := &conflictStore{Store: faultstore.Open(t), conflicts: 1}
 	d := newTestDetector(t)
 	sink := NewSink(st, d, fixedNow)
 	got, err := sink.Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
@@ -155,15 +155,15 @@ func TestSaveConcurrentWriter(t *testing.T) {
 }
 
 func TestPipelineRetries(t *testing.T) {
-	st := memstore.New()
+	st := faultstore.Open(t)
 	fails := 2
-	st.Fail = func(op string, c store.Container) error {
+	st.SetFail(func(op string, c store.Container) error {
 		if op == "put" && c == store.Alerts && fails > 0 {
 			fails--
 			return errors.New("503 service unavailable")
 		}
 		return nil
-	}
+	})
 	d := newTestDetector(t)
 	var slept []time.Duration
 	p := NewPipeline(st, nil, d, PipelineOptions{Function: "detectruntime", Retries: 2, RetryDelay: time.Second, Now: fixedNow,
