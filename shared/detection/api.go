@@ -22,7 +22,7 @@ func NewAlertsAPI(st store.Store) *AlertsAPI { return &AlertsAPI{st: st} }
 
 // AlertsPage is the response body.
 type AlertsPage struct {
-	Alerts       []json.RawMessage `json:"alerts"`
+	Alerts       []json.RawMessage `json:"items"`
 	Continuation string            `json:"continuation,omitempty"`
 }
 
