@@ -76,7 +76,7 @@ func TestHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newMemStore()
+	st := newTestStore(t)
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	fn := New(st, src, c.Posture, func() time.Time { return now })
 	req, err := customhandler.DecodeRequest([]byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{}}`))

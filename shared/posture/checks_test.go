@@ -13,7 +13,7 @@ import (
 // the seeded scan results.
 func assess(t *testing.T, snap *Snapshot) *Report {
 	t.Helper()
-	st := newMemStore()
+	st := newTestStore(t)
 	seedVulns(t, st)
 	eng := NewEngine(testConfig(t, nil), nil, nil, nil, StoreVulns{Store: st}, clock)
 	rep, err := eng.Assess(t.Context(), snap)

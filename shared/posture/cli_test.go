@@ -84,7 +84,7 @@ func TestCLIFormats(t *testing.T) {
 }
 
 func TestAPI(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	rc := &Recorder{Store: st}
 	for _, name := range []string{"aks-a", "aks-b"} {
 		snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")

@@ -165,7 +165,7 @@ func TestDecodeExemptionsErrors(t *testing.T) {
 }
 
 func TestRecorderChangeSinceLastRun(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	seedVulns(t, st)
 	rc := &Recorder{Store: st}
 	cfg := testConfig(t, nil)
@@ -262,7 +262,7 @@ func TestRemediation(t *testing.T) {
 				applies++
 				return false, nil, nil
 			})
-			st := newMemStore()
+			st := newTestStore(t)
 			rep, err := NewEngine(testConfig(t, nil), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
 			if err != nil {
 				t.Fatal(err)
