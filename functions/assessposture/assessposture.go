@@ -29,6 +29,9 @@ type Source interface {
 	Registries(ctx context.Context, subscription string) ([]posture.Registry, error)
 }
 
+// Name is the function's folder name.
+const Name = "assessposture"
+
 // Function is the assessposture function.
 type Function struct {
 	store  store.Store
