@@ -1,0 +1,131 @@
+package falco
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/palisade-sec/palisade/shared/logging"
+)
+
+// HTTPOptions configures the http_output input.
+type HTTPOptions struct {
+	// MaxBodyBytes bounds one request body.
+	MaxBodyBytes int64
+}
+
+func (o *HTTPOptions) defaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+}
+
+// HTTPInput receives Falco's http_output: a POST whose body is one JSON alert,
+// or several, one per line (json_output lines).
+type HTTPInput struct {
+	opts HTTPOptions
+	recv Receiver
+	log  zerolog.Logger
+}
+
+// NewHTTPInput returns an input for opts (defaults applied).
+func NewHTTPInput(opts HTTPOptions, recv Receiver, log zerolog.Logger) *HTTPInput {
+	opts.defaults()
+	return &HTTPInput{opts: opts, recv: recv, log: log.With().Str(logging.FieldComponent, "http-input").Logger()}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST Falco JSON alerts here", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		h.recv.Invalid("http", fmt.Errorf("%w: read body: %w", ErrInvalid, err))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	accepted, invalid := 0, 0
+	var firstErr error
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The rest of the body cannot be framed: count it as one.
+			invalid++
+			firstErr = cmpErr(firstErr, fmt.Errorf("%w: %w", ErrInvalid, err))
+			h.recv.Invalid("http", err)
+			break
+		}
+		ev, err := DecodeJSON(raw)
+		if err != nil {
+			invalid++
+			firstErr = cmpErr(firstErr, err)
+			h.recv.Invalid("http", err)
+			continue
+		}
+		accepted++
+		h.recv.Receive(ev, "http")
+	}
+	if accepted == 0 && invalid == 0 {
+		h.recv.Invalid("http", fmt.Errorf("%w: empty body", ErrInvalid))
+		http.Error(w, "empty body", http.StatusBadRequest)
+		return
+	}
+	if invalid > 0 {
+		h.log.Debug().Err(firstErr).Int(logging.FieldCount, invalid).Msg("invalid falco json")
+		http.Error(w, fmt.Sprintf("%d accepted, %d invalid: %v", accepted, invalid, firstErr), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "{\"accepted\":%d}\n", accepted)
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// Serve serves the input on ln until ctx ends, then shuts down gracefully.
+func (h *HTTPInput) Serve(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	return serve(ctx, srv, ln)
+}
+
+// serve runs srv on ln and shuts it down when ctx ends.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}
