@@ -15,6 +15,7 @@ import (
 	"github.com/falcosecurity/client-go/pkg/client"
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/sensor/backoff"
 	"github.com/palisade-sec/palisade/shared/logging"
 )
 
@@ -101,7 +102,7 @@ func (g *GRPCInput) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("falco grpc outputs client: %w", err)
 	}
-	bo := Backoff{Min: g.opts.MinBackoff, Max: g.opts.MaxBackoff}
+	bo := backoff.Backoff{Min: g.opts.MinBackoff, Max: g.opts.MaxBackoff}
 	for {
 		n, err := g.watch(ctx, oc)
 		if ctx.Err() != nil {
@@ -112,7 +113,7 @@ func (g *GRPCInput) Run(ctx context.Context) error {
 		}
 		d := bo.Next()
 		g.log.Warn().Err(err).Int(logging.FieldCount, n).Dur("retry_in", d).Msg("falco grpc stream ended; reconnecting")
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return nil
 		}
 	}

@@ -81,6 +81,7 @@ type Queue struct {
 	n        int   // events held, in flight included
 	bytes    int64 // their size
 	inflight int
+	inBytes  int64 // size of the events in flight
 	nextSeq  uint64
 	drops    map[string]*[Levels]uint64
 	closed   bool
@@ -233,6 +234,7 @@ func (q *Queue) Take(maxItems int, maxBytes int64) ([]Item, error) {
 		}
 	}
 	q.inflight += len(out)
+	q.inBytes += total
 	return out, nil
 }
 
@@ -263,6 +265,7 @@ func (q *Queue) releaseLocked(items []Item) {
 		}
 	}
 	q.inflight -= len(items)
+	q.inBytes -= sizeOf(items)
 	if len(disk) > 0 {
 		q.spool.done(disk)
 	}
@@ -273,10 +276,26 @@ func (q *Queue) Nack(items []Item) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inflight -= len(items)
+	q.inBytes -= sizeOf(items)
 	q.putBackLocked(items)
 	if len(items) > 0 {
 		q.signal()
 	}
+}
+
+func sizeOf(items []Item) int64 {
+	var n int64
+	for _, it := range items {
+		n += int64(it.size)
+	}
+	return n
+}
+
+// Pending returns the number and size of events waiting to be taken.
+func (q *Queue) Pending() (int, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n - q.inflight, q.bytes - q.inBytes
 }
 
 // putBackLocked returns items taken oldest first. They are older than all
