@@ -51,8 +51,11 @@ type Options struct {
 	SendTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between failed attempts.
 	MinBackoff, MaxBackoff time.Duration
-	// ClientRetries is the client's own retry budget within one attempt.
-	ClientRetries int32
+	// ClientRetries is the client's own retry budget within one attempt, and
+	// ClientRetryDelay its first delay (the client's default, 4 s, would
+	// outlast SendTimeout before its third retry).
+	ClientRetries    int32
+	ClientRetryDelay time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -78,6 +81,9 @@ func (o *Options) defaults() {
 	}
 	if o.ClientRetries == 0 {
 		o.ClientRetries = 3
+	}
+	if o.ClientRetryDelay <= 0 {
+		o.ClientRetryDelay = 200 * time.Millisecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -106,7 +112,9 @@ func New(opts Options, q *queue.Queue, obs Observer, log zerolog.Logger) (*Sink,
 	opts.defaults()
 	co := &azeventhubs.ProducerClientOptions{
 		ApplicationID: "palisade-sensor",
-		RetryOptions:  azeventhubs.RetryOptions{MaxRetries: opts.ClientRetries},
+		RetryOptions: azeventhubs.RetryOptions{
+			MaxRetries: opts.ClientRetries, RetryDelay: opts.ClientRetryDelay, MaxRetryDelay: opts.SendTimeout / 4,
+		},
 	}
 	var pc *azeventhubs.ProducerClient
 	var err error
