@@ -108,6 +108,10 @@ func DecodeJSON(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: time %q: %w", ErrInvalid, j.Time, err)
 	}
+	if y := ts.UTC().Year(); y < 1 || y > 9999 {
+		// An offset can move year 0000 or 9999 out of what RFC 3339 can write.
+		return Event{}, fmt.Errorf("%w: time %q out of range", ErrInvalid, j.Time)
+	}
 	fields := make(map[string]string, len(j.OutputFields))
 	for k, raw := range j.OutputFields {
 		v, ok, err := fieldText(raw)
