@@ -120,7 +120,11 @@ func New(opts Options, q *queue.Queue, obs Observer, log zerolog.Logger) (*Sink,
 	var err error
 	switch {
 	case opts.ConnectionString != "":
-		pc, err = azeventhubs.NewProducerClientFromConnectionString(opts.ConnectionString, opts.EventHub, co)
+		hub := opts.EventHub
+		if hasEntityPath(opts.ConnectionString) {
+			hub = "" // the client refuses a hub name given twice
+		}
+		pc, err = azeventhubs.NewProducerClientFromConnectionString(opts.ConnectionString, hub, co)
 	case opts.Namespace != "" && opts.Credential != nil && opts.EventHub != "":
 		pc, err = azeventhubs.NewProducerClient(opts.Namespace, opts.EventHub, opts.Credential, co)
 	default:
@@ -139,6 +143,17 @@ func redact(err error, secret string) error {
 		return errors.New("invalid connection string")
 	}
 	return err
+}
+
+// hasEntityPath reports whether a connection string names its hub.
+func hasEntityPath(cs string) bool {
+	for part := range strings.SplitSeq(cs, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "EntityPath") && strings.TrimSpace(v) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Record frames an envelope for the queue: its id, then its JSON.
