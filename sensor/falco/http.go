@@ -59,6 +59,19 @@ func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	accepted, invalid := 0, 0
 	var firstErr error
+	if one := bytes.TrimSpace(body); len(one) > 0 && bytes.IndexByte(one, '\n') < 0 {
+		// One alert per request, as http_output posts: decode it once.
+		ev, err := DecodeJSON(one)
+		if err != nil {
+			h.recv.Invalid("http", err)
+			http.Error(w, fmt.Sprintf("0 accepted, 1 invalid: %v", err), http.StatusBadRequest)
+			return
+		}
+		h.recv.Receive(ev, "http")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{\"accepted\":1}\n")
+		return
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	for {
 		var raw json.RawMessage
