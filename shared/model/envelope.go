@@ -7,17 +7,24 @@ const EnvelopeVersion = 1
 
 // Envelope is what palisade-sensor sends to Event Hubs for each Falco event,
 // and what detectruntime decodes. Field names are part of the wire format:
-// change them only with a new version.
+// change them only with a new version; new optional fields may be added
+// within a version, so decoders must ignore fields they do not know.
+//
+// Each envelope is one Event Hubs event: the body is the JSON, the event's
+// message id is ID and its partition key is Node.
 type Envelope struct {
-	Version      int               `json:"v"`
-	ID           string            `json:"id"` // stable per Falco event, for de-duplication
-	Cluster      string            `json:"cluster"`
-	Node         string            `json:"node"`
-	Source       string            `json:"source"` // syscall, k8s_audit, …
-	Time         time.Time         `json:"time"`
-	Rule         string            `json:"rule"`
-	Priority     string            `json:"priority"` // Falco priority: Emergency … Debug
-	Output       string            `json:"output"`
+	Version  int       `json:"v"`
+	ID       string    `json:"id"` // stable per Falco event, for de-duplication
+	Cluster  string    `json:"cluster"`
+	Node     string    `json:"node"`
+	Source   string    `json:"source"` // syscall, k8s_audit, …
+	Time     time.Time `json:"time"`
+	Rule     string    `json:"rule"`
+	Priority string    `json:"priority"` // Falco priority: Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug
+	Output   string    `json:"output"`
+	Hostname string    `json:"hostname,omitempty"` // as Falco reported it
+	// OutputFields are Falco's output fields as text. Fields Falco reported
+	// as null or "<NA>" (unknown) are left out.
 	OutputFields map[string]string `json:"outputFields,omitempty"`
 	Tags         []string          `json:"tags,omitempty"`
 	Container    *ContainerRef     `json:"container,omitempty"`

@@ -1,0 +1,36 @@
+{{- define "palisade-sensor.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "palisade-sensor.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "palisade-sensor.labels" -}}
+app.kubernetes.io/name: {{ include "palisade-sensor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "palisade-sensor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "palisade-sensor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "palisade-sensor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "palisade-sensor.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "palisade-sensor.useWorkloadIdentity" -}}
+{{- if and .Values.eventHubs.workloadIdentity.enabled (not .Values.eventHubs.connectionString.existingSecret) -}}true{{- end -}}
+{{- end -}}
