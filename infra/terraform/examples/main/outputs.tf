@@ -32,3 +32,8 @@ output "resource_group_name" {
   description = "Resource group of the deployment."
   value       = module.palisade.resource_group_name
 }
+
+output "aks_cluster_ids" {
+  description = "Resource ids of the protected AKS clusters."
+  value       = module.palisade.aks_cluster_ids
+}

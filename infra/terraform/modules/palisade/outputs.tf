@@ -67,3 +67,8 @@ output "resource_group_name" {
   description = "Resource group of the deployment."
   value       = var.resource_group_name
 }
+
+output "aks_cluster_ids" {
+  description = "Resource ids of the protected AKS clusters, by key (the sensor chart is installed in each)."
+  value       = { for k, c in var.aks_clusters : k => c.id }
+}
