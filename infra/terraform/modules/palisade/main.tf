@@ -38,14 +38,14 @@ resource "azurerm_user_assigned_identity" "function" {
 #trivy:ignore:AZU-0058
 #trivy:ignore:AZU-0060
 resource "azurerm_storage_account" "function" {
-  name                            = "${var.name}st${local.suffix}"
-  resource_group_name             = var.resource_group_name
-  location                        = var.location
-  account_tier                    = "Standard"
-  account_replication_type        = "LRS"
-  account_kind                    = "StorageV2"
-  min_tls_version                 = "TLS1_2"
-  https_traffic_only_enabled      = true
+  name                              = "${var.name}st${local.suffix}"
+  resource_group_name               = var.resource_group_name
+  location                          = var.location
+  account_tier                      = "Standard"
+  account_replication_type          = "LRS"
+  account_kind                      = "StorageV2"
+  min_tls_version                   = "TLS1_2"
+  https_traffic_only_enabled        = true
   allow_nested_items_to_be_public   = false
   infrastructure_encryption_enabled = true
   # The Elastic Premium content share is an Azure Files share, which the
@@ -76,13 +76,13 @@ resource "azurerm_log_analytics_workspace" "this" {
 }
 
 resource "azurerm_application_insights" "this" {
-  name                          = "${var.name}-appi"
-  resource_group_name           = var.resource_group_name
-  location                      = var.location
-  workspace_id                  = azurerm_log_analytics_workspace.this.id
-  application_type              = "other"
-  local_authentication_disabled = true
-  tags                          = local.tags
+  name                         = "${var.name}-appi"
+  resource_group_name          = var.resource_group_name
+  location                     = var.location
+  workspace_id                 = azurerm_log_analytics_workspace.this.id
+  application_type             = "other"
+  local_authentication_enabled = false
+  tags                         = local.tags
 }
 
 # Elastic Premium: custom handlers run on Linux, the Trivy database stays

@@ -56,23 +56,23 @@ locals {
     PALISADE_SENTINEL_MAX_RETRIES = "5"
 
     # Posture (shared/config/posture.go).
-    PALISADE_SUBSCRIPTIONS                = join(",", length(var.subscription_ids) > 0 ? var.subscription_ids : [data.azurerm_client_config.current.subscription_id])
-    PALISADE_POSTURE_SCHEDULE             = "0 0 * * * *"
-    PALISADE_TRUSTED_REGISTRIES           = join(",", sort([for r in var.container_registries : r.login_server]))
-    PALISADE_ALLOWED_SERVICE_PORTS        = "80,443"
-    PALISADE_ALLOWED_HOST_PORTS           = ""
-    PALISADE_ALLOWED_CAPABILITIES         = ""
-    PALISADE_ALLOWED_HOST_PATHS           = ""
-    PALISADE_ALLOWED_APPARMOR_PROFILES    = "runtime/default"
-    PALISADE_MAX_CPU_LIMIT                = ""
-    PALISADE_MAX_MEMORY_LIMIT             = ""
-    PALISADE_MIN_KUBERNETES_VERSION       = "1.30"
-    PALISADE_POSTURE_EXCLUDED_NAMESPACES  = "kube-system,gatekeeper-system,azure-arc,azure-extensions-usage-system"
-    PALISADE_POSTURE_VULN_SEVERITY        = "high"
-    PALISADE_POLICY_DIR                   = ""
-    PALISADE_EXEMPTIONS_FILE              = ""
-    PALISADE_REMEDIATE                    = ""
-    PALISADE_REMEDIATE_APPLY              = "false"
+    PALISADE_SUBSCRIPTIONS               = join(",", length(var.subscription_ids) > 0 ? var.subscription_ids : [data.azurerm_client_config.current.subscription_id])
+    PALISADE_POSTURE_SCHEDULE            = "0 0 * * * *"
+    PALISADE_TRUSTED_REGISTRIES          = join(",", sort([for r in var.container_registries : r.login_server]))
+    PALISADE_ALLOWED_SERVICE_PORTS       = "80,443"
+    PALISADE_ALLOWED_HOST_PORTS          = ""
+    PALISADE_ALLOWED_CAPABILITIES        = ""
+    PALISADE_ALLOWED_HOST_PATHS          = ""
+    PALISADE_ALLOWED_APPARMOR_PROFILES   = "runtime/default"
+    PALISADE_MAX_CPU_LIMIT               = ""
+    PALISADE_MAX_MEMORY_LIMIT            = ""
+    PALISADE_MIN_KUBERNETES_VERSION      = "1.30"
+    PALISADE_POSTURE_EXCLUDED_NAMESPACES = "kube-system,gatekeeper-system,azure-arc,azure-extensions-usage-system"
+    PALISADE_POSTURE_VULN_SEVERITY       = "high"
+    PALISADE_POLICY_DIR                  = ""
+    PALISADE_EXEMPTIONS_FILE             = ""
+    PALISADE_REMEDIATE                   = ""
+    PALISADE_REMEDIATE_APPLY             = "false"
   }
 
   # Declared settings that are not set in Azure, and why.
