@@ -32,6 +32,13 @@ need() { for c in "$@"; do command -v "$c" >/dev/null || die "$c is required"; d
 package() {
 	need zip
 	[ -x "$app/palisade" ] && [ -f "$app/host.json" ] || die "$app is incomplete: run make app first"
+	# The Function App runs Linux on x86-64: a binary built for another
+	# platform (make app on a Mac) would never start.
+	local magic machine
+	magic=$(od -An -N7 -tx1 "$app/palisade" 2>/dev/null | tr -d ' \n' || true)
+	machine=$(od -An -j18 -N2 -tx1 "$app/palisade" 2>/dev/null | tr -d ' \n' || true)
+	[ "$magic" = 7f454c46020101 ] && [ "$machine" = 3e00 ] ||
+		die "$app/palisade is not a Linux x86-64 executable: build it with GOOS=linux GOARCH=amd64"
 	rm -f "$zip"
 	# Zip the folder's content (no top folder); zip keeps the executable bit
 	# the Functions host needs to start the custom handler.
