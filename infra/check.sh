@@ -89,9 +89,10 @@ cp -r "$root/infra/terraform" "$work/infra/"
 for dir in modules/palisade examples/main; do
 	echo "== tofu validate infra/terraform/$dir"
 	d=$work/infra/terraform/$dir
-	# init only links the local module; the provider comes from dev_overrides.
-	if ! "$tofu" -chdir="$d" init -backend=false -input=false -no-color >"$work/init.log" 2>&1; then
-		cat "$work/init.log" >&2
+	# tofu get links local modules only; tofu init is not used: it would look
+	# the provider up in the registry in spite of dev_overrides.
+	if ! "$tofu" -chdir="$d" get -no-color >"$work/get.log" 2>&1; then
+		cat "$work/get.log" >&2
 		status=1
 		continue
 	fi
