@@ -24,6 +24,12 @@ tofu=$cache/tofu-$TOFU_VERSION/tofu
 provider_dir=$cache/azurerm-$AZURERM_VERSION
 provider=$provider_dir/terraform-provider-azurerm
 
+# Scratch folders, removed on exit.
+scratch=()
+cleanup() { [ ${#scratch[@]} -eq 0 ] || rm -rf "${scratch[@]}"; }
+trap cleanup EXIT
+mktmp() { mktemp -d "${TMPDIR:-/tmp}/palisade-infra.XXXXXX"; }
+
 # The repository's GOEXPERIMENT (jsonv2, for Trivy) and GOFLAGS are not meant
 # for these third-party builds.
 gobuild() { env -u GOEXPERIMENT GOFLAGS=-buildvcs=false nice -n 10 "$@"; }
@@ -37,8 +43,8 @@ build_tofu() {
 	src=$(cd /tmp && env -u GOEXPERIMENT go mod download -json "$TOFU_MODULE@$TOFU_VERSION" |
 		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	[ -d "$src" ] || { echo "check.sh: cannot download $TOFU_MODULE@$TOFU_VERSION" >&2; exit 1; }
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' RETURN
+	tmp=$(mktmp)
+	scratch+=("$tmp")
 	cp -r "$src/." "$tmp/src"
 	chmod -R u+w "$tmp/src"
 	(cd "$tmp/src" && gobuild go build -trimpath -ldflags="-s -w" -o "$tmp/tofu" ./cmd/tofu)
@@ -50,8 +56,8 @@ build_provider() {
 	[ -x "$provider" ] && return
 	echo "building terraform-provider-azurerm $AZURERM_VERSION (once, ~15 minutes) ..." >&2
 	local tmp
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' RETURN
+	tmp=$(mktmp)
+	scratch+=("$tmp")
 	(cd /tmp && GOBIN=$tmp gobuild go install -trimpath -ldflags="-s -w" "$AZURERM_MODULE@$AZURERM_VERSION")
 	mkdir -p "$provider_dir"
 	mv "$tmp/terraform-provider-azurerm" "$provider"
@@ -80,8 +86,8 @@ if ! "$tofu" fmt -check -recursive -diff "$root/infra/terraform"; then
 fi
 
 # Validate in a scratch copy so no .terraform folder lands in the checkout.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$(mktmp)
+scratch+=("$work")
 mkdir -p "$work/infra"
 cp -r "$root/infra/terraform" "$work/infra/"
 [ -d "$root/infra/sentinel" ] && cp -r "$root/infra/sentinel" "$work/infra/"
