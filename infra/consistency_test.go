@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -228,4 +229,31 @@ func loadProblems(load func(getenv func(string) string) error, values map[string
 		}
 	}
 	return out
+}
+
+// TestScanFitsFunctionTimeout: an image scan is cut off by the scanner before
+// the Functions host kills the invocation, so the scan's own error is what
+// gets reported and retried.
+func TestScanFitsFunctionTimeout(t *testing.T) {
+	app := loadModule(t)
+	hostLimit, err := hostDuration(app.Values["AzureFunctionsJobHost__functionTimeout"])
+	if err != nil {
+		t.Fatalf("AzureFunctionsJobHost__functionTimeout: %v", err)
+	}
+	scan, err := time.ParseDuration(app.Values["PALISADE_SCAN_TIMEOUT"])
+	if err != nil {
+		t.Fatalf("PALISADE_SCAN_TIMEOUT: %v", err)
+	}
+	if scan >= hostLimit {
+		t.Errorf("PALISADE_SCAN_TIMEOUT %v is not below the functionTimeout %v", scan, hostLimit)
+	}
+}
+
+// hostDuration parses the host's hh:mm:ss durations.
+func hostDuration(s string) (time.Duration, error) {
+	var h, m, sec int
+	if n, err := fmt.Sscanf(s, "%d:%d:%d", &h, &m, &sec); err != nil || n != 3 {
+		return 0, fmt.Errorf("%q is not hh:mm:ss", s)
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
 }
