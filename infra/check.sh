@@ -5,7 +5,8 @@
 #   tofu validate        on the module and the example, against the real
 #                        azurerm provider schema
 #   trivy config         misconfiguration checks, when a trivy binary is
-#                        given (TRIVY=/path/to/trivy) or on PATH
+#                        given (TRIVY=/path/to/trivy), on PATH, or built
+#                        into the cache (PALISADE_INFRA_TRIVY=build)
 #
 # OpenTofu and the azurerm provider are built from the Go module proxy, once,
 # into $PALISADE_INFRA_CACHE (default ~/.cache/palisade-infra); later runs reuse
@@ -105,13 +106,28 @@ for dir in modules/palisade examples/main; do
 	"$tofu" -chdir="$d" validate -no-color || status=1
 done
 
+# Trivy: $TRIVY, else trivy on PATH, else one built earlier into the cache;
+# PALISADE_INFRA_TRIVY=build builds it there from the version in go.mod.
+trivy_version=$(cd "$root" && go list -m -f '{{.Version}}' github.com/aquasecurity/trivy 2>/dev/null || true)
+cached_trivy=$cache/trivy-$trivy_version/trivy
 trivy=${TRIVY:-$(command -v trivy || true)}
+if [ -z "$trivy" ] && [ -n "$trivy_version" ]; then
+	if [ ! -x "$cached_trivy" ] && [ "${PALISADE_INFRA_TRIVY:-}" = build ]; then
+		echo "building Trivy $trivy_version (once) ..." >&2
+		mkdir -p "$(dirname "$cached_trivy")"
+		# Trivy needs the jsonv2 experiment on Go 1.26.
+		(cd "$root" && GOEXPERIMENT=jsonv2 GOFLAGS=-buildvcs=false nice -n 10 \
+			go build -trimpath -ldflags="-s -w" -o "$cached_trivy.tmp" github.com/aquasecurity/trivy/cmd/trivy)
+		mv "$cached_trivy.tmp" "$cached_trivy"
+	fi
+	[ -x "$cached_trivy" ] && trivy=$cached_trivy
+fi
 if [ -n "$trivy" ]; then
 	echo "== trivy config infra/terraform"
 	# Accepted findings carry a #trivy:ignore comment with the reason.
 	"$trivy" config --quiet --skip-check-update --exit-code 1 "$root/infra/terraform" || status=1
 else
-	echo "== trivy config: skipped (no trivy binary; set TRIVY=/path/to/trivy)"
+	echo "== trivy config: skipped (set TRIVY=/path/to/trivy, or PALISADE_INFRA_TRIVY=build to build it once)"
 fi
 
 exit $status
