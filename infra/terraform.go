@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -222,14 +221,4 @@ func evalContext(variables map[string]cty.Value) *hcl.EvalContext {
 			"sort": stdlib.SortFunc,
 		},
 	}
-}
-
-// Names returns the keys of m, sorted.
-func Names[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
