@@ -2,8 +2,9 @@
 # Logs Ingestion API (data collection endpoint + rule) into PalisadeAlerts_CL,
 # and scheduled analytics rules raise incidents from them.
 #
-# The table schema and the rule queries are owned by the detection code and
-# live in infra/sentinel (table.json, rule-*.kql); this file only reads them.
+# The table schema, the stream declaration and the rule queries are owned by
+# the detection code and live in infra/sentinel (table.json, dcr.json,
+# rule-*.kql); this file only reads them.
 locals {
   sentinel_dir = var.sentinel_dir != "" ? var.sentinel_dir : "${path.module}/../../../sentinel"
 
@@ -14,6 +15,15 @@ locals {
     c if c.name != "TimeGenerated"
   ]
 
+  # The data collection rule's stream and transformation, from dcr.json.
+  dcr_files = fileset(local.sentinel_dir, "dcr.json")
+  dcr       = [for f in local.dcr_files : jsondecode(file("${local.sentinel_dir}/${f}")).properties]
+  stream_columns = [
+    for c in flatten([for d in local.dcr : d.streamDeclarations[local.alerts_stream].columns]) :
+    c if c.name != "TimeGenerated"
+  ]
+  stream_transform = try(local.dcr[0].dataFlows[0].transformKql, "source")
+
   # Schedule, severity and entity mapping of each rule file; a rule file
   # without an entry here runs hourly over the last hour at Medium severity.
   rule_settings = {
@@ -23,6 +33,7 @@ locals {
       query_period    = "PT1H"
       tactics         = ["Execution", "PrivilegeEscalation", "DefenseEvasion"]
       techniques      = ["T1059", "T1611"]
+      title_column    = "Title"
       entities = [
         { type = "Host", identifier = "HostName", column = "CompromisedEntity" },
         { type = "Account", identifier = "Name", column = "UserName" },
@@ -45,22 +56,28 @@ locals {
     query_period    = "PT1H"
     tactics         = []
     techniques      = []
+    title_column    = ""
     entities        = []
   }
 
+  # The leading comment of each query, its lines joined: its first sentence
+  # names the rule, the whole comment describes it.
+  rule_headers = {
+    for f in fileset(local.sentinel_dir, "rule-*.kql") :
+    f => trimspace(trimprefix(split("\n", replace(file("${local.sentinel_dir}/${f}"), "/\\n//\\s*/", " "))[0], "//"))
+  }
   file_rules = {
-    for f in fileset(local.sentinel_dir, "rule-*.kql") : trimsuffix(f, ".kql") => merge(
+    for f, header in local.rule_headers : trimsuffix(f, ".kql") => merge(
       local.rule_default,
       try(local.rule_settings[f], {}),
       {
-        # The first comment line of the query names the rule.
-        display_name = trimspace(trimprefix(split("\n", file("${local.sentinel_dir}/${f}"))[0], "//"))
-        description  = "Palisade analytics rule from infra/sentinel/${f}."
+        display_name = regex("^[^.]*", header)
+        description  = "${header} (infra/sentinel/${f})"
         query        = file("${local.sentinel_dir}/${f}")
       },
     )
   }
-  extra_rules = { for k, r in var.sentinel_rules : k => merge(r, { entities = [] }) }
+  extra_rules = { for k, r in var.sentinel_rules : k => merge(r, { title_column = "", entities = [] }) }
   all_rules   = merge(local.file_rules, local.extra_rules)
 }
 
@@ -126,7 +143,7 @@ resource "azurerm_monitor_data_collection_rule" "alerts" {
     streams       = [local.alerts_stream]
     destinations  = ["workspace"]
     output_stream = local.alerts_stream
-    transform_kql = "source"
+    transform_kql = local.stream_transform
   }
 
   stream_declaration {
@@ -138,11 +155,18 @@ resource "azurerm_monitor_data_collection_rule" "alerts" {
     }
 
     dynamic "column" {
-      for_each = local.alerts_columns
+      for_each = local.stream_columns
       content {
         name = column.value.name
         type = column.value.type
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.dcr_files) == 1
+      error_message = "The Palisade data collection rule ${local.sentinel_dir}/dcr.json is missing."
     }
   }
 
@@ -177,6 +201,14 @@ resource "azurerm_sentinel_alert_rule_scheduled" "this" {
       lookback_duration       = "PT5H"
       entity_matching_method  = "AllEntities"
       reopen_closed_incidents = false
+    }
+  }
+
+  # Each incident is titled by the alert it carries.
+  dynamic "alert_details_override" {
+    for_each = each.value.title_column != "" ? [each.value.title_column] : []
+    content {
+      display_name_format = "{{${alert_details_override.value}}}"
     }
   }
 
