@@ -115,9 +115,10 @@ if [ -z "$trivy" ] && [ -n "$trivy_version" ]; then
 	if [ ! -x "$cached_trivy" ] && [ "${PALISADE_INFRA_TRIVY:-}" = build ]; then
 		echo "building Trivy $trivy_version (once) ..." >&2
 		mkdir -p "$(dirname "$cached_trivy")"
-		# Trivy needs the jsonv2 experiment on Go 1.26.
+		# Trivy needs the jsonv2 experiment on Go 1.26; no -trimpath, so the
+		# packages the scanner build compiled already come from the build cache.
 		(cd "$root" && GOEXPERIMENT=jsonv2 GOFLAGS=-buildvcs=false nice -n 10 \
-			go build -trimpath -ldflags="-s -w" -o "$cached_trivy.tmp" github.com/aquasecurity/trivy/cmd/trivy)
+			go build -ldflags="-s -w" -o "$cached_trivy.tmp" github.com/aquasecurity/trivy/cmd/trivy)
 		mv "$cached_trivy.tmp" "$cached_trivy"
 	fi
 	[ -x "$cached_trivy" ] && trivy=$cached_trivy
