@@ -5,7 +5,7 @@ BIN := bin
 APP := dist/app
 FUNCTIONS := $(patsubst functions/%/function.json,%,$(wildcard functions/*/function.json))
 
-.PHONY: build run test bench app lint tidy clean test-deps
+.PHONY: build run test bench app lint tidy clean test-deps infra-check package deploy
 
 build:
 	$(GO) build -o $(BIN)/palisade ./functions
@@ -25,11 +25,26 @@ test: test-deps
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-app: build
+## app: the folder `func start` runs and that is zipped for deployment (a Linux x86-64 binary).
+app:
 	rm -rf $(APP) && mkdir -p $(APP)
 	cp host.json $(APP)/
-	cp $(BIN)/palisade $(APP)/palisade
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o $(APP)/palisade ./functions
 	for f in $(FUNCTIONS); do mkdir -p $(APP)/$$f && cp functions/$$f/function.json $(APP)/$$f/; done
+
+## infra-check: tofu fmt -check and tofu validate against the real azurerm schema, and Trivy's misconfiguration checks, offline.
+infra-check:
+	PALISADE_INFRA_TRIVY=build infra/check.sh
+
+package: app
+	infra/deploy.sh package
+
+deploy: package
+	infra/deploy.sh deploy
+
+## lint: golangci-lint, pinned here.
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
 
 tidy:
 	$(GO) mod tidy

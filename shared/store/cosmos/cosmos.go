@@ -147,32 +147,42 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// ensure creates the database and containers that are missing.
+// ensure creates the database and containers that are missing. It reads
+// before it creates: with Entra ID data-plane roles only (as the Terraform
+// grants), reads of metadata are allowed but creation is not, and the
+// database and containers already exist.
 func (s *Store) ensure(ctx context.Context) error {
-	_, err := s.client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: s.database}, nil)
-	if err != nil && statusOf(err) != http.StatusConflict {
-		return fmt.Errorf("create cosmos database %s: %w", s.database, err)
-	}
 	db, err := s.client.NewDatabase(s.database)
 	if err != nil {
 		return fmt.Errorf("cosmos database %s: %w", s.database, err)
 	}
-	for _, c := range store.Containers() {
-		// A default TTL of -1 turns TTL on without expiring anything, so that
-		// items that carry "ttl" (alerts) expire and others stay.
-		ttl := int32(-1)
-		props := azcosmos.ContainerProperties{
-			ID:                     string(c),
-			PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/" + c.PartitionKeyField()}},
-			DefaultTimeToLive:      &ttl,
-		}
-		_, err := db.CreateContainer(ctx, props, nil)
+	if _, err := db.Read(ctx, nil); statusOf(err) == http.StatusNotFound {
+		_, err = s.client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: s.database}, nil)
 		if err != nil && statusOf(err) != http.StatusConflict {
-			return fmt.Errorf("create cosmos container %s/%s: %w", s.database, c, err)
+			return fmt.Errorf("create cosmos database %s (it does not exist; create it, e.g. with the Terraform in infra/, or use a key that may): %w", s.database, err)
 		}
+	} else if err != nil {
+		return fmt.Errorf("read cosmos database %s: %w", s.database, err)
+	}
+	for _, c := range store.Containers() {
 		cc, err := db.NewContainer(string(c))
 		if err != nil {
 			return fmt.Errorf("cosmos container %s/%s: %w", s.database, c, err)
+		}
+		if _, err := cc.Read(ctx, nil); statusOf(err) == http.StatusNotFound {
+			// A default TTL of -1 turns TTL on without expiring anything, so
+			// that items that carry "ttl" (alerts) expire and others stay.
+			ttl := int32(-1)
+			props := azcosmos.ContainerProperties{
+				ID:                     string(c),
+				PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/" + c.PartitionKeyField()}},
+				DefaultTimeToLive:      &ttl,
+			}
+			if _, err := db.CreateContainer(ctx, props, nil); err != nil && statusOf(err) != http.StatusConflict {
+				return fmt.Errorf("create cosmos container %s/%s: %w", s.database, c, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("read cosmos container %s/%s: %w", s.database, c, err)
 		}
 		s.containers[c] = cc
 	}
