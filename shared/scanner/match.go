@@ -10,8 +10,8 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
-	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
 	ospkgDetector "github.com/aquasecurity/trivy/pkg/detector/ospkg"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
@@ -49,9 +49,10 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 	dbGuard.RLock()
 	svc := local.NewService(nil, ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{}))
 	results, _, err := svc.ScanTarget(ctx, target, types.ScanOptions{
-		PkgTypes:         []string{types.PkgTypeOS, types.PkgTypeLibrary},
-		PkgRelationships: ftypes.Relationships,
-		Scanners:         types.Scanners{types.VulnerabilityScanner},
+		PkgTypes:            []string{types.PkgTypeOS, types.PkgTypeLibrary},
+		PkgRelationships:    ftypes.Relationships,
+		Scanners:            types.Scanners{types.VulnerabilityScanner},
+		VulnSeveritySources: []dbtypes.SourceID{"auto"},
 	})
 	dbGuard.RUnlock()
 	if err != nil {
