@@ -46,8 +46,7 @@ type RetryContext struct {
 // DecodeRequest parses an invocation body.
 func DecodeRequest(body []byte) (*Request, error) {
 	var r Request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&r); err != nil {
+	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, BadRequest("invocation body is not a JSON object with Data and Metadata: %v", err)
 	}
 	if r.Data == nil {

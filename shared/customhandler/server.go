@@ -59,9 +59,28 @@ func NewServer(log zerolog.Logger) *Server {
 // Handle registers a non-HTTP function under its folder name.
 func (s *Server) Handle(function string, h Handler) { s.funcs[function] = h }
 
-// HandleHTTP registers a handler for forwarded HTTP-trigger requests, which
-// arrive on their original path (e.g. "/api/").
-func (s *Server) HandleHTTP(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// HandleHTTP registers function's handler for forwarded HTTP-trigger
+// requests, which arrive on their original path (e.g. "/api/"). The request
+// context carries a logger with the function and invocation id.
+func (s *Server) HandleHTTP(pattern, function string, h http.Handler) {
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := s.log.With().Str(logging.FieldFunction, function).Str(logging.FieldInvocationID, r.Header.Get(HeaderInvocationID)).Logger()
+		start := time.Now()
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r.WithContext(logging.With(r.Context(), log)))
+		log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).Dur(logging.FieldDuration, time.Since(start)).Msg("request served")
+	}))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

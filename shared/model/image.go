@@ -33,6 +33,7 @@ type Image struct {
 	DBVersion   string    `json:"dbVersion,omitempty"`
 	DemoData    bool      `json:"demoData,omitempty"` // scanned against the built-in demo DB
 	Counts      Counts    `json:"counts"`
+	MaxRank     int       `json:"maxSeverityRank"` // highest Severity.Rank() among open findings; 0 when none
 	Packages    int       `json:"packages"`
 	PushedAt    time.Time `json:"pushedAt"`
 	PushedUnix  int64     `json:"pushedUnix"`
@@ -64,4 +65,15 @@ func ImageID(digest string) string { return digest }
 func HashID(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:16])
+}
+
+// SetCounts sets the open-finding counts and the highest severity rank,
+// which the API filters images on.
+func (i *Image) SetCounts(c Counts) {
+	i.Counts, i.MaxRank = c, 0
+	for sev, n := range c {
+		if n > 0 && sev.Rank() > i.MaxRank {
+			i.MaxRank = sev.Rank()
+		}
+	}
 }

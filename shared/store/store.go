@@ -1,7 +1,7 @@
 // Package store defines Palisade's storage interface and the containers of
 // design.md §3. Two implementations satisfy it and pass one contract suite
 // (storetest): the embedded single-file store (package embedded) and Cosmos
-// DB (package cosmos). Open picks one from configuration.
+// DB (package cosmos). backend.Open picks one from configuration.
 //
 // Items are JSON documents that carry their own "id" and their container's
 // partition key field. Writes are upserts unless a Cond says otherwise, so
@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 )
 
 // Container names a store container.
@@ -84,7 +86,8 @@ const (
 )
 
 // Filter compares a top-level field, or a dotted path into nested objects,
-// with a value (string, number or bool).
+// with a value (string, number or bool). Each part of the path is an
+// identifier: letters, digits and underscores, not starting with a digit.
 type Filter struct {
 	Field string
 	Op    Op
@@ -124,9 +127,14 @@ type Store interface {
 	Close() error
 }
 
+// MaxIDBytes is the longest id Cosmos DB accepts.
+const MaxIDBytes = 255
+
 // Validate checks what both implementations require of an item: a known
 // container, a non-empty id and partition key, and a JSON object whose "id"
-// and partition key field equal them. It returns the encoded item.
+// and partition key field equal them. Ids are held to Cosmos DB's rules (at
+// most MaxIDBytes, none of / \ ? #) so that what works with the embedded
+// store also works in Azure. It returns the encoded item.
 func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	field := c.PartitionKeyField()
 	if field == "" {
@@ -134,6 +142,9 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	}
 	if id == "" || pk == "" {
 		return nil, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", ErrInvalid, c, field, id, field, pk)
+	}
+	if err := CheckID(c, id); err != nil {
+		return nil, err
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -155,6 +166,18 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	return b, nil
 }
 
+// CheckID rejects ids that Cosmos DB refuses: longer than MaxIDBytes or
+// holding / \ ? or #.
+func CheckID(c Container, id string) error {
+	if len(id) > MaxIDBytes {
+		return fmt.Errorf("%w: %s item id is %d bytes, the limit is %d", ErrInvalid, c, len(id), MaxIDBytes)
+	}
+	if i := strings.IndexAny(id, `/\?#`); i >= 0 {
+		return fmt.Errorf("%w: %s item id %q holds %q, which ids may not contain", ErrInvalid, c, id, id[i])
+	}
+	return nil
+}
+
 func jsonString(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
@@ -163,11 +186,18 @@ func jsonString(raw json.RawMessage) string {
 	return s
 }
 
+// fieldPathRE is what a Filter.Field may be: dotted identifiers. It keeps
+// field paths safe to place in a Cosmos DB SQL query.
+var fieldPathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
 // CheckQuery validates a query's filters.
 func CheckQuery(q Query) error {
 	for _, f := range q.Filters {
 		if f.Field == "" {
 			return fmt.Errorf("%w: filter with no field", ErrInvalid)
+		}
+		if !fieldPathRE.MatchString(f.Field) {
+			return fmt.Errorf("%w: filter field %q is not a dotted path of identifiers", ErrInvalid, f.Field)
 		}
 		switch f.Op {
 		case Eq, Ne, Gt, Ge, Lt, Le:

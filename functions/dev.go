@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/funchost"
+	"github.com/palisade-sec/palisade/shared/localregistry"
+	"github.com/palisade-sec/palisade/shared/logging"
+)
+
+// scanFunction receives the local registry's push events.
+const scanFunction = "scanimage"
+
+// dev runs the whole pipeline on this machine: the handler, and in front of
+// it the emulated Functions host (Event Grid webhook, timers, admin API,
+// forwarded /api), plus a local registry whose pushes raise ImagePushed.
+func dev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	appDir := fs.String("app", ".", "function app folder: host.json and the function folders (or a source checkout)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	app, err := funchost.LoadApp(*appDir)
+	if err != nil {
+		return err
+	}
+	e, err := setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	handlerAddr := make(chan net.Addr, 1)
+	wg.Go(func() {
+		errc <- customhandler.Serve(ctx, "127.0.0.1:0", newHandler(e), func(a net.Addr) { handlerAddr <- a })
+	})
+	var addr net.Addr
+	select {
+	case addr = <-handlerAddr:
+	case err := <-errc:
+		return err
+	}
+	h := funchost.Attach(app, "http://"+addr.String(), e.log.With().Str(logging.FieldComponent, "host").Logger())
+	if err := h.WaitReady(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	getenv := settingOrDefault()
+	wg.Go(func() {
+		if err := h.RunTimers(ctx, getenv); err != nil {
+			errc <- err
+		}
+	})
+	wg.Go(func() { errc <- customhandler.Serve(ctx, e.cfg.Common.DevAddress, h.ServeMux(), nil) })
+	if reg := e.cfg.Common.DevRegistry; reg != "" {
+		publish := eventGridPublisher(ctx, h, &wg)
+		wg.Go(func() {
+			errc <- customhandler.Serve(ctx, reg, localregistry.New(reg, e.log, e.now, publish), nil)
+		})
+	}
+	printBanner(os.Stdout, e.cfg, app)
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// eventGridPublisher plays Event Grid for the local registry: each event is
+// delivered to scanimage with Event Grid's retry schedule, at most four
+// deliveries at a time.
+func eventGridPublisher(ctx context.Context, h *funchost.Host, wg *sync.WaitGroup) func(json.RawMessage) {
+	slots := make(chan struct{}, 4)
+	return func(ev json.RawMessage) {
+		if _, ok := h.App.Functions[scanFunction]; !ok {
+			h.Log.Warn().Msg("registry event not delivered: the app has no scanimage function")
+			return
+		}
+		wg.Go(func() {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			if err := h.PublishEventGrid(ctx, scanFunction, []json.RawMessage{ev}, 30); err != nil && ctx.Err() == nil {
+				h.Log.Error().Err(err).Msg("registry event dropped after Event Grid's retries")
+			}
+		})
+	}
+}
+
+// settingOrDefault resolves %SETTING% references in function.json from the
+// environment, falling back to the setting's declared default.
+func settingOrDefault() func(string) string {
+	defaults := map[string]string{}
+	for _, s := range config.Settings() {
+		defaults[s.Name] = s.Default
+	}
+	return func(name string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return defaults[name]
+	}
+}
+
+func printBanner(w io.Writer, cfg config.Config, app *funchost.App) {
+	dev := "http://" + cfg.Common.DevAddress
+	fmt.Fprintf(w, "\nPalisade dev: the Functions host is emulated on %s\n", dev)
+	fmt.Fprintf(w, "  store            embedded file %s\n", cfg.Store.Path)
+	if cfg.Store.CosmosEndpoint != "" {
+		fmt.Fprintf(w, "  store            Cosmos DB %s\n", cfg.Store.CosmosEndpoint)
+	}
+	fmt.Fprintf(w, "  query API        %s/api/images\n", dev)
+	fmt.Fprintf(w, "  Event Grid       %s/runtime/webhooks/eventgrid?functionName=NAME\n", dev)
+	fmt.Fprintf(w, "  run a function   curl -X POST %s/admin/functions/NAME -d '{\"input\":\"\"}'\n", dev)
+	if cfg.Common.DevRegistry != "" {
+		fmt.Fprintf(w, "  registry         %s (a push raises ImagePushed)\n", cfg.Common.DevRegistry)
+	}
+	fmt.Fprintf(w, "  functions        %v\n\n", app.Names())
+}
+

@@ -1,0 +1,56 @@
+package customhandler
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// TimerInfo is the timer trigger's value.
+type TimerInfo struct {
+	Schedule       struct{ AdjustForDST bool } `json:"Schedule"`
+	ScheduleStatus *ScheduleStatus             `json:"ScheduleStatus"`
+	IsPastDue      bool                        `json:"IsPastDue"`
+}
+
+// ScheduleStatus is the last and next occurrence of a timer schedule. The
+// host may send it as null when schedule monitoring is off.
+type ScheduleStatus struct {
+	Last        HostTime `json:"Last"`
+	Next        HostTime `json:"Next"`
+	LastUpdated HostTime `json:"LastUpdated"`
+}
+
+// HostTime parses the host's date formats leniently: RFC 3339 with or
+// without an offset or fraction (DateTime loses its Kind on the way), and
+// .NET's 0001-01-01T00:00:00 for "never".
+type HostTime struct{ time.Time }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (h *HostTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("host time is not a string: %s", b)
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "01/02/2006 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() <= 1 {
+				t = time.Time{}
+			}
+			h.Time = t
+			return nil
+		}
+	}
+	return fmt.Errorf("host time %q is not in a known format", s)
+}
+
+// HTTPRequest is an HTTP trigger's value when the host does not forward
+// the request (functions with bindings besides http in and out).
+type HTTPRequest struct {
+	URL     string              `json:"Url"`
+	Method  string              `json:"Method"`
+	Query   map[string]string   `json:"Query"`
+	Headers map[string][]string `json:"Headers"`
+	Params  map[string]string   `json:"Params"`
+	Body    string              `json:"Body"`
+}

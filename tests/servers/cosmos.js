@@ -1,0 +1,47 @@
+// Starts @vercel/cosmosdb-server (Cosmos DB REST API, in memory) over HTTPS
+// with its self-signed certificate on 127.0.0.1:PORT, keeping connections
+// alive as Cosmos DB does. Usage: node tests/servers/cosmos.js PORT
+//
+// One fix is applied to version 1.0.1 before it starts: reading a document
+// that does not exist in the given partition answers 500 (a TypeError in
+// handler/read-document.js) where Cosmos DB answers 404 NotFound. The fix
+// answers 404 for exactly that case and leaves every other request to the
+// server's own handler.
+"use strict";
+
+const readDocument = require("@vercel/cosmosdb-server/lib/handler/read-document");
+const {
+  default: partitionFromHeader,
+  parsePartitionKey
+} = require("@vercel/cosmosdb-server/lib/utils/get-partition-from-header");
+
+const serverReadDocument = readDocument.default;
+// routes.js takes the handler when it is first loaded, so this must run
+// before the package's main module is required.
+readDocument.default = (account, req, res, params) => {
+  const collection = account.database(params.dbId).collection(params.collId);
+  const header = partitionFromHeader(req);
+  if (collection.read() && header) {
+    const key = parsePartitionKey(header, params.docId);
+    if (!collection.document(params.docId, key).read()) {
+      res.statusCode = 404;
+      return {
+        code: "NotFound",
+        message: "Entity with the specified id does not exist in the system."
+      };
+    }
+  }
+  return serverReadDocument(account, req, res, params);
+};
+
+const { createHttpsServer } = require("@vercel/cosmosdb-server");
+
+const port = Number.parseInt(process.argv[2], 10);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error("usage: node cosmos.js PORT");
+  process.exit(2);
+}
+const server = createHttpsServer({ keepAlive: true });
+server.listen(port, "127.0.0.1", () => {
+  console.log(`cosmosdb-server ready on https://127.0.0.1:${port}/`);
+});
