@@ -59,9 +59,10 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 		return nil, fmt.Errorf("match %d packages of %s: %w", img.Packages, img.Digest, err)
 	}
 	findings := toFindings(img, inv, results)
-	img.Counts = model.Counts{}
+	img.Counts, img.MaxRank = model.Counts{}, 0
 	for _, f := range findings {
 		img.Counts[f.Severity]++
+		img.MaxRank = max(img.MaxRank, f.SeverityRank)
 	}
 	return &Match{Image: img, Findings: findings}, nil
 }

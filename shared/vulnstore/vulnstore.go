@@ -199,7 +199,7 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 		}
 		resolved++
 	}
-	img.Status, img.DeletedAt, img.Counts = model.ImageDeleted, at, model.Counts{}
+	img.Status, img.DeletedAt, img.Counts, img.MaxRank = model.ImageDeleted, at, model.Counts{}, 0
 	if _, err := st.Put(ctx, store.Images, digest, img.ID, img, store.Cond{}); err != nil {
 		return resolved, fmt.Errorf("store deleted image %s: %w", digest, err)
 	}
