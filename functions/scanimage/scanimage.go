@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/eventgrid/azsystemevents"
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/shared/acrevent"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -79,7 +80,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if err := req.DataJSON("event", &raw); err != nil {
 		return nil, err
 	}
-	ev, err := DecodeEvent(raw)
+	ev, err := acrevent.Decode(raw)
 	if err != nil {
 		return nil, customhandler.BadRequest("%v", err)
 	}
@@ -108,7 +109,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	return f.push(ctx, ev, l)
 }
 
-func (f *Function) push(ctx context.Context, ev Event, l zerolog.Logger) (*customhandler.Response, error) {
+func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger) (*customhandler.Response, error) {
 	db := f.sc.DB()
 	prev, err := vulnstore.GetImage(ctx, f.st, ev.Digest)
 	switch {

@@ -111,6 +111,8 @@ type tarGuard struct {
 	done  chan struct{}
 	layer string
 
+	srcErr error // sticky: the source failed or ended
+
 	mu  sync.Mutex
 	bad error
 }
@@ -139,6 +141,9 @@ func (g *tarGuard) failed() error {
 }
 
 func (g *tarGuard) Read(p []byte) (int, error) {
+	if g.srcErr != nil {
+		return 0, g.srcErr
+	}
 	if err := g.failed(); err != nil {
 		return 0, err
 	}
@@ -148,15 +153,22 @@ func (g *tarGuard) Read(p []byte) (int, error) {
 			return 0, werr
 		}
 	}
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		// The verdict on the last headers is due before the reader sees EOF.
 		_ = g.pw.Close()
 		<-g.done
 		if ferr := g.failed(); ferr != nil {
+			g.srcErr = ferr
 			return 0, ferr
 		}
-	} else if err != nil {
+		g.srcErr = io.EOF
+	case err != nil:
+		// The source's own error (budget, decompression, network) is the
+		// cause; report it rather than the checker's view of it.
+		g.srcErr = err
 		g.pw.CloseWithError(err)
+		return n, err
 	}
 	if ferr := g.failed(); ferr != nil {
 		return 0, ferr

@@ -1,4 +1,8 @@
-package scanimage
+// Package acrevent decodes Azure Container Registry image events
+// (Microsoft.ContainerRegistry.ImagePushed and ImageDeleted) delivered in the
+// Event Grid schema or the CloudEvents 1.0 schema, and checks that what it
+// returns is safe to act on.
+package acrevent
 
 import (
 	"encoding/json"
@@ -30,11 +34,11 @@ func (e Event) IsRegistryImageEvent() bool {
 	return e.Type == azsystemevents.TypeContainerRegistryImagePushed || e.Type == azsystemevents.TypeContainerRegistryImageDeleted
 }
 
-// DecodeEvent decodes one event in the Event Grid schema or the CloudEvents
+// Decode decodes one event in the Event Grid schema or the CloudEvents
 // 1.0 schema. Events of other types come back with only ID, Type and Time
 // set. A push or delete event must name a registry host, a repository and a
 // sha256 digest, and a target URL, when present, must point at the same host.
-func DecodeEvent(raw []byte) (Event, error) {
+func Decode(raw []byte) (Event, error) {
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &keys); err != nil {
 		return Event{}, fmt.Errorf("event is not a JSON object: %w", err)
