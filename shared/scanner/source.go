@@ -306,3 +306,34 @@ func mediaTypeOf(img v1.Image) string {
 	}
 	return string(mt)
 }
+
+// Resolve turns an image reference (registry/repo:tag or @digest) into a
+// Target, asking the registry for the digest of a tag.
+func (s *Scanner) Resolve(ctx context.Context, image string) (Target, error) {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return Target{}, fmt.Errorf("%w: %q: %v", ErrBadTarget, image, err)
+	}
+	t := Target{Registry: ref.Context().RegistryStr(), Repository: ref.Context().RepositoryStr()}
+	if d, ok := ref.(name.Digest); ok {
+		t.Digest = d.DigestStr()
+		return t, nil
+	}
+	t.Tag = ref.Identifier()
+	auth := authn.Anonymous
+	if s.opts.Auth != nil {
+		if a := s.opts.Auth(t.Registry); a != nil {
+			auth = a
+		}
+	}
+	tr := s.opts.Transport
+	if tr == nil {
+		tr = remote.DefaultTransport
+	}
+	desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr))
+	if err != nil {
+		return Target{}, classifyRemote(image, err)
+	}
+	t.Digest = desc.Digest.String()
+	return t, nil
+}
