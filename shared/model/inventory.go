@@ -132,7 +132,7 @@ func AssembleInventory(chunks []InventoryChunk) (Inventory, error) {
 	if want != len(sorted) {
 		return Inventory{}, fmt.Errorf("inventory of %s has %d of its %d chunks", sorted[0].Digest, len(sorted), want)
 	}
-	inv := Inventory{OSFamily: sorted[0].OSFamily, OSName: sorted[0].OSName}
+	inv := Inventory{OSFamily: sorted[0].OSFamily, OSName: sorted[0].OSName, Groups: []PackageGroup{}}
 	for i, c := range sorted {
 		if c.Index != i || c.Chunks != want {
 			return Inventory{}, fmt.Errorf("inventory of %s: chunk %d of %d is out of place", c.Digest, c.Index, c.Chunks)
