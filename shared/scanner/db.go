@@ -103,11 +103,17 @@ func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, 
 	return demoDir, true, nil
 }
 
+// downloadTimeout bounds a DB download, so an instance without a route to
+// the repository falls back quickly instead of hanging.
+const downloadTimeout = 3 * time.Minute
+
 // downloadDB fetches the DB into a staging directory and moves it into
 // place, so a failed download never damages the DB in use.
 func downloadDB(ctx context.Context, client *tdb.Client, dir string) error {
 	staging := dir + ".download"
 	_ = os.RemoveAll(staging)
+	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	defer cancel()
 	if err := client.Download(ctx, staging, ftypes.RegistryOptions{}); err != nil {
 		_ = os.RemoveAll(staging)
 		return fmt.Errorf("download vulnerability DB: %w", err)
@@ -115,6 +121,7 @@ func downloadDB(ctx context.Context, client *tdb.Client, dir string) error {
 	dbGuard.Lock()
 	defer dbGuard.Unlock()
 	if dbGuard.dir == dir {
+		// Re-opened by the caller (reopenDB) once the new files are in place.
 		_ = trivydb.Close()
 		dbGuard.dir = ""
 	}
@@ -150,6 +157,31 @@ func openDB(dir string) error {
 		return fmt.Errorf("open vulnerability DB %s: %w", dir, err)
 	}
 	dbGuard.dir, dbGuard.users = dir, 1
+	return nil
+}
+
+// reopenDB makes dir the open DB in place of old (which may have been
+// closed by a download that replaced its files), keeping the user count.
+func reopenDB(old, dir string) error {
+	dbGuard.Lock()
+	defer dbGuard.Unlock()
+	if dbGuard.dir == dir {
+		return nil
+	}
+	if dbGuard.dir != "" && dbGuard.dir != old {
+		return fmt.Errorf("vulnerability DB %s is open; this process cannot open %s as well", dbGuard.dir, dir)
+	}
+	if dbGuard.dir != "" {
+		_ = trivydb.Close()
+	}
+	if err := tdb.Init(dir); err != nil {
+		dbGuard.dir = ""
+		return fmt.Errorf("open vulnerability DB %s: %w", dir, err)
+	}
+	dbGuard.dir = dir
+	if dbGuard.users == 0 {
+		dbGuard.users = 1
+	}
 	return nil
 }
 

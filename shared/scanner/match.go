@@ -40,13 +40,15 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 	target := scanTarget(img.Digest, inv)
 	img.OSFamily, img.OS = inv.OSFamily, strings.TrimSpace(inv.OSFamily+" "+inv.OSName)
 	img.Packages = inv.PackageCount()
-	img.DBVersion, img.DemoData = s.db.Version, s.db.Demo
+	dbGuard.RLock()
+	defer dbGuard.RUnlock()
+	db := s.DB()
+	img.DBVersion, img.DemoData = db.Version, db.Demo
 	img.Status, img.Error = model.ImageActive, ""
 	if why := unsupported(target, inv); why != "" {
 		img.Status, img.Error = model.ImageUnsupported, why
 	}
 
-	dbGuard.RLock()
 	svc := local.NewService(nil, ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{}))
 	results, _, err := svc.ScanTarget(ctx, target, types.ScanOptions{
 		PkgTypes:            []string{types.PkgTypeOS, types.PkgTypeLibrary},
@@ -54,7 +56,6 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 		Scanners:            types.Scanners{types.VulnerabilityScanner},
 		VulnSeveritySources: []dbtypes.SourceID{"auto"},
 	})
-	dbGuard.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("match %d packages of %s: %w", img.Packages, img.Digest, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -105,8 +106,10 @@ func (o *Options) defaults() {
 type Scanner struct {
 	opts  Options
 	cache cache.Cache
-	db    DBInfo
+	db    atomic.Pointer[DBInfo]
 	log   zerolog.Logger
+
+	refresh   sync.Mutex
 
 	closeOnce sync.Once
 }
@@ -142,20 +145,48 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 		_ = closeDB(dir)
 		return nil, fmt.Errorf("open layer cache: %w", err)
 	}
-	return &Scanner{opts: o, cache: c, db: info, log: o.Logger}, nil
+	s := &Scanner{opts: o, cache: c, log: o.Logger}
+	s.db.Store(&info)
+	return s, nil
 }
 
 // Close releases the layer cache and the DB.
 func (s *Scanner) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		err = errors.Join(s.cache.Close(), closeDB(s.db.Dir))
+		err = errors.Join(s.cache.Close(), closeDB(s.DB().Dir))
 	})
 	return err
 }
 
 // DB describes the vulnerability DB this scanner matches against.
-func (s *Scanner) DB() DBInfo { return s.db }
+func (s *Scanner) DB() DBInfo { return *s.db.Load() }
+
+// RefreshDB downloads a newer vulnerability DB when the one in use is stale
+// (per Trivy's metadata and the Options) and switches to it; matches in
+// flight finish on the old one first. A failed download keeps the DB in use
+// and is logged. It returns the DB now in use.
+func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
+	s.refresh.Lock()
+	defer s.refresh.Unlock()
+	cur := s.DB()
+	if s.opts.DBDir != "" {
+		return cur, nil
+	}
+	dir, demo, err := prepareDB(ctx, s.opts, s.log)
+	if err != nil {
+		return cur, err
+	}
+	info, err := readDBInfo(dir, demo)
+	if err != nil {
+		return cur, err
+	}
+	if err := reopenDB(cur.Dir, dir); err != nil {
+		return cur, err
+	}
+	s.db.Store(&info)
+	return info, nil
+}
 
 // Target names the image to scan: a registry image by digest, or a local
 // archive (Input).
