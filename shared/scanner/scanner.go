@@ -109,7 +109,7 @@ type Scanner struct {
 	db    atomic.Pointer[DBInfo]
 	log   zerolog.Logger
 
-	refresh   sync.Mutex
+	refresh sync.Mutex
 
 	closeOnce sync.Once
 }
