@@ -257,3 +257,23 @@ func TestBadEventIsBadRequest(t *testing.T) {
 		t.Fatalf("want a 400 naming the digest, got %v", err)
 	}
 }
+
+func TestHostileImageRecordedAsFailed(t *testing.T) {
+	r := newRig(t)
+	img := scantest.Image(t, scantest.Layer(t, []scantest.File{
+		{Name: "etc/alpine-release", Body: []byte("3.19.1\n")},
+		{Name: "../../../root/.ssh/authorized_keys", Body: []byte("ssh-ed25519 AAAA attacker\n")},
+	}))
+	digest := scantest.Push(t, r.registry, "team/evil", "1", img)
+	// Acknowledged (no Event Grid retry can cure it) and recorded as failed.
+	if err := r.deliver(t, event(t, false, "Microsoft.ContainerRegistry.ImagePushed", r.registry, "team/evil", "1", digest), false); err != nil {
+		t.Fatal(err)
+	}
+	d := r.dump(t, digest)
+	if d.Image.Status != model.ImageFailed || !strings.Contains(d.Image.Error, "outside the image root") || len(d.Findings) != 0 {
+		t.Fatalf("hostile image stored as %+v", d.Image)
+	}
+	if s := r.fn.Stats(); s.Failed != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
