@@ -46,8 +46,12 @@ func dev(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	handlerAddr := make(chan net.Addr, 1)
+	srv, err := newHandler(e)
+	if err != nil {
+		return err
+	}
 	wg.Go(func() {
-		errc <- customhandler.Serve(ctx, "127.0.0.1:0", newHandler(e), func(a net.Addr) { handlerAddr <- a })
+		errc <- customhandler.Serve(ctx, "127.0.0.1:0", srv, func(a net.Addr) { handlerAddr <- a })
 	})
 	var addr net.Addr
 	select {
@@ -140,4 +144,3 @@ func printBanner(w io.Writer, cfg config.Config, app *funchost.App) {
 	}
 	fmt.Fprintf(w, "  functions        %v\n\n", app.Names())
 }
-

@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string) int {
 		fmt.Print(usage)
 		return 0
 	default:
-		if sub, ok := subcommands[cmd]; ok {
+		if sub, ok := subcommands()[cmd]; ok {
 			return sub(ctx, args)
 		}
 		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
@@ -58,13 +58,12 @@ func run(ctx context.Context, args []string) int {
 	return 0
 }
 
-// subcommands with their own exit-code policy (scan, posture, detect).
-var subcommands = map[string]func(context.Context, []string) int{}
-
 const usage = `usage: palisade [command] [flags]
 
 commands:
   serve     answer the Azure Functions host on FUNCTIONS_CUSTOMHANDLER_PORT (default)
   dev       run the pipeline on this machine with no Azure, playing the Functions host
+  posture   assess Kubernetes manifests (and an ARM cluster JSON) offline, for pipelines
+  detect    run the detection rules over a file of sensor envelopes, Falco JSON or AKS audit records
   help      this text
 `

@@ -2,16 +2,25 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/functions/analyzeaudit"
 	"github.com/palisade-sec/palisade/functions/api"
+	"github.com/palisade-sec/palisade/functions/assessposture"
+	"github.com/palisade-sec/palisade/functions/detectruntime"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/detectcli"
+	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/backend"
 )
@@ -39,11 +48,70 @@ func setup(ctx context.Context) (*env, error) {
 }
 
 // newHandler registers every function on a custom-handler server.
-func newHandler(e *env) *customhandler.Server {
+func newHandler(e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	mounts := map[string]http.Handler{}
+	postureAPI := posture.NewAPI(e.store)
+	mounts := map[string]http.Handler{
+		"GET /api/alerts":        detection.NewAlertsAPI(e.store),
+		"GET /api/posture":       postureAPI,
+		"GET /api/posture/score": postureAPI,
+	}
 	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Mounts: mounts}))
-	return srv
+
+	var pub detection.Publisher // nil when Sentinel is off
+	if e.cfg.Sentinel.Enabled() {
+		c, err := sentinel.NewDefault(e.cfg.Sentinel)
+		if err != nil {
+			return nil, err
+		}
+		pub = c
+	}
+	dr, err := detectruntime.New(e.store, pub, e.cfg.Detect, e.now)
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle(detectruntime.Name, dr.Handle)
+	aa, err := analyzeaudit.New(e.store, pub, e.cfg.Detect, e.now)
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle(analyzeaudit.Name, aa.Handle)
+
+	source, err := postureSource(e.cfg.Posture)
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle(assessposture.Name, assessposture.New(e.store, source, e.cfg.Posture, e.now).Handle)
+	return srv, nil
+}
+
+// postureSource reads one cluster through a kubeconfig when one is set, else
+// discovers the subscriptions' AKS clusters through ARM with Entra ID.
+func postureSource(cfg config.Posture) (assessposture.Source, error) {
+	if cfg.Kubeconfig != "" {
+		return posture.LocalSource{Kubeconfig: cfg.Kubeconfig}, nil
+	}
+	d := &posture.Discovery{}
+	if len(cfg.Subscriptions) > 0 {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("posture: Entra ID credential for ARM: %w", err)
+		}
+		d.Cred = cred
+	}
+	return d, nil
+}
+
+// subcommands are the pipeline CLIs, each with its own exit-code policy.
+func subcommands() map[string]func(context.Context, []string) int {
+	return map[string]func(context.Context, []string) int{
+		"detect": func(ctx context.Context, args []string) int {
+			return detectcli.RunCLI(ctx, args, os.Stdout, os.Stderr)
+		},
+		"posture": func(ctx context.Context, args []string) int {
+			return posture.RunCLI(ctx, args, os.Stdout, os.Stderr)
+		},
+	}
 }
 
 // serve answers the Functions host on FUNCTIONS_CUSTOMHANDLER_PORT.
@@ -55,5 +123,9 @@ func serve(ctx context.Context, _ []string) error {
 	defer e.store.Close()
 	addr := customhandler.ListenAddr(e.cfg.Common.Port)
 	e.log.Info().Str(logging.FieldAddr, addr).Msg("custom handler listening")
-	return customhandler.Serve(ctx, addr, newHandler(e), nil)
+	srv, err := newHandler(e)
+	if err != nil {
+		return err
+	}
+	return customhandler.Serve(ctx, addr, srv, nil)
 }

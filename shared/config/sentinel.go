@@ -1,8 +1,51 @@
 package config
 
-// Sentinel holds the settings of this part of Palisade.
-type Sentinel struct{}
+// Sentinel holds the settings of the alert stream to Microsoft Sentinel
+// (Azure Monitor Logs Ingestion API). An empty DCE turns the stream off.
+type Sentinel struct {
+	// DCE is the data collection endpoint, e.g.
+	// https://palisade-abcd.westeurope-1.ingest.monitor.azure.com.
+	DCE string
+	// DCRID is the immutable id of the data collection rule (dcr-…).
+	DCRID string
+	// Stream is the DCR stream declaration name.
+	Stream string
+	// MaxRetries bounds the retries of one upload (429 and 5xx).
+	MaxRetries int
+}
 
-func sentinelSettings() []Setting { return nil }
+// Enabled reports whether alerts are sent to Sentinel.
+func (s Sentinel) Enabled() bool { return s.DCE != "" }
 
-func loadSentinel(l *lookup) Sentinel { return Sentinel{} }
+func sentinelSettings() []Setting {
+	return []Setting{
+		{Name: "PALISADE_SENTINEL_DCE", Default: "", Doc: "Logs Ingestion data collection endpoint (https://…ingest.monitor.azure.com). Empty: alerts are only stored, not sent to Sentinel."},
+		{Name: "PALISADE_SENTINEL_DCR_ID", Default: "", Doc: "Immutable id (dcr-…) of the data collection rule that routes the stream to the PalisadeAlerts_CL table."},
+		{Name: "PALISADE_SENTINEL_STREAM", Default: "Custom-PalisadeAlerts_CL", Doc: "Stream declaration name in the data collection rule."},
+		{Name: "PALISADE_SENTINEL_MAX_RETRIES", Default: "5", Doc: "Retries of one Logs Ingestion upload on 429 (honouring Retry-After) and 5xx."},
+	}
+}
+
+func loadSentinel(l *lookup) Sentinel {
+	s := Sentinel{
+		DCE:        l.str("PALISADE_SENTINEL_DCE"),
+		DCRID:      l.str("PALISADE_SENTINEL_DCR_ID"),
+		Stream:     l.str("PALISADE_SENTINEL_STREAM"),
+		MaxRetries: l.int("PALISADE_SENTINEL_MAX_RETRIES"),
+	}
+	if s.DCE != "" {
+		if len(s.DCE) < 8 || s.DCE[:8] != "https://" {
+			l.fail("setting PALISADE_SENTINEL_DCE: %q is not an https:// endpoint", s.DCE)
+		}
+		if s.DCRID == "" {
+			l.fail("setting PALISADE_SENTINEL_DCR_ID: required when PALISADE_SENTINEL_DCE is set")
+		}
+		if s.Stream == "" {
+			l.fail("setting PALISADE_SENTINEL_STREAM: required when PALISADE_SENTINEL_DCE is set")
+		}
+	}
+	if s.MaxRetries < 0 {
+		l.fail("setting PALISADE_SENTINEL_MAX_RETRIES: must not be negative")
+	}
+	return s
+}

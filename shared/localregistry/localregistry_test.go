@@ -18,8 +18,8 @@ type acrEvent struct {
 	EventType string
 	Subject   string
 	Data      struct {
-		Action string
-		Target struct{ Repository, Digest, Tag string }
+		Action  string
+		Target  struct{ Repository, Digest, Tag string }
 		Request struct{ Host string }
 	}
 }

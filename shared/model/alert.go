@@ -7,6 +7,9 @@ const (
 	AlertActive    = "active"
 	AlertDismissed = "dismissed"
 	AlertResolved  = "resolved"
+	// AlertPending is a burst alert whose count has not yet reached its
+	// threshold in this window: stored (it is the counter) but not raised.
+	AlertPending = "pending"
 )
 
 // Alert is one detection, folded per (cluster, type, entity, window)
@@ -23,8 +26,9 @@ type Alert struct {
 	SeverityRank     int               `json:"severityRank"`
 	Tactics          []string          `json:"tactics,omitempty"`
 	Techniques       []string          `json:"techniques,omitempty"`
-	Source           string            `json:"source"` // runtime, audit
-	Entity           string            `json:"entity"` // compromised entity: namespace/workload, user, …
+	Source           string            `json:"source"`         // runtime, audit
+	Rule             string            `json:"rule,omitempty"` // the Falco rule or audit rule that fired last
+	Entity           string            `json:"entity"`         // compromised entity: namespace/workload, user, …
 	Namespace        string            `json:"namespace,omitempty"`
 	Workload         string            `json:"workload,omitempty"`
 	Pod              string            `json:"pod,omitempty"`

@@ -32,3 +32,83 @@ type PostureResult struct {
 	EvaluatedUnix int64     `json:"evaluatedUnix"`
 	FirstFailed   time.Time `json:"firstFailed,omitzero"`
 }
+
+// State kinds written by posture management.
+const (
+	// KindPostureRun: the latest assessment of one target (cluster or
+	// registry), id HashID("posture-run", cluster).
+	KindPostureRun = "posture-run"
+	// KindPostureHistory: one past assessment, id HashID(cluster, unix).
+	KindPostureHistory = "posture-history"
+	// KindRunningImages: the images running in one cluster, for the
+	// rescans, id HashID("running-images", cluster, chunk).
+	KindRunningImages = "running-images"
+	// KindRemediation: one remediation attempt, id HashID(result, unix).
+	KindRemediation = "posture-remediation"
+)
+
+// PostureScore is the share of healthy resources, weighted by severity
+// (critical 4, high 3, medium 2, low 1); exempt resources count as
+// healthy. Score is 0-100; it is 100 when nothing was assessed.
+type PostureScore struct {
+	Score  float64 `json:"score"`
+	Passed int     `json:"passed"`
+	Failed int     `json:"failed"`
+	Exempt int     `json:"exempt"`
+	Errors int     `json:"errors"`
+}
+
+// MaxRunIDs bounds the result ids a PostureRun lists.
+const MaxRunIDs = 1000
+
+// PostureRun summarises one assessment of a cluster or registry (state
+// kind posture-run or posture-history, carried in State.Data).
+type PostureRun struct {
+	Cluster     string                  `json:"cluster"`
+	At          time.Time               `json:"at"`
+	Score       PostureScore            `json:"score"`
+	ByBenchmark map[string]PostureScore `json:"byBenchmark,omitempty"`
+	// Change since the previous run.
+	// NewFailures and Resolved list result ids (at most MaxRunIDs each;
+	// the counts are exact).
+	PreviousScore   *float64 `json:"previousScore,omitempty"`
+	NewFailureCount int      `json:"newFailureCount"`
+	NewFailures     []string `json:"newFailures,omitempty"` // failing now, not failing before
+	ResolvedCount   int      `json:"resolvedCount"`
+	Resolved        []string `json:"resolved,omitempty"` // failing before, passing, exempt or gone now
+	Removed         int      `json:"removed"`            // results of resources that no longer exist
+	// Problems of the run that did not stop it.
+	PolicyErrors      []string `json:"policyErrors,omitempty"`
+	ExpiredExemptions []string `json:"expiredExemptions,omitempty"`
+}
+
+// RunningImage is one image digest running in a cluster.
+type RunningImage struct {
+	Digest    string    `json:"digest"`
+	Image     string    `json:"image"`     // reference as deployed
+	Workloads []string  `json:"workloads"` // Kind/namespace/name of the pods' owners
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// RunningImages is the running-image inventory of one cluster, chunked
+// (state kind running-images, carried in State.Data).
+type RunningImages struct {
+	Cluster string         `json:"cluster"`
+	Chunk   int            `json:"chunk"`
+	Chunks  int            `json:"chunks"`
+	At      time.Time      `json:"at"`
+	Images  []RunningImage `json:"images"`
+}
+
+// Remediation records one remediation attempt of a failed check.
+type Remediation struct {
+	ResultID string    `json:"resultId"`
+	Cluster  string    `json:"cluster"`
+	CheckID  string    `json:"checkId"`
+	Resource string    `json:"resource"`
+	Patch    string    `json:"patch"`
+	DryRun   bool      `json:"dryRun"`  // only the server-side dry run was made
+	Applied  bool      `json:"applied"` // the patch was applied
+	Error    string    `json:"error,omitempty"`
+	At       time.Time `json:"at"`
+}

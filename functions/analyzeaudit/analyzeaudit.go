@@ -1,0 +1,73 @@
+// Package analyzeaudit is the analyzeaudit function: it receives batches of
+// AKS kube-audit diagnostic bodies from the audit event hub, applies the
+// Kubernetes audit rules, and saves and publishes the resulting alerts.
+package analyzeaudit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/audit"
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
+)
+
+// Name is the function's folder name.
+const Name = "analyzeaudit"
+
+// Function handles analyzeaudit invocations.
+type Function struct {
+	det  *detection.Detector
+	pipe *detection.Pipeline
+	now  func() time.Time
+}
+
+// New returns the function over st, publishing active alerts to pub (nil:
+// store only). now is the clock (time.Now in production).
+func New(st store.Store, pub detection.Publisher, opts config.Detect, now func() time.Time) (*Function, error) {
+	det, err := detection.NewDetector(opts)
+	if err != nil {
+		return nil, fmt.Errorf("analyzeaudit: %w", err)
+	}
+	return &Function{det: det, now: now,
+		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: now})}, nil
+}
+
+// Handle processes one batch of Event Hubs events, each a diagnostic body
+// {"records":[…]} whose records hold an audit event as a JSON string. A body
+// or record that cannot be decoded is parked and the rest processed.
+func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+	items, err := req.DataStrings("events")
+	if err != nil {
+		return nil, err
+	}
+	var parked []model.Parked
+	batch := f.det.NewBatch()
+	events := 0
+	for i, s := range items {
+		n, bad, err := (audit.Analyzer{}).AddBody(batch, []byte(s))
+		if err != nil {
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			continue
+		}
+		events += n
+		for _, r := range bad {
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
+		}
+	}
+	if err := f.pipe.Park(ctx, parked); err != nil {
+		return nil, err
+	}
+	saved, published, err := f.pipe.Commit(ctx, batch.Folds())
+	if err != nil {
+		return nil, err
+	}
+	msg := fmt.Sprintf("%d hub events, %d audit events, %d parked, %d alerts, %d published", len(items), events, len(parked), len(saved), published)
+	logging.Ctx(ctx).Info().Int(logging.FieldCount, events).Msg(msg)
+	return &customhandler.Response{Outputs: map[string]any{}, Logs: []string{msg}}, nil
+}

@@ -1,0 +1,100 @@
+package analyzeaudit
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/tests/faultstore"
+)
+
+const resourceID = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG-AKS/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-PROD"
+
+func auditLog(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "audit", "testdata", "events", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func body(t *testing.T, logs ...string) string {
+	t.Helper()
+	var recs []map[string]any
+	for _, l := range logs {
+		recs = append(recs, map[string]any{"time": "2024-05-01T12:00:00.0000000Z", "resourceId": resourceID, "category": "kube-audit-admin",
+			"operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read", "properties": map[string]any{"log": l}})
+	}
+	b, err := json.Marshal(map[string]any{"records": recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// hostRequest encodes three levels deep, as the host does for cardinality
+// many / dataType string: Data.events is a string holding an array of
+// strings, each a diagnostic body whose records hold audit events as strings.
+func hostRequest(t *testing.T, events ...string) *customhandler.Request {
+	t.Helper()
+	arr, err := json.Marshal(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]any{"Data": map[string]any{"events": string(arr)}, "Metadata": map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := customhandler.DecodeRequest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestHandle(t *testing.T) {
+	c, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := faultstore.Open(t)
+	f, err := New(st, nil, c.Detect, func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := hostRequest(t,
+		body(t, auditLog(t, "cluster_admin_binding"), "{not json", auditLog(t, "exec")),
+		`{"records":`,
+		body(t, auditLog(t, "plain_get")),
+	)
+	for range 2 { // the second run is a redelivery
+		resp, err := f.Handle(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "3 hub events, 3 audit events, 2 parked, 2 alerts"; !strings.HasPrefix(resp.Logs[0], want) {
+			t.Errorf("log %q, want prefix %q", resp.Logs[0], want)
+		}
+	}
+	got := map[string]int{}
+	if err := store.Each(t.Context(), st, store.Alerts, store.Query{PartitionKey: "aks-prod"}, func(a model.Alert) error {
+		got[a.RefType+a.Type] = a.Count
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["K8S_ClusterAdminBindingClusterAdminBinding"] != 1 || got["ExecIntoPod"] != 1 {
+		t.Errorf("alerts %v", got)
+	}
+	if n := st.Len(t, store.State); n != 2 {
+		t.Errorf("%d parked, want 2 (the bad record and the bad body)", n)
+	}
+}

@@ -1,0 +1,174 @@
+// Package assessposture is the timer-triggered function that assesses the
+// security posture of every AKS cluster and container registry of the
+// configured subscriptions (or of one kubeconfig cluster), stores the
+// results, score and history, records the running images for the rescans
+// and applies the remediations the operator opted in to.
+package assessposture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/store"
+)
+
+// Source finds what to assess: *posture.Discovery (ARM) or
+// posture.LocalSource (a kubeconfig).
+type Source interface {
+	Clusters(ctx context.Context, subscription string) ([]*posture.Cluster, error)
+	Kube(ctx context.Context, cl *posture.Cluster) (kubernetes.Interface, error)
+	Diagnostics(ctx context.Context, clusterID string) ([]posture.DiagnosticSetting, error)
+	Registries(ctx context.Context, subscription string) ([]posture.Registry, error)
+}
+
+// Name is the function's folder name.
+const Name = "assessposture"
+
+// Function is the assessposture function.
+type Function struct {
+	store  store.Store
+	source Source
+	opts   config.Posture
+	now    func() time.Time
+}
+
+// New returns the function. now is the clock.
+func New(st store.Store, source Source, opts config.Posture, now func() time.Time) *Function {
+	return &Function{store: st, source: source, opts: opts, now: now}
+}
+
+// timerInfo is the timer binding's value.
+type timerInfo struct {
+	IsPastDue bool `json:"IsPastDue"`
+}
+
+// Summary is the function's return value.
+type Summary struct {
+	Clusters   int      `json:"clusters"`
+	Registries int      `json:"registries"`
+	Results    int      `json:"results"`
+	Failed     int      `json:"failed"`
+	Remediated int      `json:"remediated"`
+	Errors     []string `json:"errors,omitempty"`
+}
+
+// Handle runs one assessment. A target that cannot be assessed does not stop
+// the others; the invocation fails at the end if any could not.
+func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+	var ti timerInfo
+	if err := req.DataJSON("timer", &ti); err != nil {
+		return nil, err
+	}
+	log := logging.Ctx(ctx)
+	if ti.IsPastDue {
+		log.Warn().Msg("posture assessment is running late")
+	}
+	eng, err := posture.LoadEngine(ctx, f.opts, posture.StoreVulns{Store: f.store}, f.now)
+	if err != nil {
+		return nil, fmt.Errorf("prepare assessment: %w", err)
+	}
+	rec := &posture.Recorder{Store: f.store}
+	var sum Summary
+	var errs []error
+	fail := func(target string, err error) {
+		log.Error().Err(err).Str(logging.FieldCluster, target).Msg("posture assessment failed")
+		sum.Errors = append(sum.Errors, err.Error())
+		errs = append(errs, err)
+	}
+	subs := f.opts.Subscriptions
+	if f.opts.Kubeconfig != "" {
+		subs = []string{"local"}
+	}
+	for _, sub := range subs {
+		clusters, err := f.source.Clusters(ctx, sub)
+		if err != nil {
+			fail(sub, err)
+			continue
+		}
+		for _, cl := range clusters {
+			if err := f.assessCluster(ctx, eng, rec, cl, &sum); err != nil {
+				fail(cl.ID+cl.Name, err)
+			}
+		}
+		registries, err := f.source.Registries(ctx, sub)
+		if err != nil {
+			fail(sub, err)
+			continue
+		}
+		for i := range registries {
+			r := &registries[i]
+			snap := &posture.Snapshot{Name: r.ID, Registries: []posture.Registry{*r}}
+			if err := f.record(ctx, eng, rec, snap, nil, &sum); err != nil {
+				fail(r.ID, err)
+			}
+			sum.Registries++
+		}
+	}
+	resp := &customhandler.Response{Outputs: map[string]any{}, ReturnValue: sum,
+		Logs: []string{fmt.Sprintf("assessed %d clusters and %d registries: %d results, %d failed", sum.Clusters, sum.Registries, sum.Results, sum.Failed)}}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("posture assessment: %w", errors.Join(errs...))
+	}
+	return resp, nil
+}
+
+func (f *Function) assessCluster(ctx context.Context, eng *posture.Engine, rec *posture.Recorder, cl *posture.Cluster, sum *Summary) error {
+	kc, err := f.source.Kube(ctx, cl)
+	if err != nil {
+		return err
+	}
+	objs, err := posture.Collect(ctx, kc)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", cl.Name, err)
+	}
+	snap := &posture.Snapshot{Name: cl.Name, Objects: objs}
+	if cl.ID != "" {
+		snap.Name, snap.Cluster = cl.ID, cl
+		if snap.Diagnostics, err = f.source.Diagnostics(ctx, cl.ID); err != nil {
+			return err
+		}
+	}
+	sum.Clusters++
+	return f.record(ctx, eng, rec, snap, kc, sum)
+}
+
+func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture.Recorder, snap *posture.Snapshot, kc kubernetes.Interface, sum *Summary) error {
+	start := f.now()
+	rep, err := eng.Assess(ctx, snap)
+	if err != nil {
+		return err
+	}
+	run, err := rec.Record(ctx, rep)
+	if err != nil {
+		return err
+	}
+	sum.Results += len(rep.Results)
+	sum.Failed += rep.Score.Failed
+	log := logging.Ctx(ctx)
+	for _, pe := range rep.PolicyErrors {
+		log.Error().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, pe.Error()).Msg("custom policy broken")
+	}
+	for _, ex := range rep.ExpiredExemptions {
+		log.Warn().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, ex).Msg("exemption expired")
+	}
+	if kc != nil && len(f.opts.Remediate) > 0 {
+		rm := &posture.Remediator{Client: kc, Store: f.store, Checks: f.opts.Remediate, Apply: f.opts.RemediateApply, Now: f.now}
+		done, err := rm.Remediate(ctx, rep)
+		sum.Remediated += len(done)
+		if err != nil {
+			return err
+		}
+	}
+	log.Info().Str(logging.FieldCluster, snap.Name).Int(logging.FieldCount, len(rep.Results)).
+		Float64("score", run.Score.Score).Int("new_failures", run.NewFailureCount).Int("resolved", run.ResolvedCount).
+		Dur(logging.FieldDuration, f.now().Sub(start)).Msg("posture assessed")
+	return nil
+}

@@ -1,0 +1,67 @@
+package detection
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runtimeCorpus is 100 envelopes cycling through the Falco samples, each
+// with its own id, as a batch arrives from Event Hubs.
+func runtimeCorpus(b *testing.B) [][]byte {
+	files, err := filepath.Glob(filepath.Join("testdata", "falco", "*.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out [][]byte
+	for i := range 100 {
+		e := loadFalco(b, strings.TrimSuffix(filepath.Base(files[i%len(files)]), ".json"))
+		e.ID = fmt.Sprintf("evt-%d", i)
+		j, err := json.Marshal(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// BenchmarkRuntimeBatch measures decode + rules + de-duplication of a
+// 100-event batch, without I/O.
+func BenchmarkRuntimeBatch(b *testing.B) {
+	corpus := runtimeCorpus(b)
+	d := newTestDetector(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		batch := d.NewBatch()
+		for _, raw := range corpus {
+			e, err := DecodeEnvelope(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch.AddEnvelope(&e)
+		}
+		if len(batch.Folds()) == 0 {
+			b.Fatal("no alerts")
+		}
+	}
+	b.ReportMetric(float64(b.N*len(corpus))/b.Elapsed().Seconds(), "events/s")
+	// The machine is shared: CPU time shows the cost per core regardless
+	// of what else runs.
+	b.ReportMetric(float64(b.N*len(corpus))/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

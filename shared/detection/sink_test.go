@@ -1,0 +1,182 @@
+package detection
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/tests/faultstore"
+)
+
+var fixedNow = func() time.Time { return time.Date(2026, 7, 10, 21, 0, 0, 0, time.UTC) }
+
+func batchOf(t *testing.T, d *Detector, names ...string) *Batch {
+	t.Helper()
+	b := d.NewBatch()
+	for _, n := range names {
+		e := loadFalco(t, n)
+		b.AddEnvelope(&e)
+	}
+	return b
+}
+
+// TestSaveIdempotent: redelivering a batch leaves the same alerts with the
+// same counts; a new event in the window increments the count.
+func TestSaveIdempotent(t *testing.T) {
+	ctx := t.Context()
+	st := faultstore.Open(t)
+	d := newTestDetector(t)
+	sink := NewSink(st, d, fixedNow)
+	first, err := sink.Save(ctx, batchOf(t, d, "netcat_rce", "redirect_stdin").Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || first[0].Count != 2 || first[0].Type != "ReverseShell" {
+		t.Fatalf("first delivery: %+v", first)
+	}
+	again, err := sink.Save(ctx, batchOf(t, d, "netcat_rce", "redirect_stdin").Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].Count != 2 || again[0].ID != first[0].ID {
+		t.Errorf("redelivery: count %d id %s, want 2 %s", again[0].Count, again[0].ID, first[0].ID)
+	}
+	if n := st.Len(t, store.Alerts); n != 1 {
+		t.Errorf("%d stored alerts, want 1", n)
+	}
+	e := loadFalco(t, "netcat_rce")
+	e.ID, e.Time = "another-event", e.Time.Add(time.Minute)
+	b := d.NewBatch()
+	b.AddEnvelope(&e)
+	third, err := sink.Save(ctx, b.Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third[0].Count != 3 || !third[0].LastSeen.Equal(e.Time) {
+		t.Errorf("new event: count %d last seen %s, want 3 %s", third[0].Count, third[0].LastSeen, e.Time)
+	}
+	// The next window is a new alert.
+	e.ID, e.Time = "next-window", e.Time.Add(time.Hour)
+	b = d.NewBatch()
+	b.AddEnvelope(&e)
+	if _, err := sink.Save(ctx, b.Folds()); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Len(t, store.Alerts); n != 2 {
+		t.Errorf("%d stored alerts after a new window, want 2", n)
+	}
+}
+
+// TestEnrichment: an alert on an image with critical or known-exploited
+// open findings says so and rises one severity step; resolved findings do
+// not count.
+func TestEnrichment(t *testing.T) {
+	ctx := t.Context()
+	digest := "sha256:" + "ab12000000000000000000000000000000000000000000000000000000000000"[:64]
+	st := faultstore.Open(t)
+	put := func(vuln string, sev model.Severity, kev bool, status string) {
+		f := model.Finding{ID: model.FindingID(digest, vuln, "openssl", "", "3.0.1"), Digest: digest, VulnID: vuln, PkgName: "openssl",
+			InstalledVersion: "3.0.1", Severity: sev, KnownExploited: kev, Status: status}
+		if _, err := st.Put(ctx, store.Findings, digest, f.ID, f, store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("CVE-2024-0001", model.SeverityCritical, false, model.FindingOpen)
+	put("CVE-2024-0002", model.SeverityHigh, true, model.FindingOpen)
+	put("CVE-2024-0003", model.SeverityCritical, false, model.FindingResolved)
+	d := newTestDetector(t)
+	e := loadFalco(t, "netcat_rce")
+	e.Container.ImageDigest = digest
+	b := d.NewBatch()
+	b.AddEnvelope(&e)
+	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got[0]
+	if a.Severity != model.SeverityHigh || !a.KnownExploited || a.Vulnerabilities == nil ||
+		(*a.Vulnerabilities)[model.SeverityCritical] != 1 || (*a.Vulnerabilities)[model.SeverityHigh] != 1 {
+		t.Errorf("enriched alert: severity %s kev %v vulns %v; want HIGH, true, 1 critical 1 high", a.Severity, a.KnownExploited, a.Vulnerabilities)
+	}
+	if a.Evidence["imageRisk"] != "1 critical, 1 known exploited" {
+		t.Errorf("evidence imageRisk = %q", a.Evidence["imageRisk"])
+	}
+
+	// A clean image: counts recorded, severity unchanged.
+	clean := "sha256:" + "cd34000000000000000000000000000000000000000000000000000000000000"[:64]
+	e2 := loadFalco(t, "nmap")
+	e2.Container.ImageDigest = clean
+	b = d.NewBatch()
+	b.AddEnvelope(&e2)
+	got, err = NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Severity != model.SeverityMedium || got[0].KnownExploited {
+		t.Errorf("clean image alert: severity %s kev %v; want MEDIUM false", got[0].Severity, got[0].KnownExploited)
+	}
+}
+
+// conflictStore fails the first conditional write as if another instance
+// had written first, to exercise the re-read.
+type conflictStore struct {
+	*faultstore.Store
+	conflicts int
+}
+
+func (c *conflictStore) Put(ctx context.Context, ct store.Container, pk, id string, v any, cond store.Cond) (string, error) {
+	if c.conflicts > 0 && (cond.IfMatch != "" || cond.IfNoneMatch) {
+		c.conflicts--
+		// Another instance saves the same alert with one event of its own.
+		other := v.(model.Alert)
+		other.Count, other.EventIDs = 1, []string{"other-instance"}
+		if _, err := c.Store.Put(ctx, ct, pk, id, other, store.Cond{}); err != nil {
+			return "", err
+		}
+		return "", store.ErrPrecondition
+	}
+	return c.Store.Put(ctx, ct, pk, id, v, cond)
+}
+
+func TestSaveConcurrentWriter(t *testing.T) {
+	st := &conflictStore{Store: faultstore.Open(t), conflicts: 1}
+	d := newTestDetector(t)
+	sink := NewSink(st, d, fixedNow)
+	got, err := sink.Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Count != 2 {
+		t.Errorf("count %d after a concurrent write, want 2 (theirs and ours)", got[0].Count)
+	}
+}
+
+func TestPipelineRetries(t *testing.T) {
+	st := faultstore.Open(t)
+	fails := 2
+	st.SetFail(func(op string, c store.Container) error {
+		if op == "put" && c == store.Alerts && fails > 0 {
+			fails--
+			return errors.New("503 service unavailable")
+		}
+		return nil
+	})
+	d := newTestDetector(t)
+	var slept []time.Duration
+	p := NewPipeline(st, nil, d, PipelineOptions{Function: "detectruntime", Retries: 2, RetryDelay: time.Second, Now: fixedNow,
+		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }})
+	saved, _, err := p.Commit(t.Context(), batchOf(t, d, "nmap").Folds())
+	if err != nil || len(saved) != 1 {
+		t.Fatalf("Commit: %v, %d alerts", err, len(saved))
+	}
+	if len(slept) != 2 || slept[0] != time.Second || slept[1] != 2*time.Second {
+		t.Errorf("backoff %v, want [1s 2s]", slept)
+	}
+	fails = 5
+	if _, _, err := p.Commit(t.Context(), batchOf(t, d, "kmod").Folds()); err == nil {
+		t.Error("Commit succeeded although the store kept failing")
+	}
+}

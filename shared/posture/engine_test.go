@@ -1,0 +1,298 @@
+package posture
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
+)
+
+func results(rep *Report, check string) map[string]model.PostureResult {
+	m := map[string]model.PostureResult{}
+	for _, r := range rep.Results {
+		if r.CheckID == check {
+			m[r.Resource] = r
+		}
+	}
+	return m
+}
+
+func TestRegoPolicies(t *testing.T) {
+	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
+	good, _ := clusterSnapshot(t, "testdata/good", "", "", "")
+	snap.Objects.Deployments = append(snap.Objects.Deployments, good.Objects.Deployments...)
+	snap.Name = "offline"
+	eng, err := LoadEngine(t.Context(), testConfig(t, map[string]string{"PALISADE_POLICY_DIR": "testdata/policies"}), nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(eng.Policies()); got != 3 {
+		t.Fatalf("%d policies loaded, want 3", got)
+	}
+	rep, err := eng.Assess(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.PolicyErrors) != 0 {
+		t.Fatalf("policy errors: %v", rep.PolicyErrors)
+	}
+	type res struct{ Status, Message string }
+	got := map[string]res{}
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.CheckID, "custom/") {
+			got[r.CheckID+" "+r.Resource] = res{r.Status, r.Message}
+		}
+	}
+	want := map[string]res{
+		"custom/team_label CronJob/legacy/report":       {model.PostureFail, "CronJob report has no team label"},
+		"custom/team_label DaemonSet/legacy/node-agent": {model.PostureFail, "DaemonSet node-agent has no team label"},
+		"custom/team_label Deployment/shop/web":         {model.PostureFail, "Deployment web has no team label"},
+		"custom/no_latest_tag Pod/default/debug":        {model.PosturePass, ""},
+		"custom/lb_services Service/legacy/ssh":         {model.PostureFail, "LoadBalancer service without the azure-load-balancer-internal annotation"},
+	}
+	for k, w := range want {
+		if diff := cmp.Diff(w, got[k]); diff != "" {
+			t.Errorf("%s (-want +got)\n%s", k, diff)
+		}
+	}
+	// Kinds restrict evaluation: the team policy saw no Service.
+	if _, ok := got["custom/no_latest_tag Namespace/legacy"]; ok {
+		t.Error("no_latest_tag evaluated a Namespace despite kinds")
+	}
+	if _, ok := got["custom/team_label Service/legacy/ssh"]; ok {
+		t.Error("team_label evaluated a Service despite kinds")
+	}
+	for _, r := range rep.Results {
+		if r.CheckID == "custom/lb_services" && r.Severity != model.SeverityHigh {
+			t.Errorf("lb_services severity %s, want HIGH from METADATA", r.Severity)
+		}
+	}
+}
+
+func TestBrokenPolicyReportedOthersRun(t *testing.T) {
+	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
+	snap.Name = "offline"
+	eng, err := LoadEngine(t.Context(), testConfig(t, map[string]string{"PALISADE_POLICY_DIR": "testdata/broken-policies"}), nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := eng.Assess(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.PolicyErrors) != 1 {
+		t.Fatalf("policy errors %v, want one", rep.PolicyErrors)
+	}
+	pe := rep.PolicyErrors[0]
+	if pe.File != filepath.Join("testdata/broken-policies", "broken.rego") || pe.Line != 5 {
+		t.Errorf("error at %s:%d, want broken.rego:5: %v", pe.File, pe.Line, pe)
+	}
+	if !strings.Contains(pe.Error(), "broken.rego:5:") {
+		t.Errorf("message %q does not name file and line", pe.Error())
+	}
+	if len(results(rep, "custom/team_label")) == 0 || len(results(rep, "privileged-containers")) == 0 {
+		t.Error("the other policy and the built-in checks did not run")
+	}
+}
+
+func TestExemptions(t *testing.T) {
+	ex, err := DecodeExemptions([]byte(`
+exemptions:
+  - name: agent-needs-privileges
+    check: privileged-containers
+    namespace: legacy
+    reason: node agent reads host metrics; replaced in Q3
+    expires: 2025-09-30T00:00:00Z
+  - name: ops-debug
+    check: default-namespace
+    labels: {owner: ops}
+    reason: temporary debugging pod
+    expires: 2025-05-01T00:00:00Z
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
+	snap.Name = "offline"
+	eng := NewEngine(testConfig(t, nil), nil, nil, ex, nil, clock)
+	rep, err := eng.Assess(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := results(rep, "privileged-containers")["DaemonSet/legacy/node-agent"]
+	if priv.Status != model.PostureExempt || priv.ExemptReason != "agent-needs-privileges: node agent reads host metrics; replaced in Q3" ||
+		!priv.ExemptUntil.Equal(time.Date(2025, 9, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("privileged result not exempt: %+v", priv)
+	}
+	debug := results(rep, "default-namespace")["Pod/default/debug"]
+	if debug.Status != model.PostureFail || !strings.Contains(debug.Message, "exemption ops-debug (check default-namespace, expired 2025-05-01T00:00:00Z)") {
+		t.Errorf("expired exemption applied or not reported: %+v", debug)
+	}
+	if diff := cmp.Diff([]string{"ops-debug (check default-namespace, expired 2025-05-01T00:00:00Z)"}, rep.ExpiredExemptions); diff != "" {
+		t.Errorf("expired exemptions (-want +got)\n%s", diff)
+	}
+	// Another check on the same resource is not exempt.
+	if r := results(rep, "host-namespaces")["DaemonSet/legacy/node-agent"]; r.Status != model.PostureFail {
+		t.Errorf("host-namespaces status %s, want fail", r.Status)
+	}
+}
+
+func TestDecodeExemptionsErrors(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"no reason", `[{name: a, check: root-user, expires: 2030-01-01T00:00:00Z}]`, "exemption 1 (a): no reason"},
+		{"no expiry", `[{name: a, check: root-user, reason: r}]`, "exemption 1 (a): no expires date"},
+		{"everything", `[{name: a, check: "*", reason: r, expires: 2030-01-01T00:00:00Z}]`, "matches everything"},
+		{"unknown field", `[{name: a, chek: root-user}]`, `unknown field "chek"`},
+		{"twice", `[{name: a, check: x, reason: r, expires: 2030-01-01T00:00:00Z}, {name: a, check: y, reason: r, expires: 2030-01-01T00:00:00Z}]`, "name used twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeExemptions([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecorderChangeSinceLastRun(t *testing.T) {
+	st := newTestStore(t)
+	seedVulns(t, st)
+	rc := &Recorder{Store: st}
+	cfg := testConfig(t, nil)
+
+	bad, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
+	bad.Name = "aks-1"
+	eng := NewEngine(cfg, nil, nil, nil, StoreVulns{Store: st}, clock)
+	rep1, err := eng.Assess(t.Context(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1, err := rc.Record(t.Context(), rep1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run1.PreviousScore != nil || run1.NewFailureCount != rep1.Score.Failed || run1.ResolvedCount != 0 {
+		t.Errorf("first run: %+v", run1)
+	}
+	if got := st.count(store.Posture); got != len(rep1.Results) {
+		t.Errorf("%d results stored, want %d", got, len(rep1.Results))
+	}
+
+	// An hour later the DaemonSet is fixed away and the workloads of the
+	// good manifests run instead; the CronJob still fails.
+	later := testNow.Add(time.Hour)
+	good, _ := clusterSnapshot(t, "testdata/good", "", "", "")
+	good.Name = "aks-1"
+	good.Objects.CronJobs = bad.Objects.CronJobs
+	eng2 := NewEngine(cfg, nil, nil, nil, StoreVulns{Store: st}, func() time.Time { return later })
+	rep2, err := eng2.Assess(t.Context(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run2, err := rc.Record(t.Context(), rep2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run2.PreviousScore == nil || *run2.PreviousScore != rep1.Score.Score {
+		t.Errorf("previous score %v, want %v", run2.PreviousScore, rep1.Score.Score)
+	}
+	if run2.ResolvedCount == 0 || run2.Removed == 0 {
+		t.Errorf("nothing resolved or removed: %+v", run2)
+	}
+	if got := st.count(store.Posture); got != len(rep2.Results) {
+		t.Errorf("%d results stored after the second run, want %d (stale ones deleted)", got, len(rep2.Results))
+	}
+	// The CronJob's failure keeps the time it first failed.
+	cron := results(rep2, "resource-limits")["CronJob/legacy/report"]
+	var stored model.PostureResult
+	if _, err := st.Get(t.Context(), store.Posture, "aks-1", cron.ID, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if !stored.FirstFailed.Equal(testNow) || !stored.EvaluatedAt.Equal(later) {
+		t.Errorf("first failed %v evaluated %v, want %v and %v", stored.FirstFailed, stored.EvaluatedAt, testNow, later)
+	}
+	var latest model.State
+	if _, err := st.Get(t.Context(), store.State, model.KindPostureRun, RunID("aks-1"), &latest); err != nil {
+		t.Fatal(err)
+	}
+	var lr model.PostureRun
+	if err := json.Unmarshal(latest.Data, &lr); err != nil || !lr.At.Equal(later) {
+		t.Errorf("latest run %+v (%v)", lr, err)
+	}
+	var imgs model.State
+	if _, err := st.Get(t.Context(), store.State, model.KindRunningImages, RunningImagesID("aks-1", 0), &imgs); err != nil {
+		t.Fatal(err)
+	}
+	var ri model.RunningImages
+	if err := json.Unmarshal(imgs.Data, &ri); err != nil {
+		t.Fatal(err)
+	}
+	want := []model.RunningImage{{Digest: digestClean, Image: "myacr.azurecr.io/shop/web@" + digestClean,
+		Workloads: []string{"Deployment/shop/web"}, LastSeen: later}}
+	if diff := cmp.Diff(want, ri.Images); diff != "" {
+		t.Errorf("running images (-want +got)\n%s", diff)
+	}
+}
+
+func TestRemediation(t *testing.T) {
+	for _, apply := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dry-run", true: "apply"}[apply], func(t *testing.T) {
+			snap, cs := clusterSnapshot(t, "testdata/bad", "", "", "")
+			snap.Name = "aks-1"
+			// The fake tracker ignores dryRun; answer dry-run patches
+			// the way the API server does: validate, persist nothing.
+			var dryRuns, applies int
+			cs.PrependReactor("patch", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				p := a.(clienttesting.PatchActionImpl)
+				if len(p.PatchOptions.DryRun) == 1 && p.PatchOptions.DryRun[0] == metav1.DryRunAll {
+					dryRuns++
+					obj, err := cs.Tracker().Get(a.GetResource(), a.GetNamespace(), p.Name)
+					return true, obj, err
+				}
+				applies++
+				return false, nil, nil
+			})
+			st := newTestStore(t)
+			rep, err := NewEngine(testConfig(t, nil), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rm := &Remediator{Client: cs, Store: st, Checks: []string{"privileged-containers"}, Apply: apply, Now: clock}
+			done, err := rm.Remediate(t.Context(), rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(done) != 1 || done[0].Resource != "DaemonSet/legacy/node-agent" || done[0].Error != "" || done[0].Applied != apply {
+				t.Fatalf("remediations %+v", done)
+			}
+			wantApplies := map[bool]int{false: 0, true: 1}[apply]
+			if dryRuns != 1 || applies != wantApplies {
+				t.Errorf("%d dry runs and %d applies, want 1 and %d", dryRuns, applies, wantApplies)
+			}
+			ds, err := cs.AppsV1().DaemonSets("legacy").Get(t.Context(), "node-agent", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv := *ds.Spec.Template.Spec.Containers[0].SecurityContext.Privileged
+			if priv == apply {
+				t.Errorf("privileged is %v after remediation with apply=%v", priv, apply)
+			}
+			if apply && ds.Spec.Template.Spec.Containers[0].Image != "myacr.azurecr.io.evil.example/agent:latest" {
+				t.Errorf("apply changed other fields: image %s", ds.Spec.Template.Spec.Containers[0].Image)
+			}
+			if got := st.count(store.State); got != 1 {
+				t.Errorf("%d remediation records, want 1", got)
+			}
+		})
+	}
+}

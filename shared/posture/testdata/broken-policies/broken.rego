@@ -1,0 +1,6 @@
+package palisade.broken
+
+violation contains {"msg": msg} if {
+	input.kind == "Pod"
+	msg := "unterminated
+}

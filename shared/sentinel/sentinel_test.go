@@ -1,0 +1,207 @@
+package sentinel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/model"
+)
+
+// staticToken is a TokenCredential handing out a fixed token, recording the
+// scopes it was asked for.
+type staticToken struct {
+	mu     sync.Mutex
+	scopes []string
+}
+
+func (s *staticToken) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = append(s.scopes, o.Scopes...)
+	return azcore.AccessToken{Token: "test-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+func alerts(n, evidenceBytes int) []model.Alert {
+	out := make([]model.Alert, n)
+	t := time.Date(2026, 7, 10, 20, 0, 0, 0, time.UTC)
+	for i := range out {
+		out[i] = model.Alert{ID: fmt.Sprintf("alert-%04d", i), Cluster: "aks-prod", Type: "ReverseShell", RefType: "K8S.NODE_ReverseShell",
+			Severity: model.SeverityMedium, Count: i + 1, FirstSeen: t, LastSeen: t.Add(time.Minute), WindowStart: t, Status: model.AlertActive,
+			Tactics: []string{"Exfiltration"}, Evidence: map[string]string{"output": strings.Repeat("x", evidenceBytes)}}
+	}
+	return out
+}
+
+// TestPublish runs the real azlogs client against a loopback HTTPS server
+// that checks each request the way the Logs Ingestion API would, answers
+// the first with 429 and Retry-After, and the rest with 204.
+func TestPublish(t *testing.T) {
+	var mu sync.Mutex
+	var ids []string
+	requests := 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		check := func(cond bool, format string, args ...any) bool {
+			if !cond {
+				t.Errorf(format, args...)
+				http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+			}
+			return cond
+		}
+		body, _ := io.ReadAll(r.Body)
+		if !check(r.Method == http.MethodPost, "method %s", r.Method) ||
+			!check(r.URL.Path == "/dataCollectionRules/dcr-0123456789abcdef/streams/Custom-PalisadeAlerts_CL", "path %s", r.URL.Path) ||
+			!check(r.URL.Query().Get("api-version") == "2023-01-01", "api-version %q", r.URL.Query().Get("api-version")) ||
+			!check(r.Header.Get("Authorization") == "Bearer test-token", "authorization %q", r.Header.Get("Authorization")) ||
+			!check(strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"), "content type %q", r.Header.Get("Content-Type")) ||
+			!check(len(body) < 1<<20, "body of %d bytes, the limit is 1 MB", len(body)) {
+			return
+		}
+		var rows []map[string]any
+		if !check(json.Unmarshal(body, &rows) == nil && len(rows) > 0, "body is not a JSON array of rows") {
+			return
+		}
+		if requests == 1 {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		for _, row := range rows {
+			id, _ := row["AlertId"].(string)
+			_, hasTime := row["TimeGenerated"].(string)
+			if !check(id != "" && hasTime, "row without AlertId or TimeGenerated: %v", row["AlertId"]) {
+				return
+			}
+			ids = append(ids, id)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+
+	cred := &staticToken{}
+	var slept []time.Duration
+	c, err := New(config.Sentinel{DCE: srv.URL, DCRID: "dcr-0123456789abcdef", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 3}, cred,
+		Options{ClientOptions: azcore.ClientOptions{Transport: srv.Client()},
+			Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := alerts(600, 4000) // about 2.5 MB of rows: at least three batches
+	if err := c.Publish(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 1 || slept[0] != 7*time.Second {
+		t.Errorf("waits %v, want one of 7s (Retry-After)", slept)
+	}
+	if len(ids) != len(in) || ids[0] != "alert-0000" || ids[len(ids)-1] != "alert-0599" {
+		t.Errorf("server received %d rows, want %d in order", len(ids), len(in))
+	}
+	if requests < 4 {
+		t.Errorf("%d requests, want at least 4 (3+ batches and one 429)", requests)
+	}
+	if len(cred.scopes) == 0 || cred.scopes[0] != "https://monitor.azure.com//.default" {
+		t.Errorf("token scopes %v", cred.scopes)
+	}
+}
+
+// TestPublishGivesUp: a service that keeps throttling makes Publish fail
+// after MaxRetries waits, so the invocation can fail and be retried.
+func TestPublishGivesUp(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	waits := 0
+	c, err := New(config.Sentinel{DCE: srv.URL, DCRID: "dcr-1", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 2}, &staticToken{},
+		Options{ClientOptions: azcore.ClientOptions{Transport: srv.Client()}, Sleep: func(context.Context, time.Duration) error { waits++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Publish(t.Context(), alerts(1, 10))
+	if err == nil || !strings.Contains(err.Error(), "429") || waits != 2 {
+		t.Errorf("err %v after %d waits; want a 429 error after 2", err, waits)
+	}
+}
+
+func TestBatches(t *testing.T) {
+	b, err := Batches(alerts(50, 1000), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range b {
+		if len(x) > 10_000 {
+			t.Errorf("batch of %d bytes", len(x))
+		}
+		var rows []Row
+		if err := json.Unmarshal(x, &rows); err != nil {
+			t.Fatal(err)
+		}
+		n += len(rows)
+	}
+	if n != 50 {
+		t.Errorf("%d rows in batches, want 50", n)
+	}
+	if _, err := Batches(alerts(1, 20_000), 10_000); err == nil || !strings.Contains(err.Error(), "alert-0000") {
+		t.Errorf("oversized row: err %v", err)
+	}
+}
+
+// TestTableSchema keeps infra/sentinel/table.json in step with Row.
+func TestTableSchema(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "infra", "sentinel", "table.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tbl struct {
+		Properties struct {
+			Schema struct {
+				Name    string `json:"name"`
+				Columns []struct {
+					Name string `json:"name"`
+					Type string `json:"type"`
+				} `json:"columns"`
+			} `json:"schema"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &tbl); err != nil {
+		t.Fatal(err)
+	}
+	cols := map[string]string{}
+	for _, c := range tbl.Properties.Schema.Columns {
+		cols[c.Name] = c.Type
+	}
+	row, err := json.Marshal(NewRow(alerts(1, 1)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(row, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for f := range fields {
+		if _, ok := cols[f]; !ok {
+			t.Errorf("row field %s has no column in table.json", f)
+		}
+	}
+	if len(cols) != len(fields) {
+		t.Errorf("table has %d columns, rows have %d fields", len(cols), len(fields))
+	}
+}
