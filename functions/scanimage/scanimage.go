@@ -1,0 +1,178 @@
+// Package scanimage is the scan-on-push function: an Event Grid trigger
+// that takes Azure Container Registry ImagePushed and ImageDeleted events
+// (Event Grid or CloudEvents schema), scans pushed images from allowed
+// registries, and records the image summary, inventory and findings.
+package scanimage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/eventgrid/azsystemevents"
+	"github.com/rs/zerolog"
+
+	"github.com/palisade-sec/palisade/shared/acrevent"
+	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
+)
+
+// Scanner scans one image; *scanner.Scanner is the implementation.
+type Scanner interface {
+	Scan(ctx context.Context, t scanner.Target) (*scanner.Result, error)
+	DB() scanner.DBInfo
+}
+
+// Options are the function's settings (from config.Scan).
+type Options struct {
+	// Registries is the allowlist of login servers, lower case.
+	Registries []string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Stats counts what the function did since it started.
+type Stats struct {
+	Scanned, Skipped, Deleted, Ignored, Refused, Failed int64
+}
+
+// Function handles scanimage invocations.
+type Function struct {
+	st   store.Store
+	sc   Scanner
+	opts Options
+
+	scanned, skipped, deleted, ignored, refused, failed atomic.Int64
+}
+
+// New returns the function.
+func New(st store.Store, sc Scanner, opts Options) *Function {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Function{st: st, sc: sc, opts: opts}
+}
+
+// Stats returns the counters.
+func (f *Function) Stats() Stats {
+	return Stats{f.scanned.Load(), f.skipped.Load(), f.deleted.Load(), f.ignored.Load(), f.refused.Load(), f.failed.Load()}
+}
+
+// permanent are scan failures a retry cannot cure: the image is recorded as
+// failed and the event acknowledged, so a hostile image cannot keep the
+// function busy through Event Grid's retries.
+var permanent = []error{
+	scanner.ErrImageNotFound, scanner.ErrNoPlatform, scanner.ErrNotImage, scanner.ErrCorruptLayer,
+	scanner.ErrPathTraversal, scanner.ErrTooLarge, scanner.ErrTimeout, scanner.ErrBadTarget,
+}
+
+// Handle processes one event.
+func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+	log := logging.Ctx(ctx)
+	var raw json.RawMessage
+	if err := req.DataJSON("event", &raw); err != nil {
+		return nil, err
+	}
+	ev, err := acrevent.Decode(raw)
+	if err != nil {
+		return nil, customhandler.BadRequest("%v", err)
+	}
+	if !ev.IsRegistryImageEvent() {
+		f.ignored.Add(1)
+		log.Info().Str("event_type", ev.Type).Str("event_id", ev.ID).Msg("event ignored: not an image push or delete")
+		return &customhandler.Response{}, nil
+	}
+	l := log.With().Str(logging.FieldRegistry, ev.Registry).Str(logging.FieldRepository, ev.Repository).
+		Str(logging.FieldDigest, ev.Digest).Str("event_id", ev.ID).Logger()
+	if !slices.Contains(f.opts.Registries, ev.Registry) {
+		f.refused.Add(1)
+		l.Warn().Str(logging.FieldReason, "registry not allowed").
+			Msgf("event refused: registry %q is not in PALISADE_REGISTRIES; nothing pulled", ev.Registry)
+		return &customhandler.Response{}, nil
+	}
+	if ev.Type == azsystemevents.TypeContainerRegistryImageDeleted {
+		n, err := vulnstore.MarkDeleted(ctx, f.st, model.Image{Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository}, ev.Time)
+		if err != nil {
+			return nil, err
+		}
+		f.deleted.Add(1)
+		l.Info().Int(logging.FieldCount, n).Msg("image deleted; its findings resolved")
+		return &customhandler.Response{}, nil
+	}
+	return f.push(ctx, ev, l)
+}
+
+func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger) (*customhandler.Response, error) {
+	db := f.sc.DB()
+	prev, err := vulnstore.GetImage(ctx, f.st, ev.Digest)
+	switch {
+	case err == nil && prev.DBVersion == db.Version && (prev.Status == model.ImageActive || prev.Status == model.ImageUnsupported):
+		if err := vulnstore.AddTag(ctx, f.st, prev, ev.Tag); err != nil {
+			return nil, err
+		}
+		f.skipped.Add(1)
+		l.Info().Str("db_version", db.Version).Msg("already scanned with this vulnerability DB; skipped")
+		return &customhandler.Response{}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	start := f.opts.Now()
+	res, err := f.sc.Scan(ctx, scanner.Target{Registry: ev.Registry, Repository: ev.Repository, Digest: ev.Digest, Tag: ev.Tag})
+	if err != nil {
+		if !isPermanent(err) {
+			return nil, err
+		}
+		f.failed.Add(1)
+		img := model.Image{
+			ID: model.ImageID(ev.Digest), Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository,
+			MediaType: ev.MediaType, Status: model.ImageFailed, Error: err.Error(), DBVersion: db.Version,
+			Counts: model.Counts{}, PushedAt: ev.Time, PushedUnix: ev.Time.Unix(), LastEventID: ev.ID,
+		}
+		if ev.Tag != "" {
+			img.Tags = []string{ev.Tag}
+		}
+		img.ScannedAt = f.opts.Now().UTC()
+		img.ScannedUnix = img.ScannedAt.Unix()
+		if _, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, SeenAt: ev.Time}); err != nil {
+			return nil, err
+		}
+		l.Error().Err(err).Msg("scan failed; image recorded as failed")
+		return &customhandler.Response{}, nil
+	}
+	img := res.Image
+	img.PushedAt, img.PushedUnix, img.LastEventID = ev.Time, ev.Time.Unix(), ev.ID
+	img.ScannedAt = f.opts.Now().UTC()
+	img.ScannedUnix = img.ScannedAt.Unix()
+	if img.MediaType == "" {
+		img.MediaType = ev.MediaType
+	}
+	ch, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, Inventory: &res.Inventory, Findings: res.Findings, SeenAt: ev.Time})
+	if err != nil {
+		return nil, err
+	}
+	f.scanned.Add(1)
+	e := l.Info()
+	if img.DemoData {
+		e = l.Warn().Bool("demo_data", true)
+	}
+	e.Str("status", img.Status).Str("os", img.OS).Int("packages", img.Packages).Int(logging.FieldCount, len(res.Findings)).
+		Int("new", ch.New).Int("resolved", ch.Resolved).Str("db_version", img.DBVersion).
+		Dur(logging.FieldDuration, f.opts.Now().Sub(start)).Msg("image scanned")
+	return &customhandler.Response{}, nil
+}
+
+func isPermanent(err error) bool {
+	for _, p := range permanent {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,156 @@
+package scancli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/scancli"
+	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/scanner/scantest"
+)
+
+// withFixtureDB points the settings at a cache dir holding the fixture DB.
+func withFixtureDB(t *testing.T) {
+	t.Helper()
+	cache := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join("..", "scanner", "testdata", "db", "*.yaml"))
+	if err := scanner.BuildFixtureDB(filepath.Join(cache, "db"), scantest.DBUpdatedAt, files...); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PALISADE_TRIVY_CACHE_DIR", cache)
+	t.Setenv("PALISADE_TRIVY_SKIP_DB_UPDATE", "true")
+	t.Setenv("PALISADE_LOG_LEVEL", "warn")
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := scancli.RunCLI(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+type jsonOut struct {
+	Image    model.Image
+	Findings []model.Finding
+}
+
+func TestScanRegistryImageTableAndFailOn(t *testing.T) {
+	withFixtureDB(t)
+	host := scantest.Registry(t)
+	scantest.Push(t, host, "team/web", "2.1", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
+	ref := host + "/team/web:2.1"
+	for _, tc := range []struct {
+		failOn string
+		want   int
+	}{{"", scancli.ExitOK}, {"high", scancli.ExitFindings}, {"critical", scancli.ExitOK}} {
+		t.Run("fail-on="+tc.failOn, func(t *testing.T) {
+			args := []string{ref}
+			if tc.failOn != "" {
+				args = []string{"--fail-on", tc.failOn, ref}
+			}
+			code, out, stderr := run(t, args...)
+			if code != tc.want {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.want, stderr)
+			}
+			for _, want := range []string{"debian 12.5", "CVE-2023-4911", "libc6", "2.36-9+deb12u3", "[known exploited]", "HIGH: 2"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("table lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestScanLocalArchives(t *testing.T) {
+	withFixtureDB(t)
+	img := scantest.Image(t, scantest.Layer(t, scantest.AlpineFiles()))
+	tag, _ := name.NewTag("example.com/team/alpine:1")
+	tarPath := filepath.Join(t.TempDir(), "image.tar")
+	if err := tarball.WriteToFile(tarPath, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	ociDir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(ociDir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, stderr := run(t, "--format", "json", "--input", tarPath)
+	if code != 0 {
+		t.Fatalf("docker save tar: exit %d: %s", code, stderr)
+	}
+	var got jsonOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Image.OS != "alpine 3.19.1" || len(got.Findings) != 2 || got.Findings[0].FixedVersion == "" {
+		t.Fatalf("docker save tar: %+v", got)
+	}
+
+	code, out, stderr = run(t, "--format", "sarif", "--fail-on", "medium", "--input", ociDir)
+	if code != scancli.ExitFindings {
+		t.Fatalf("OCI layout: exit %d, want 1: %s", code, stderr)
+	}
+	var sarif struct {
+		Version string
+		Runs    []struct {
+			Results []struct {
+				RuleID string
+				Level  string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &sarif); err != nil {
+		t.Fatal(err)
+	}
+	if sarif.Version != "2.1.0" || len(sarif.Runs) != 1 || len(sarif.Runs[0].Results) != 2 || sarif.Runs[0].Results[0].Level != "warning" {
+		t.Fatalf("sarif: %+v", sarif)
+	}
+}
+
+func TestDemoDBFallback(t *testing.T) {
+	t.Setenv("PALISADE_TRIVY_CACHE_DIR", t.TempDir())
+	t.Setenv("PALISADE_TRIVY_SKIP_DB_UPDATE", "true")
+	t.Setenv("PALISADE_TRIVY_DEMO_DB", "true")
+	img := scantest.Image(t, scantest.Layer(t, scantest.DebianFiles()))
+	tag, _ := name.NewTag("example.com/team/web:1")
+	tarPath := filepath.Join(t.TempDir(), "image.tar")
+	if err := tarball.WriteToFile(tarPath, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, "--format", "json", "--input", tarPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got jsonOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Image.DemoData || !strings.HasPrefix(got.Image.DBVersion, "demo-") || len(got.Findings) == 0 || !got.Findings[0].DemoData {
+		t.Fatalf("want demo-marked results, got %+v", got.Image)
+	}
+	if !strings.Contains(stderr, "DEMO") {
+		t.Fatalf("stderr does not say the results are demo data:\n%s", stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	withFixtureDB(t)
+	for _, args := range [][]string{{}, {"a", "b"}, {"--format", "xml", "x"}, {"--fail-on", "severe", "x"}, {"--input", "/does/not/exist"}} {
+		if code, _, _ := run(t, args...); code != scancli.ExitError {
+			t.Errorf("%q: exit %d, want %d", args, code, scancli.ExitError)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package vulnstore_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
+)
+
+const digest = "sha256:da2a4fa1c010a8d99e6152f96a9d4edfdd09d4dd1f08333a894de221e5e9b7b6"
+
+func finding(vuln, pkg string) model.Finding {
+	return model.Finding{ID: model.FindingID(digest, vuln, pkg, "", "1.0"), Digest: digest, VulnID: vuln, PkgName: pkg,
+		InstalledVersion: "1.0", Severity: model.SeverityHigh, SeverityRank: 4, Status: model.FindingOpen}
+}
+
+func TestRecordKeepsHistory(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	t1 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	t2 := t1.Add(24 * time.Hour)
+	img := model.Image{Digest: digest, Status: model.ImageActive, Tags: []string{"1"}}
+	inv := model.Inventory{OSFamily: "debian", OSName: "12", Groups: []model.PackageGroup{{Type: "debian", Class: "os-pkgs", Packages: []model.Package{{Name: "a", Version: "1.0"}}}}}
+
+	ch, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Inventory: &inv, Findings: []model.Finding{finding("CVE-1", "a"), finding("CVE-2", "a")}, SeenAt: t1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(vulnstore.Changes{New: 2, Open: 2}, ch); d != "" {
+		t.Fatalf("first scan changes (-want +got):\n%s", d)
+	}
+	// A rescan (no inventory) finds CVE-2 fixed and CVE-3 new.
+	img.Tags = []string{"2"}
+	ch, err = vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Findings: []model.Finding{finding("CVE-1", "a"), finding("CVE-3", "a")}, SeenAt: t2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(vulnstore.Changes{New: 1, Resolved: 1, Open: 2}, ch); d != "" {
+		t.Fatalf("rescan changes (-want +got):\n%s", d)
+	}
+	got, err := vulnstore.Findings(ctx, st, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type hist struct {
+		Status              string
+		FirstSeen, LastSeen time.Time
+		ResolvedAt          time.Time
+	}
+	summary := map[string]hist{}
+	for _, f := range got {
+		summary[f.VulnID] = hist{f.Status, f.FirstSeen, f.LastSeen, f.ResolvedAt}
+	}
+	want := map[string]hist{
+		"CVE-1": {model.FindingOpen, t1, t2, time.Time{}},
+		"CVE-2": {model.FindingResolved, t1, t1, t2},
+		"CVE-3": {model.FindingOpen, t2, t2, time.Time{}},
+	}
+	if d := cmp.Diff(want, summary); d != "" {
+		t.Fatalf("finding history (-want +got):\n%s", d)
+	}
+	stored, err := vulnstore.GetImage(ctx, st, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"1", "2"}, stored.Tags); d != "" {
+		t.Fatalf("tags (-want +got):\n%s", d)
+	}
+	back, err := vulnstore.Inventory(ctx, st, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(inv, back); d != "" {
+		t.Fatalf("inventory kept by the rescan (-want +got):\n%s", d)
+	}
+}
