@@ -39,14 +39,19 @@ func dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer e.store.Close()
+	defer e.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if reg := e.cfg.Common.DevRegistry; reg != "" {
+		// The local registry is ours and speaks plain HTTP on loopback.
+		e.cfg.Scan.Registries = append(e.cfg.Scan.Registries, reg)
+		e.cfg.Scan.InsecureRegistries = append(e.cfg.Scan.InsecureRegistries, reg)
+	}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	handlerAddr := make(chan net.Addr, 1)
-	srv, err := newHandler(e)
+	srv, err := newHandler(ctx, e)
 	if err != nil {
 		return err
 	}

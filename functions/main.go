@@ -63,6 +63,7 @@ const usage = `usage: palisade [command] [flags]
 commands:
   serve     answer the Azure Functions host on FUNCTIONS_CUSTOMHANDLER_PORT (default)
   dev       run the pipeline on this machine with no Azure, playing the Functions host
+  scan      scan an image (registry or docker-save/OCI archive) for vulnerabilities, for pipelines
   posture   assess Kubernetes manifests (and an ARM cluster JSON) offline, for pipelines
   detect    run the detection rules over a file of sensor envelopes, Falco JSON or AKS audit records
   help      this text

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/rs/zerolog"
 
@@ -14,12 +15,15 @@ import (
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
+	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detectcli"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/scancli"
+	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/backend"
@@ -27,10 +31,20 @@ import (
 
 // env is everything the functions are built from.
 type env struct {
-	cfg   config.Config
-	log   zerolog.Logger
-	store store.Store
-	now   func() time.Time
+	cfg     config.Config
+	log     zerolog.Logger
+	store   store.Store
+	now     func() time.Time
+	closers []func() error
+}
+
+// close releases what setup and newHandler opened, last first.
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		if err := e.closers[i](); err != nil {
+			e.log.Warn().Err(err).Msg("close")
+		}
+	}
 }
 
 // setup reads the configuration and opens the store.
@@ -44,11 +58,13 @@ func setup(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &env{cfg: cfg, log: log, store: st, now: time.Now}, nil
+	return &env{cfg: cfg, log: log, store: st, now: time.Now, closers: []func() error{st.Close}}, nil
 }
 
-// newHandler registers every function on a custom-handler server.
-func newHandler(e *env) (*customhandler.Server, error) {
+// newHandler registers every function on a custom-handler server. The
+// scanner opens its vulnerability DB in the background, so the handler
+// answers the host's readiness probe at once.
+func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	postureAPI := posture.NewAPI(e.store)
 	mounts := map[string]http.Handler{
@@ -76,6 +92,23 @@ func newHandler(e *env) (*customhandler.Server, error) {
 		return nil, err
 	}
 	srv.Handle(analyzeaudit.Name, aa.Handle)
+
+	var cred azcore.TokenCredential
+	if e.cfg.Scan.UseEntraID {
+		if c, err := azidentity.NewDefaultAzureCredential(nil); err == nil {
+			cred = c
+		} else {
+			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
+		}
+	}
+	sc := scanner.NewLazy(scanner.OptionsFromConfig(e.cfg.Scan, cred, e.log))
+	e.closers = append(e.closers, sc.Close)
+	go func() {
+		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+		}
+	}()
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Now: e.now}).Handle)
 
 	source, err := postureSource(e.cfg.Posture)
 	if err != nil {
@@ -108,6 +141,9 @@ func subcommands() map[string]func(context.Context, []string) int {
 		"detect": func(ctx context.Context, args []string) int {
 			return detectcli.RunCLI(ctx, args, os.Stdout, os.Stderr)
 		},
+		"scan": func(ctx context.Context, args []string) int {
+			return scancli.RunCLI(ctx, args, os.Stdout, os.Stderr)
+		},
 		"posture": func(ctx context.Context, args []string) int {
 			return posture.RunCLI(ctx, args, os.Stdout, os.Stderr)
 		},
@@ -120,10 +156,10 @@ func serve(ctx context.Context, _ []string) error {
 	if err != nil {
 		return err
 	}
-	defer e.store.Close()
+	defer e.close()
 	addr := customhandler.ListenAddr(e.cfg.Common.Port)
 	e.log.Info().Str(logging.FieldAddr, addr).Msg("custom handler listening")
-	srv, err := newHandler(e)
+	srv, err := newHandler(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,9 @@ import (
 // Scanner scans one image; *scanner.Scanner is the implementation.
 type Scanner interface {
 	Scan(ctx context.Context, t scanner.Target) (*scanner.Result, error)
-	DB() scanner.DBInfo
+	// CurrentDB describes the vulnerability DB scans match against; it may
+	// have to open it first, and fails while it cannot.
+	CurrentDB(ctx context.Context) (scanner.DBInfo, error)
 }
 
 // Options are the function's settings (from config.Scan).
@@ -42,6 +45,9 @@ type Options struct {
 type Stats struct {
 	Scanned, Skipped, Deleted, Ignored, Refused, Failed int64
 }
+
+// Name is the function's folder name.
+const Name = "scanimage"
 
 // Function handles scanimage invocations.
 type Function struct {
@@ -110,7 +116,10 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 }
 
 func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger) (*customhandler.Response, error) {
-	db := f.sc.DB()
+	db, err := f.sc.CurrentDB(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vulnerability DB not ready: %w", err)
+	}
 	prev, err := vulnstore.GetImage(ctx, f.st, ev.Digest)
 	switch {
 	case err == nil && prev.DBVersion == db.Version && (prev.Status == model.ImageActive || prev.Status == model.ImageUnsupported):

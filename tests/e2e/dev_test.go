@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/scanner/scantest"
+	"github.com/palisade-sec/palisade/tests/testenv"
+)
+
+// TestDevScansOnPush runs `palisade dev` as `make run` does, offline,
+// pushes a Debian image to its local registry, and waits for the scan to
+// appear in the query API, labelled as demo data.
+func TestDevScansOnPush(t *testing.T) {
+	devAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	regAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	tmp := t.TempDir()
+	cmd := []string{"dev", "--app", testenv.Root(t)}
+	env := []string{
+		"PALISADE_DEV_ADDR=" + devAddr,
+		"PALISADE_DEV_REGISTRY_ADDR=" + regAddr,
+		"PALISADE_STORE_PATH=" + filepath.Join(tmp, "palisade.db"),
+		"PALISADE_TRIVY_CACHE_DIR=" + filepath.Join(tmp, "trivy"),
+		"PALISADE_TRIVY_SKIP_DB_UPDATE=true",
+	}
+	proc := testenv.Start(t, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+devAddr+"/admin/host/status", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return testenv.DialReady(regAddr)(ctx)
+	}, env, binary, cmd...)
+
+	img := scantest.Image(t, scantest.Layer(t, scantest.DebianFiles()))
+	digest := scantest.Push(t, regAddr, "shop/web", "1.0", img)
+
+	var got struct {
+		Digest, Status string
+		DemoData       bool
+		Counts         map[string]int
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest)
+		if code == 200 {
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != "" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image %s not scanned within 90 s (last answer %d %s)\n%s", digest, code, body, proc.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got.Status != "active" || !got.DemoData || got.Counts["CRITICAL"]+got.Counts["HIGH"]+got.Counts["MEDIUM"]+got.Counts["LOW"] == 0 {
+		t.Errorf("image = %+v, want an active scan with findings labelled as demo data", got)
+	}
+	if !strings.Contains(strings.ToLower(proc.Output()), "demo") {
+		t.Errorf("the log does not say that the demo DB is in use:\n%s", proc.Output())
+	}
+	_, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest+"/findings")
+	if !strings.Contains(body, "CVE-2023-4911") {
+		t.Errorf("findings lack the glibc advisory of the demo DB: %s", body)
+	}
+}
