@@ -41,10 +41,12 @@ type Finding struct {
 	Remediation      string    `json:"remediation"`
 	Status           string    `json:"status"`
 	FirstSeen        time.Time `json:"firstSeen"`
-	LastSeen         time.Time `json:"lastSeen"`
-	ResolvedAt       time.Time `json:"resolvedAt,omitzero"`
-	SeverityRank     int       `json:"severityRank"` // Severity.Rank(), for range filters
-	DemoData         bool      `json:"demoData,omitempty"`
+	// LastSeen is the last scan that changed the finding; an open finding
+	// is current as of its image's ScannedAt.
+	LastSeen     time.Time `json:"lastSeen"`
+	ResolvedAt   time.Time `json:"resolvedAt,omitzero"`
+	SeverityRank int       `json:"severityRank"` // Severity.Rank(), for range filters
+	DemoData     bool      `json:"demoData,omitempty"`
 }
 
 // FindingID is the deterministic id of a finding.

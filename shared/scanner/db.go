@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+	"github.com/aquasecurity/trivy/pkg/clock"
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
 	tdb "github.com/aquasecurity/trivy/pkg/db"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
@@ -34,6 +35,9 @@ type DBInfo struct {
 	UpdatedAt time.Time // when the DB was built
 	Demo      bool      // the built-in demo DB
 	Dir       string
+	// DownloadError is set when the last attempt to download a newer DB
+	// failed and this DB was kept.
+	DownloadError string
 }
 
 // dbDirs are the directories under the cache dir.
@@ -42,9 +46,13 @@ func demoDBDir(cacheDir string) string { return filepath.Join(cacheDir, "demo-db
 
 // prepareDB makes sure a usable DB is on disk and returns where. It
 // downloads when the DB is missing or stale (unless SkipDBUpdate), keeps the
-// last good DB when a download fails, and falls back to the demo DB when
-// there is none at all and DemoFallback allows it.
-func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, demo bool, err error) {
+// last good DB when a download fails (returning that failure as kept), and
+// falls back to the demo DB when there is none at all and DemoFallback
+// allows it.
+func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, demo bool, kept, err error) {
+	if o.Now != nil {
+		ctx = clock.With(ctx, o.Now())
+	}
 	dir = dbDir(o.CacheDir)
 	if o.DBDir != "" {
 		dir = o.DBDir
@@ -56,7 +64,7 @@ func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, 
 		for _, r := range o.DBRepositories {
 			ref, err := name.ParseReference(r)
 			if err != nil {
-				return "", false, fmt.Errorf("vulnerability DB repository %q: %w", r, err)
+				return "", false, nil, fmt.Errorf("vulnerability DB repository %q: %w", r, err)
 			}
 			repos = append(repos, ref)
 		}
@@ -68,10 +76,11 @@ func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, 
 		need, nerr := client.NeedsUpdate(ctx, "palisade", o.SkipDBUpdate && have)
 		switch {
 		case nerr != nil && have:
-			return "", false, fmt.Errorf("vulnerability DB in %s: %w", dir, nerr)
+			return "", false, nil, fmt.Errorf("vulnerability DB in %s: %w", dir, nerr)
 		case nerr == nil && need && !o.SkipDBUpdate:
 			if derr := downloadDB(ctx, client, dir); derr != nil {
 				if have {
+					kept = derr
 					log.Warn().Err(derr).Str("db_dir", dir).Msg("vulnerability DB download failed; keeping the last good DB")
 				} else {
 					err = derr
@@ -86,21 +95,21 @@ func prepareDB(ctx context.Context, o Options, log zerolog.Logger) (dir string, 
 		}
 	}
 	if have {
-		return dir, false, nil
+		return dir, false, kept, nil
 	}
 	if !o.DemoFallback {
 		if err == nil {
 			err = errors.New("no vulnerability DB present and updates are skipped")
 		}
-		return "", false, fmt.Errorf("%w: %v", ErrNoDB, err)
+		return "", false, nil, fmt.Errorf("%w: %v", ErrNoDB, err)
 	}
 	demoDir := demoDBDir(o.CacheDir)
 	if berr := buildDemoDB(demoDir); berr != nil {
-		return "", false, berr
+		return "", false, nil, berr
 	}
 	log.Warn().Str("db_dir", demoDir).AnErr("download_error", err).
 		Msg("NO VULNERABILITY DB AVAILABLE: scanning against the small built-in DEMO DB; results are demo data, not a real assessment")
-	return demoDir, true, nil
+	return demoDir, true, nil, nil
 }
 
 // downloadTimeout bounds a DB download, so an instance without a route to

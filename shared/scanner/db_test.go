@@ -110,7 +110,7 @@ func TestDBDownloadAndRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kept.Version != info.Version || kept.Demo {
-		t.Fatalf("after a failed download: %+v, want %s kept", kept, info.Version)
+	if kept.Version != info.Version || kept.Demo || kept.DownloadError == "" {
+		t.Fatalf("after a failed download: %+v, want %s kept and the download error named", kept, info.Version)
 	}
 }

@@ -3,6 +3,8 @@ package scanner
 import (
 	"context"
 	"sync"
+
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Lazy opens a Scanner on first use instead of at start-up, so that the
@@ -49,6 +51,25 @@ func (l *Lazy) CurrentDB(ctx context.Context) (DBInfo, error) {
 		return DBInfo{}, err
 	}
 	return s.DB(), nil
+}
+
+// Match opens the Scanner if needed and matches inv against the DB.
+func (l *Lazy) Match(ctx context.Context, img model.Image, inv model.Inventory) (*Match, error) {
+	s, err := l.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Match(ctx, img, inv)
+}
+
+// RefreshDB opens the Scanner if needed (which prepares a fresh DB) and
+// refreshes its DB.
+func (l *Lazy) RefreshDB(ctx context.Context) (DBInfo, error) {
+	s, err := l.Get(ctx)
+	if err != nil {
+		return DBInfo{}, err
+	}
+	return s.RefreshDB(ctx)
 }
 
 // Close closes the Scanner if it was opened.

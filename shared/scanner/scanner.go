@@ -87,6 +87,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Logger receives the scanner's own log lines.
 	Logger zerolog.Logger
+	// Now is the clock that decides whether the DB is stale; nil means the
+	// system clock.
+	Now func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -129,7 +132,7 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scanner cache dir: %w", err)
 	}
-	dir, demo, err := prepareDB(ctx, o, o.Logger)
+	dir, demo, _, err := prepareDB(ctx, o, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +167,9 @@ func (s *Scanner) DB() DBInfo { return *s.db.Load() }
 
 // RefreshDB downloads a newer vulnerability DB when the one in use is stale
 // (per Trivy's metadata and the Options) and switches to it; matches in
-// flight finish on the old one first. A failed download keeps the DB in use
-// and is logged. It returns the DB now in use.
+// flight finish on the old one first. A failed download keeps the DB in use,
+// is logged, and is named in the returned DBInfo's DownloadError. It returns
+// the DB now in use.
 func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
@@ -173,7 +177,7 @@ func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	if s.opts.DBDir != "" {
 		return cur, nil
 	}
-	dir, demo, err := prepareDB(ctx, s.opts, s.log)
+	dir, demo, kept, err := prepareDB(ctx, s.opts, s.log)
 	if err != nil {
 		return cur, err
 	}
@@ -185,6 +189,9 @@ func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 		return cur, err
 	}
 	s.db.Store(&info)
+	if kept != nil {
+		info.DownloadError = kept.Error()
+	}
 	return info, nil
 }
 

@@ -3,11 +3,15 @@
 // first-seen time and resolving findings that are gone. Scan on push and
 // rescans both write through it, so the two agree on what a finding's
 // history means. Every write is an upsert of a deterministic id: recording
-// the same scan twice leaves the same data.
+// the same scan twice leaves the same data. A finding that a scan finds
+// unchanged is not rewritten (its LastSeen stays at the last scan that
+// changed it; the image's ScannedAt is when it was last confirmed).
 package vulnstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +36,8 @@ type Changes struct {
 	New      int // findings seen for the first time (or open again)
 	Resolved int // open findings no longer present
 	Open     int // open findings after the scan
+	// NewIDs are the ids of the New findings, in the order given.
+	NewIDs []string
 }
 
 // Record writes a scan: inventory first, then findings, and the image
@@ -62,14 +68,19 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 			f.FirstSeen = old.FirstSeen
 			if old.Status != model.FindingOpen {
 				ch.New++
+				ch.NewIDs = append(ch.NewIDs, f.ID)
 			}
 		} else {
 			ch.New++
+			ch.NewIDs = append(ch.NewIDs, f.ID)
+		}
+		ch.Open++
+		if old, ok := existing[f.ID]; ok && sameButLastSeen(old, f) {
+			continue
 		}
 		if _, err := st.Put(ctx, store.Findings, digest, f.ID, f, store.Cond{}); err != nil {
 			return Changes{}, fmt.Errorf("store finding %s of %s: %w", f.VulnID, digest, err)
 		}
-		ch.Open++
 	}
 	for id, old := range existing {
 		if current[id] || old.Status != model.FindingOpen {
@@ -204,6 +215,17 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 		return resolved, fmt.Errorf("store deleted image %s: %w", digest, err)
 	}
 	return resolved, nil
+}
+
+// sameButLastSeen reports whether a stored finding equals a new one except
+// for LastSeen. Such a finding is not rewritten: a daily rescan of an
+// unchanged image then costs one write (its summary), and the image's
+// ScannedAt says when its open findings were last confirmed.
+func sameButLastSeen(old, f model.Finding) bool {
+	old.LastSeen, f.LastSeen = time.Time{}, time.Time{}
+	a, errA := json.Marshal(old)
+	b, errB := json.Marshal(f)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 func mergeTags(a, b []string) []string {

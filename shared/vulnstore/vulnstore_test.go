@@ -35,7 +35,7 @@ func TestRecordKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(vulnstore.Changes{New: 2, Open: 2}, ch); d != "" {
+	if d := cmp.Diff(vulnstore.Changes{New: 2, Open: 2, NewIDs: []string{finding("CVE-1", "a").ID, finding("CVE-2", "a").ID}}, ch); d != "" {
 		t.Fatalf("first scan changes (-want +got):\n%s", d)
 	}
 	// A rescan (no inventory) finds CVE-2 fixed and CVE-3 new.
@@ -44,7 +44,7 @@ func TestRecordKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(vulnstore.Changes{New: 1, Resolved: 1, Open: 2}, ch); d != "" {
+	if d := cmp.Diff(vulnstore.Changes{New: 1, Resolved: 1, Open: 2, NewIDs: []string{finding("CVE-3", "a").ID}}, ch); d != "" {
 		t.Fatalf("rescan changes (-want +got):\n%s", d)
 	}
 	got, err := vulnstore.Findings(ctx, st, digest)
@@ -61,7 +61,7 @@ func TestRecordKeepsHistory(t *testing.T) {
 		summary[f.VulnID] = hist{f.Status, f.FirstSeen, f.LastSeen, f.ResolvedAt}
 	}
 	want := map[string]hist{
-		"CVE-1": {model.FindingOpen, t1, t2, time.Time{}},
+		"CVE-1": {model.FindingOpen, t1, t1, time.Time{}}, // unchanged: not rewritten
 		"CVE-2": {model.FindingResolved, t1, t1, t2},
 		"CVE-3": {model.FindingOpen, t2, t2, time.Time{}},
 	}
