@@ -433,9 +433,17 @@ func (w *walk) runningImage(ctx context.Context, digest string) error {
 }
 
 // image re-matches one image's stored inventory and records the result.
+// An image whose handling fails is not counted: it is done again on resume.
 func (w *walk) image(ctx context.Context, img model.Image) error {
+	if err := w.rematch(ctx, img); err != nil {
+		return err
+	}
+	w.cur.Run.Checked++
+	return nil
+}
+
+func (w *walk) rematch(ctx context.Context, img model.Image) error {
 	run := &w.cur.Run
-	run.Checked++
 	l := w.log.With().Str(logging.FieldDigest, img.Digest).Str(logging.FieldRepository, img.Repository).Logger()
 	if img.DBVersion == w.db.Version && (img.Status == model.ImageActive || img.Status == model.ImageUnsupported) {
 		run.Skipped++
@@ -463,7 +471,9 @@ func (w *walk) image(ctx context.Context, img model.Image) error {
 		l.Error().Err(err).Msg("re-match failed; the next run tries again")
 		return nil
 	}
-	now := w.f.opts.Now().UTC()
+	// Every image of a run is stamped with the run's start, so a run cut
+	// short and resumed stores exactly what an uninterrupted run would.
+	now := w.cur.Run.StartedAt
 	next := m.Image
 	next.ScannedAt, next.ScannedUnix = now, now.Unix()
 	ch, err := vulnstore.Record(ctx, w.f.st, vulnstore.Scan{Image: next, Findings: m.Findings, SeenAt: now})
