@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -58,6 +59,8 @@ type Options struct {
 	// DeadlineMargin: no new image is taken this close to the invocation's
 	// deadline; 0 means 30s.
 	DeadlineMargin time.Duration
+	// Workers re-match this many images at once; 0 means GOMAXPROCS.
+	Workers int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -85,6 +88,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 }
 
@@ -168,7 +174,7 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 	walkErr := w.run(ctx)
 	cur.Run.DurationMs += f.opts.Now().Sub(start).Milliseconds()
 	if walkErr == nil {
-		cur.Phase, cur.Page, cur.After = model.RescanPhaseDone, "", ""
+		cur.Phase, cur.Page, cur.Done = model.RescanPhaseDone, "", nil
 		cur.Run.Complete, cur.Run.FinishedAt = true, f.opts.Now().UTC()
 	}
 	if walkErr != nil && !errors.Is(walkErr, errBudget) {
@@ -261,6 +267,15 @@ type walk struct {
 	db    scanner.DBInfo
 	start time.Time
 	log   *zerolog.Logger
+
+	mu sync.Mutex // guards cur while workers run
+}
+
+// count updates the run record from a worker.
+func (w *walk) count(fn func(r *model.RescanRun)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn(&w.cur.Run)
 }
 
 func (w *walk) run(ctx context.Context) error {
@@ -268,7 +283,7 @@ func (w *walk) run(ctx context.Context) error {
 		if err := w.pushed(ctx); err != nil {
 			return err
 		}
-		w.cur.Phase, w.cur.Page, w.cur.After = model.RescanPhaseRunning, "", ""
+		w.cur.Phase, w.cur.Page, w.cur.Done = model.RescanPhaseRunning, "", nil
 		if err := w.save(ctx); err != nil {
 			return err
 		}
@@ -277,6 +292,12 @@ func (w *walk) run(ctx context.Context) error {
 		return w.running(ctx)
 	}
 	return nil
+}
+
+// unit is one image to handle, under a key unique within its page.
+type unit struct {
+	key string
+	do  func(ctx context.Context) error
 }
 
 // pushed walks the images pushed within the window that are not deleted.
@@ -288,12 +309,12 @@ func (w *walk) pushed(ctx context.Context) error {
 		},
 		Limit: w.f.opts.PageSize,
 	}
-	return w.pages(ctx, store.Images, q, func(raw json.RawMessage) (string, error) {
+	return w.pages(ctx, store.Images, q, func(raw json.RawMessage) ([]unit, error) {
 		var img model.Image
 		if err := json.Unmarshal(raw, &img); err != nil {
-			return "", fmt.Errorf("decode image: %w", err)
+			return nil, fmt.Errorf("decode image: %w", err)
 		}
-		return img.Digest, w.image(ctx, img)
+		return []unit{{key: img.Digest, do: func(ctx context.Context) error { return w.image(ctx, img) }}}, nil
 	})
 }
 
@@ -302,76 +323,61 @@ func (w *walk) pushed(ctx context.Context) error {
 // phase covered and deleted ones.
 func (w *walk) running(ctx context.Context) error {
 	q := store.Query{PartitionKey: model.KindRunningImages, Limit: 1}
-	return w.pages(ctx, store.State, q, func(raw json.RawMessage) (string, error) {
+	return w.pages(ctx, store.State, q, func(raw json.RawMessage) ([]unit, error) {
 		var s model.State
 		var ri model.RunningImages
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("decode running images: %w", err)
+			return nil, fmt.Errorf("decode running images: %w", err)
 		}
 		if err := json.Unmarshal(s.Data, &ri); err != nil {
-			return "", fmt.Errorf("decode running images %s: %w", s.ID, err)
+			return nil, fmt.Errorf("decode running images %s: %w", s.ID, err)
 		}
-		// Resuming inside a chunk: skip the images done before.
-		images := ri.Images
-		if w.cur.After != "" {
-			if i := slices.IndexFunc(images, func(r model.RunningImage) bool { return s.ID+"/"+r.Digest == w.cur.After }); i >= 0 {
-				images = images[i+1:]
+		seen := map[string]bool{}
+		var units []unit
+		for _, r := range ri.Images {
+			if seen[r.Digest] || !model.ValidDigest(r.Digest) {
+				continue
 			}
+			seen[r.Digest] = true
+			units = append(units, unit{key: r.Digest, do: func(ctx context.Context) error { return w.runningImage(ctx, r.Digest) }})
 		}
-		for _, r := range images {
-			if err := w.budget(ctx); err != nil {
-				return "", err
-			}
-			if err := w.runningImage(ctx, r.Digest); err != nil {
-				return "", err
-			}
-			w.cur.After = s.ID + "/" + r.Digest
-		}
-		return s.ID + "/", nil
+		return units, nil
 	})
 }
 
-// pages runs fn on each item of q from the cursor on; fn returns the
-// item's position key. The cursor is saved after each page.
-func (w *walk) pages(ctx context.Context, c store.Container, q store.Query, fn func(json.RawMessage) (string, error)) error {
+// pages handles every unit of every page of q from the cursor on, with
+// Workers at once. The cursor names the page and the units done in it; it
+// is saved after each page and when the walk stops.
+func (w *walk) pages(ctx context.Context, c store.Container, q store.Query, expand func(json.RawMessage) ([]unit, error)) error {
 	q.Continuation = w.cur.Page
 	for {
 		page, err := w.f.st.Query(ctx, c, q)
 		if err != nil {
 			return fmt.Errorf("rescan: read %s: %w", c, err)
 		}
-		items := page.Items
-		after := w.cur.After
-		for i, raw := range items {
-			if after != "" {
-				key, ok := itemKey(raw, c)
-				if ok && key == after {
-					items, after = items[i+1:], ""
-					break
-				}
-			}
+		done := map[string]bool{}
+		for _, k := range w.cur.Done {
+			done[k] = true
 		}
-		if after != "" {
-			// The last image done is gone from the page (or is inside
-			// a running-images chunk, which fn resumes): take it all.
-			items = page.Items
-		}
-		for _, raw := range items {
-			if c == store.Images {
-				if err := w.budget(ctx); err != nil {
-					return err
-				}
-			}
-			key, err := fn(raw)
+		var todo []unit
+		for _, raw := range page.Items {
+			units, err := expand(raw)
 			if err != nil {
 				return err
 			}
-			w.cur.After = key
+			for _, u := range units {
+				if !done[u.key] {
+					todo = append(todo, u)
+				}
+			}
+		}
+		if err := w.parallel(ctx, todo); err != nil {
+			return err
 		}
 		if page.Continuation == "" {
 			return nil
 		}
-		w.cur.Page, w.cur.After = page.Continuation, ""
+		w.cur.Page, w.cur.Done = page.Continuation, nil
 		q.Continuation = page.Continuation
 		if err := w.save(ctx); err != nil {
 			return err
@@ -379,20 +385,47 @@ func (w *walk) pages(ctx context.Context, c store.Container, q store.Query, fn f
 	}
 }
 
-// itemKey is the position key of an item: an image's digest; for a
-// running-images chunk the key of having finished it ("<id>/").
-func itemKey(raw json.RawMessage, c store.Container) (string, bool) {
-	var head struct {
-		ID     string `json:"id"`
-		Digest string `json:"digest"`
+// parallel runs units on Workers goroutines, each checking the budget
+// before it takes a unit, and records each finished unit in the cursor. It
+// returns the first error (errBudget when the budget stopped it) once the
+// units in flight are finished.
+func (w *walk) parallel(ctx context.Context, units []unit) error {
+	next := make(chan unit)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		stop  = make(chan struct{})
+	)
+	fail := func(err error) { once.Do(func() { first = err; close(stop) }) }
+	for range min(w.f.opts.Workers, max(len(units), 1)) {
+		wg.Go(func() {
+			for u := range next {
+				if err := u.do(ctx); err != nil {
+					fail(err)
+					continue
+				}
+				w.mu.Lock()
+				w.cur.Done = append(w.cur.Done, u.key)
+				w.mu.Unlock()
+			}
+		})
 	}
-	if json.Unmarshal(raw, &head) != nil {
-		return "", false
+feed:
+	for _, u := range units {
+		if err := w.budget(ctx); err != nil {
+			fail(err)
+			break
+		}
+		select {
+		case next <- u:
+		case <-stop:
+			break feed
+		}
 	}
-	if c == store.Images {
-		return head.Digest, true
-	}
-	return head.ID + "/", true
+	close(next)
+	wg.Wait()
+	return first
 }
 
 // budget stops the walk when MaxDuration is used or the invocation's
@@ -413,13 +446,9 @@ func (w *walk) budget(ctx context.Context) error {
 // runningImage rescans an image running in a cluster unless the pushed
 // phase covered it or it is deleted.
 func (w *walk) runningImage(ctx context.Context, digest string) error {
-	if !model.ValidDigest(digest) {
-		return nil
-	}
 	img, err := vulnstore.GetImage(ctx, w.f.st, digest)
 	if errors.Is(err, store.ErrNotFound) {
-		w.cur.Run.Checked++
-		w.cur.Run.NoInventory++
+		w.count(func(r *model.RescanRun) { r.Checked++; r.NoInventory++ })
 		w.log.Info().Str(logging.FieldDigest, digest).Msg("running image was never scanned; nothing to re-match")
 		return nil
 	}
@@ -432,44 +461,66 @@ func (w *walk) runningImage(ctx context.Context, digest string) error {
 	return w.image(ctx, img)
 }
 
+// outcome is what handling one image adds to the run record.
+type outcome struct {
+	skipped, noInventory, failed, rescanned bool
+	changes                                 vulnstore.Changes
+	published, unpublished                  int
+}
+
 // image re-matches one image's stored inventory and records the result.
 // An image whose handling fails is not counted: it is done again on resume.
 func (w *walk) image(ctx context.Context, img model.Image) error {
-	if err := w.rematch(ctx, img); err != nil {
+	o, err := w.rematch(ctx, img)
+	if err != nil {
 		return err
 	}
-	w.cur.Run.Checked++
+	w.count(func(r *model.RescanRun) {
+		r.Checked++
+		switch {
+		case o.skipped:
+			r.Skipped++
+		case o.noInventory:
+			r.NoInventory++
+		case o.failed:
+			r.Failed++
+		case o.rescanned:
+			r.Rescanned++
+			r.New += o.changes.New
+			r.Fixed += o.changes.Resolved
+			if o.changes.New > 0 || o.changes.Resolved > 0 {
+				r.Changed++
+			}
+		}
+		r.EventsPublished += o.published
+		r.EventsFailed += o.unpublished
+	})
 	return nil
 }
 
-func (w *walk) rematch(ctx context.Context, img model.Image) error {
-	run := &w.cur.Run
+func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 	l := w.log.With().Str(logging.FieldDigest, img.Digest).Str(logging.FieldRepository, img.Repository).Logger()
 	if img.DBVersion == w.db.Version && (img.Status == model.ImageActive || img.Status == model.ImageUnsupported) {
-		run.Skipped++
-		return nil
+		return outcome{skipped: true}, nil
 	}
 	if img.Status == model.ImageFailed {
-		run.NoInventory++
-		return nil
+		return outcome{noInventory: true}, nil
 	}
 	inv, err := vulnstore.Inventory(ctx, w.f.st, img.Digest)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return outcome{}, ctx.Err()
 		}
-		run.NoInventory++
 		l.Warn().Err(err).Msg("no stored inventory; image not rescanned")
-		return nil
+		return outcome{noInventory: true}, nil
 	}
 	m, err := w.f.sc.Match(ctx, img, inv)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return outcome{}, ctx.Err()
 		}
-		run.Failed++
 		l.Error().Err(err).Msg("re-match failed; the next run tries again")
-		return nil
+		return outcome{failed: true}, nil
 	}
 	// Every image of a run is stamped with the run's start, so a run cut
 	// short and resumed stores exactly what an uninterrupted run would.
@@ -478,24 +529,21 @@ func (w *walk) rematch(ctx context.Context, img model.Image) error {
 	next.ScannedAt, next.ScannedUnix = now, now.Unix()
 	ch, err := vulnstore.Record(ctx, w.f.st, vulnstore.Scan{Image: next, Findings: m.Findings, SeenAt: now})
 	if err != nil {
-		return fmt.Errorf("rescan %s: %w", img.Digest, err)
+		return outcome{}, fmt.Errorf("rescan %s: %w", img.Digest, err)
 	}
-	run.Rescanned++
-	run.New += ch.New
-	run.Fixed += ch.Resolved
+	o := outcome{rescanned: true, changes: ch}
 	if ch.New > 0 || ch.Resolved > 0 {
-		run.Changed++
 		l.Info().Int("new", ch.New).Int("fixed", ch.Resolved).Str("db_version", next.DBVersion).Msg("rescan changed findings")
 	}
 	if w.f.pub != nil {
-		w.publish(ctx, next, m.Findings, ch, now, l)
+		o.published, o.unpublished = w.publish(ctx, next, m.Findings, ch, now, l)
 	}
-	return nil
+	return o, nil
 }
 
 // publish sends the rescan's events; a failure is counted and logged, not
 // retried: the findings are stored and the next scan reports again.
-func (w *walk) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, now time.Time, l zerolog.Logger) {
+func (w *walk) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, now time.Time, l zerolog.Logger) (published, failed int) {
 	var fresh []model.Finding
 	for _, f := range findings {
 		if slices.Contains(ch.NewIDs, f.ID) {
@@ -505,11 +553,10 @@ func (w *walk) publish(ctx context.Context, img model.Image, findings []model.Fi
 	}
 	events := scanevents.ForScan(scanevents.TriggerRescan, img, fresh, ch.Resolved, now)
 	if err := w.f.pub.Publish(ctx, events); err != nil {
-		w.cur.Run.EventsFailed += len(events)
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")
-		return
+		return 0, len(events)
 	}
-	w.cur.Run.EventsPublished += len(events)
+	return len(events), 0
 }
 
 // save writes the cursor, guarded by its ETag: a concurrent run elsewhere

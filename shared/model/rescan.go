@@ -25,15 +25,16 @@ const (
 
 // RescanCursor is the position of a rescan run (state kind rescan-cursor,
 // carried in State.Data). Page is the store continuation token of the page
-// being worked on ("" for the first) and After the last image done in it.
+// being worked on ("" for the first) and Done the images (digests) done in
+// it.
 type RescanCursor struct {
 	Run RescanRun `json:"run"`
 	// WindowStartUnix: images pushed at or after it are in the active set;
 	// fixed when the run starts, so a resumed run walks the same query.
-	WindowStartUnix int64  `json:"windowStartUnix"`
-	Phase           string `json:"phase"`
-	Page            string `json:"page,omitempty"`
-	After           string `json:"after,omitempty"`
+	WindowStartUnix int64    `json:"windowStartUnix"`
+	Phase           string   `json:"phase"`
+	Page            string   `json:"page,omitempty"`
+	Done            []string `json:"done,omitempty"`
 }
 
 // RescanRun records one rescan run (state kind rescan-run, carried in
