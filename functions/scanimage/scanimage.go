@@ -20,6 +20,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
@@ -33,10 +34,18 @@ type Scanner interface {
 	CurrentDB(ctx context.Context) (scanner.DBInfo, error)
 }
 
+// Publisher sends events; *scanevents.Publisher is the implementation.
+type Publisher interface {
+	Publish(ctx context.Context, events []scanevents.Event) error
+}
+
 // Options are the function's settings (from config.Scan).
 type Options struct {
 	// Registries is the allowlist of login servers, lower case.
 	Registries []string
+	// Publisher, when set, receives an ImageScanCompleted event per scan
+	// and a CriticalVulnerabilityFound event per new critical finding.
+	Publisher Publisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -44,6 +53,8 @@ type Options struct {
 // Stats counts what the function did since it started.
 type Stats struct {
 	Scanned, Skipped, Deleted, Ignored, Refused, Failed int64
+	// EventsFailed counts events that could not be published.
+	EventsFailed int64
 }
 
 // Name is the function's folder name.
@@ -55,7 +66,7 @@ type Function struct {
 	sc   Scanner
 	opts Options
 
-	scanned, skipped, deleted, ignored, refused, failed atomic.Int64
+	scanned, skipped, deleted, ignored, refused, failed, eventsFailed atomic.Int64
 }
 
 // New returns the function.
@@ -68,7 +79,7 @@ func New(st store.Store, sc Scanner, opts Options) *Function {
 
 // Stats returns the counters.
 func (f *Function) Stats() Stats {
-	return Stats{f.scanned.Load(), f.skipped.Load(), f.deleted.Load(), f.ignored.Load(), f.refused.Load(), f.failed.Load()}
+	return Stats{f.scanned.Load(), f.skipped.Load(), f.deleted.Load(), f.ignored.Load(), f.refused.Load(), f.failed.Load(), f.eventsFailed.Load()}
 }
 
 // permanent are scan failures a retry cannot cure: the image is recorded as
@@ -167,6 +178,9 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 		return nil, err
 	}
 	f.scanned.Add(1)
+	if f.opts.Publisher != nil {
+		f.publish(ctx, img, res.Findings, ch, ev.Time, l)
+	}
 	e := l.Info()
 	if img.DemoData {
 		e = l.Warn().Bool("demo_data", true)
@@ -175,6 +189,24 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 		Int("new", ch.New).Int("resolved", ch.Resolved).Str("db_version", img.DBVersion).
 		Dur(logging.FieldDuration, f.opts.Now().Sub(start)).Msg("image scanned")
 	return &customhandler.Response{}, nil
+}
+
+// publish sends the scan's events. A failure is counted and logged: the
+// findings are stored, and failing the invocation would not help, as the
+// redelivered event is skipped as already scanned.
+func (f *Function) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, at time.Time, l zerolog.Logger) {
+	var fresh []model.Finding
+	for _, fd := range findings {
+		if slices.Contains(ch.NewIDs, fd.ID) {
+			fd.FirstSeen = at
+			fresh = append(fresh, fd)
+		}
+	}
+	events := scanevents.ForScan(scanevents.TriggerPush, img, fresh, ch.Resolved, at)
+	if err := f.opts.Publisher.Publish(ctx, events); err != nil {
+		f.eventsFailed.Add(int64(len(events)))
+		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")
+	}
 }
 
 func isPermanent(err error) bool {

@@ -43,6 +43,12 @@ type rig struct {
 
 func newRig(t *testing.T, allowed ...string) *rig {
 	t.Helper()
+	return newRigWith(t, nil, allowed...)
+}
+
+// newRigWith is newRig with a publisher of events.
+func newRigWith(t *testing.T, pub scanimage.Publisher, allowed ...string) *rig {
+	t.Helper()
 	registry := scantest.Registry(t)
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	sc, err := scanner.New(t.Context(), scanner.Options{CacheDir: t.TempDir(), DBDir: scantest.FixtureDB(t), Logger: log})
@@ -58,7 +64,7 @@ func newRig(t *testing.T, allowed ...string) *rig {
 	if len(allowed) == 0 {
 		allowed = []string{registry}
 	}
-	fn := scanimage.New(st, sc, scanimage.Options{Registries: allowed, Now: func() time.Time { return scanTime }})
+	fn := scanimage.New(st, sc, scanimage.Options{Registries: allowed, Publisher: pub, Now: func() time.Time { return scanTime }})
 	srv := customhandler.NewServer(log)
 	srv.Handle("scanimage", fn.Handle)
 	ctx, cancel := context.WithCancel(context.Background())
