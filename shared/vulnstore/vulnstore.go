@@ -31,7 +31,9 @@ type Scan struct {
 	SeenAt time.Time
 }
 
-// Changes counts what recording a scan changed.
+// Changes counts what recording a scan changed. They are counted against
+// the scan's time (SeenAt), so recording a scan again after an attempt that
+// was cut short reports the same changes.
 type Changes struct {
 	New      int // findings seen for the first time (or open again)
 	Resolved int // open findings no longer present
@@ -66,7 +68,7 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		f.Status, f.ResolvedAt = model.FindingOpen, time.Time{}
 		if old, ok := existing[f.ID]; ok {
 			f.FirstSeen = old.FirstSeen
-			if old.Status != model.FindingOpen {
+			if old.Status != model.FindingOpen || old.FirstSeen.Equal(sc.SeenAt) {
 				ch.New++
 				ch.NewIDs = append(ch.NewIDs, f.ID)
 			}
@@ -83,7 +85,13 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		}
 	}
 	for id, old := range existing {
-		if current[id] || old.Status != model.FindingOpen {
+		if current[id] {
+			continue
+		}
+		if old.Status != model.FindingOpen {
+			if old.ResolvedAt.Equal(sc.SeenAt) {
+				ch.Resolved++ // by an attempt of this scan that was cut short
+			}
 			continue
 		}
 		old.Status, old.ResolvedAt = model.FindingResolved, sc.SeenAt

@@ -83,3 +83,30 @@ func TestRecordKeepsHistory(t *testing.T) {
 		t.Fatalf("inventory kept by the rescan (-want +got):\n%s", d)
 	}
 }
+
+// TestRecordAgainReportsSameChanges: a scan recorded again (after an attempt
+// cut short, or redelivered) reports the changes it made the first time.
+func TestRecordAgainReportsSameChanges(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t1 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	t2 := t1.Add(24 * time.Hour)
+	img := model.Image{Digest: digest, Status: model.ImageActive}
+	if _, err := vulnstore.Record(t.Context(), st, vulnstore.Scan{Image: img, Findings: []model.Finding{finding("CVE-1", "a"), finding("CVE-2", "a")}, SeenAt: t1}); err != nil {
+		t.Fatal(err)
+	}
+	rescan := vulnstore.Scan{Image: img, Findings: []model.Finding{finding("CVE-1", "a"), finding("CVE-3", "a")}, SeenAt: t2}
+	want := vulnstore.Changes{New: 1, Resolved: 1, Open: 2, NewIDs: []string{finding("CVE-3", "a").ID}}
+	for i := range 2 {
+		ch, err := vulnstore.Record(t.Context(), st, rescan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, ch); d != "" {
+			t.Fatalf("recording %d (-want +got):\n%s", i+1, d)
+		}
+	}
+}
