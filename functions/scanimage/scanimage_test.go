@@ -22,7 +22,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -50,11 +50,7 @@ func newRig(t *testing.T, allowed ...string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sc.Close() })
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "palisade.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := testenv.Store(t)
 	if len(allowed) == 0 {
 		allowed = []string{registry}
 	}
