@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/tests/golden"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
@@ -139,26 +139,13 @@ func (r *rig) dump(t *testing.T, digest string) dump {
 	return d
 }
 
-func golden(t *testing.T, name string, got any) {
+func goldenJSON(t *testing.T, name string, got any) {
 	t.Helper()
 	b, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = append(b, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(b)); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
+	golden.Compare(t, filepath.Join("testdata", name), append(b, '\n'), *update)
 }
 
 func TestScanOnPush(t *testing.T) {
@@ -182,7 +169,7 @@ func TestScanOnPush(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := r.dump(t, digest)
-			golden(t, tc.name+".golden.json", first)
+			goldenJSON(t, tc.name+".golden.json", first)
 
 			// The same event again leaves exactly the same stored data.
 			if err := r.deliver(t, ev, !tc.asString); err != nil {

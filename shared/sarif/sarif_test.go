@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/sarif"
+	"github.com/palisade-sec/palisade/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -33,19 +31,7 @@ func TestWriteGolden(t *testing.T) {
 	if err := log.Write(&got); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "log.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got.String()); diff != "" {
-		t.Errorf("SARIF (-golden +got):\n%s", diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", "log.golden.json"), got.Bytes(), *update)
 	var back sarif.Log
 	if err := json.Unmarshal(got.Bytes(), &back); err != nil {
 		t.Fatal(err)
