@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 func digestOf(n int) string { return fmt.Sprintf("sha256:%064x", n) }
@@ -22,11 +21,7 @@ func digestOf(n int) string { return fmt.Sprintf("sha256:%064x", n) }
 // seed stores three images and, for the first, findings of each severity.
 func seed(t *testing.T) store.Store {
 	t.Helper()
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "api.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testenv.Store(t)
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	images := []struct {
 		repo   string

@@ -19,6 +19,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // source is a hand-written Source: recorded ARM JSON and a fake clientset.
@@ -76,7 +77,7 @@ func TestHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newTestStore(t)
+	st := testenv.Store(t)
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	fn := New(st, src, c.Posture, func() time.Time { return now })
 	req, err := customhandler.DecodeRequest([]byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{}}`))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,7 +21,8 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/golden"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -56,11 +56,7 @@ func newRigWith(t *testing.T, pub scanimage.Publisher, allowed ...string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sc.Close() })
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "palisade.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := testenv.Store(t)
 	if len(allowed) == 0 {
 		allowed = []string{registry}
 	}
@@ -149,26 +145,13 @@ func (r *rig) dump(t *testing.T, digest string) dump {
 	return d
 }
 
-func golden(t *testing.T, name string, got any) {
+func goldenJSON(t *testing.T, name string, got any) {
 	t.Helper()
 	b, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = append(b, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(b)); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
+	golden.Compare(t, filepath.Join("testdata", name), append(b, '\n'), *update)
 }
 
 func TestScanOnPush(t *testing.T) {
@@ -192,7 +175,7 @@ func TestScanOnPush(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := r.dump(t, digest)
-			golden(t, tc.name+".golden.json", first)
+			goldenJSON(t, tc.name+".golden.json", first)
 
 			// The same event again leaves exactly the same stored data.
 			if err := r.deliver(t, ev, !tc.asString); err != nil {

@@ -109,7 +109,7 @@ func TestDecodeJSONRejects(t *testing.T) {
 func TestFromResponse(t *testing.T) {
 	ts := time.Date(2026, 7, 10, 20, 12, 53, 504372321, time.UTC)
 	got, err := FromResponse(&outputs.Response{
-		Time: timestamppb.New(ts), Priority: schema.Priority_CRITICAL, SourceDeprecated: schema.Source_K8S_AUDIT,
+		Time: timestamppb.New(ts), Priority: schema.Priority_CRITICAL, SourceDeprecated: schema.Source_K8S_AUDIT, //nolint:staticcheck // older Falco versions still fill only the deprecated source enum
 		Rule: "Create privileged pod", Output: "privileged pod created", Hostname: "node-1",
 		OutputFields: map[string]string{"k8s.ns.name": "kube-system", "k8s.pod.name": "<NA>", "container.id": "host"},
 		Tags:         []string{"k8s"},

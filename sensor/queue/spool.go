@@ -60,7 +60,7 @@ func openSpool(dir string, segBytes int64) (*spool, []Item, error) {
 	for _, n := range names {
 		seg, its, err := sp.load(strings.TrimSuffix(n, ".log"))
 		if err != nil {
-			sp.close()
+			_ = sp.close() // the load error is the one to report
 			return nil, nil, err
 		}
 		if seg != nil {

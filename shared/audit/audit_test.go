@@ -15,6 +15,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -140,22 +141,7 @@ func TestAuditGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "golden", "audit.json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("golden differs (-want +got):\n%s", diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", "golden", "audit.json"), got, *update)
 }
 
 // TestBurstThreshold: failed requests from one source stay pending until

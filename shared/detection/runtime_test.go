@@ -14,6 +14,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -125,26 +126,7 @@ func TestRuntimeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "golden", "runtime.json"), got)
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", "golden", "runtime.json"), got, *update)
 }
 
 // TestCatalogueCoverage keeps the promise of at least 30 runtime reference

@@ -79,6 +79,9 @@ func splitEvents(body []byte) ([]json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	var events []json.RawMessage
 	if len(body) > 0 && body[0] == '{' {
+		if !json.Valid(body) {
+			return nil, fmt.Errorf("event grid body is not valid JSON")
+		}
 		return []json.RawMessage{body}, nil
 	}
 	if err := json.Unmarshal(body, &events); err != nil {

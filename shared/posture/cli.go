@@ -14,6 +14,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/sarif"
 )
 
 // Exit codes of `palisade posture`.
@@ -205,75 +206,16 @@ func writeTable(w io.Writer, rep *Report, all bool) error {
 	return err
 }
 
-// SARIF 2.1.0, the subset code-scanning tools read.
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifRule struct {
-	ID               string         `json:"id"`
-	ShortDescription sarifText      `json:"shortDescription"`
-	Help             sarifText      `json:"help"`
-	Properties       map[string]any `json:"properties"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations"`
-}
-
-type sarifLocation struct {
-	LogicalLocations []sarifLogical `json:"logicalLocations"`
-}
-
-type sarifLogical struct {
-	FullyQualifiedName string `json:"fullyQualifiedName"`
-	Kind               string `json:"kind"`
-}
-
-func sarifLevel(s model.Severity) string {
-	switch s {
-	case model.SeverityCritical, model.SeverityHigh:
-		return "error"
-	case model.SeverityMedium:
-		return "warning"
-	}
-	return "note"
-}
-
 // writeSARIF writes the failed results as SARIF, one rule per check.
 func writeSARIF(w io.Writer, rep *Report, eng *Engine) error {
-	var rules []sarifRule
+	var rules []sarif.Rule
 	seen := map[string]bool{}
 	rule := func(id, title, remediation string, sev model.Severity, benchmarks []string) {
 		if seen[id] {
 			return
 		}
 		seen[id] = true
-		rules = append(rules, sarifRule{ID: id, ShortDescription: sarifText{title}, Help: sarifText{remediation},
+		rules = append(rules, sarif.Rule{ID: id, ShortDescription: sarif.Text{Text: title}, Help: sarif.Text{Text: remediation},
 			Properties: map[string]any{"severity": sev, "tags": benchmarks}})
 	}
 	for _, c := range eng.Checks() {
@@ -282,19 +224,14 @@ func writeSARIF(w io.Writer, rep *Report, eng *Engine) error {
 	for _, p := range eng.Policies() {
 		rule(p.ID, p.Title, p.Remediation, p.Severity, nil)
 	}
-	results := []sarifResult{}
+	results := []sarif.Result{}
 	for _, r := range rep.Results {
 		if r.Status != model.PostureFail {
 			continue
 		}
-		results = append(results, sarifResult{RuleID: r.CheckID, Level: sarifLevel(r.Severity),
-			Message:   sarifText{strings.TrimSpace(r.Resource + ": " + r.Message)},
-			Locations: []sarifLocation{{LogicalLocations: []sarifLogical{{FullyQualifiedName: r.Resource, Kind: "resource"}}}}})
+		results = append(results, sarif.Result{RuleID: r.CheckID, Level: sarif.Level(r.Severity),
+			Message:   sarif.Text{Text: strings.TrimSpace(r.Resource + ": " + r.Message)},
+			Locations: []sarif.Location{{LogicalLocations: []sarif.LogicalLocation{{FullyQualifiedName: r.Resource, Kind: "resource"}}}}})
 	}
-	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0",
-		Runs: []sarifRun{{Tool: sarifTool{Driver: sarifDriver{Name: "palisade-posture",
-			InformationURI: "https://github.com/palisade-sec/palisade", Rules: rules}}, Results: results}}}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(log)
+	return sarif.NewLog(sarif.Driver{Name: "palisade-posture", InformationURI: "https://github.com/palisade-sec/palisade", Rules: rules}, results).Write(w)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/sarif"
 )
 
 func cliEnv(k string) string {
@@ -65,7 +66,7 @@ func TestCLIFormats(t *testing.T) {
 	}
 	out.Reset()
 	runCLI(t.Context(), []string{"--manifests", "testdata/bad", "--format", "sarif"}, cliEnv, clock, &out, &errOut)
-	var log sarifLog
+	var log sarif.Log
 	if err := json.Unmarshal(out.Bytes(), &log); err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ const maxARMPage = 32 << 20
 
 // armList GETs an ARM collection and follows nextLink.
 func (d *Discovery) armList(ctx context.Context, path, apiVersion string, fn func(json.RawMessage) error) error {
-	client, err := arm.NewClient("palisade/posture", "v1", d.Cred, d.Options)
+	client, err := arm.NewClient("palisade/posture", "v1.0.0", d.Cred, d.Options)
 	if err != nil {
 		return fmt.Errorf("ARM client: %w", err)
 	}

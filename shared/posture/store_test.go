@@ -2,11 +2,10 @@ package posture
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // testStore is the embedded store in a temporary folder.
@@ -14,12 +13,7 @@ type testStore struct{ store.Store }
 
 func newTestStore(t testing.TB) *testStore {
 	t.Helper()
-	s, err := embedded.Open(filepath.Join(t.TempDir(), "palisade.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return &testStore{Store: s}
+	return &testStore{Store: testenv.Store(t)}
 }
 
 // count returns the number of items of a container.

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/sarif"
 	"github.com/palisade-sec/palisade/shared/scanner"
 )
 
@@ -89,97 +90,34 @@ func nonNil(f []model.Finding) []model.Finding {
 	return f
 }
 
-// SARIF 2.1.0, the subset code-scanning tools read.
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifRule struct {
-	ID               string         `json:"id"`
-	ShortDescription sarifText      `json:"shortDescription"`
-	FullDescription  sarifText      `json:"fullDescription"`
-	HelpURI          string         `json:"helpUri,omitempty"`
-	Help             sarifText      `json:"help"`
-	Properties       map[string]any `json:"properties"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations"`
-}
-
-type sarifLocation struct {
-	PhysicalLocation struct {
-		ArtifactLocation struct {
-			URI string `json:"uri"`
-		} `json:"artifactLocation"`
-	} `json:"physicalLocation"`
-}
-
 func writeSARIF(w io.Writer, r *scanner.Result) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "palisade", InformationURI: "https://github.com/palisade-sec/palisade", Rules: []sarifRule{}}}, Results: []sarifResult{}}
+	driver := sarif.Driver{Name: "palisade", InformationURI: "https://github.com/palisade-sec/palisade", Rules: []sarif.Rule{}}
+	results := []sarif.Result{}
 	seen := map[string]bool{}
 	for _, f := range r.Findings {
 		if !seen[f.VulnID] {
 			seen[f.VulnID] = true
-			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
+			driver.Rules = append(driver.Rules, sarif.Rule{
 				ID:               f.VulnID,
-				ShortDescription: sarifText{orDash(f.Title)},
-				FullDescription:  sarifText{orDash(f.Description)},
+				ShortDescription: sarif.Text{Text: orDash(f.Title)},
+				FullDescription:  sarif.Text{Text: orDash(f.Description)},
 				HelpURI:          f.PrimaryURL,
-				Help:             sarifText{f.Remediation},
+				Help:             sarif.Text{Text: f.Remediation},
 				Properties: map[string]any{
 					"security-severity": fmt.Sprintf("%.1f", securityScore(f)),
 					"tags":              []string{"vulnerability", "security", string(f.Severity)},
 				},
 			})
 		}
-		res := sarifResult{
-			RuleID:  f.VulnID,
-			Level:   sarifLevel(f.Severity),
-			Message: sarifText{fmt.Sprintf("%s %s in %s %s. %s", f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, f.Remediation)},
-		}
-		var loc sarifLocation
-		loc.PhysicalLocation.ArtifactLocation.URI = firstNonEmpty(f.PkgPath, imageName(r.Image))
-		res.Locations = []sarifLocation{loc}
-		run.Results = append(run.Results, res)
+		uri := firstNonEmpty(f.PkgPath, imageName(r.Image))
+		results = append(results, sarif.Result{
+			RuleID:    f.VulnID,
+			Level:     sarif.Level(f.Severity),
+			Message:   sarif.Text{Text: fmt.Sprintf("%s %s in %s %s. %s", f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, f.Remediation)},
+			Locations: []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}},
+		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
-}
-
-func sarifLevel(s model.Severity) string {
-	switch s {
-	case model.SeverityCritical, model.SeverityHigh:
-		return "error"
-	case model.SeverityMedium:
-		return "warning"
-	}
-	return "note"
+	return sarif.NewLog(driver, results).Write(w)
 }
 
 // securityScore is what GitHub code scanning ranks by: the CVSS score, or a

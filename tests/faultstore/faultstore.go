@@ -5,12 +5,11 @@ package faultstore
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // Store is a store.Store whose operations can be made to fail.
@@ -26,12 +25,7 @@ var _ store.Store = (*Store)(nil)
 // test ends.
 func Open(t testing.TB) *Store {
 	t.Helper()
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "palisade.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return &Store{Store: st}
+	return &Store{Store: testenv.Store(t)}
 }
 
 // SetFail makes every operation call fn first; a non-nil error is returned
