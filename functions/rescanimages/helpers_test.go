@@ -27,8 +27,8 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // DB variants built from the scanner's fixture advisories.
@@ -108,15 +108,7 @@ func openScanner(t testing.TB, dbDir string) *scanner.Scanner {
 	return sc
 }
 
-func openStore(t testing.TB) store.Store {
-	t.Helper()
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "palisade.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t testing.TB) store.Store { return testenv.Store(t) }
 
 // countingRegistry is a registry on loopback that counts the requests it
 // serves, to prove a rescan sends none.
