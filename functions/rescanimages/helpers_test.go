@@ -264,20 +264,6 @@ func dumpAll(t testing.TB, st store.Store) []imageDump {
 	return out
 }
 
-// readRun reads the record of the run with the given id.
-func readRun(t testing.TB, st store.Store, id string) model.RescanRun {
-	t.Helper()
-	var s model.State
-	if _, err := st.Get(context.Background(), store.State, model.KindRescanRun, model.HashID(model.KindRescanRun, id), &s); err != nil {
-		t.Fatal(err)
-	}
-	var r model.RescanRun
-	if err := json.Unmarshal(s.Data, &r); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // runs reads every run record.
 func runs(t testing.TB, st store.Store) []model.RescanRun {
 	t.Helper()
