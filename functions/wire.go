@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
+	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
@@ -23,6 +24,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scancli"
+	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -108,7 +110,13 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 			e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
 		}
 	}()
-	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Now: e.now}).Handle)
+	events, err := scanEvents(e)
+	if err != nil {
+		return nil, err
+	}
+	// One scanner for both: the process can only have one DB open.
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
+	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.OptionsFromConfig(e.cfg.Rescan, e.now)).Handle)
 
 	source, err := postureSource(e.cfg.Posture)
 	if err != nil {
@@ -116,6 +124,23 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	}
 	srv.Handle(assessposture.Name, assessposture.New(e.store, source, e.cfg.Posture, e.now).Handle)
 	return srv, nil
+}
+
+// scanEvents returns the Event Grid publisher of scan events, or nil when
+// no topic is configured. A nil interface, not a nil pointer, means off.
+func scanEvents(e *env) (scanimage.Publisher, error) {
+	if !e.cfg.Rescan.PublishEvents() {
+		return nil, nil
+	}
+	var cred azcore.TokenCredential
+	if e.cfg.Rescan.EventGridKey == "" {
+		c, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("event grid: Entra ID credential: %w", err)
+		}
+		cred = c
+	}
+	return scanevents.New(e.cfg.Rescan.EventGridEndpoint, e.cfg.Rescan.EventGridKey, cred, nil)
 }
 
 // postureSource reads one cluster through a kubeconfig when one is set, else

@@ -213,8 +213,9 @@ func toFindings(img model.Image, inv model.Inventory, results types.Results) []m
 }
 
 func toFinding(id string, img model.Image, v types.DetectedVulnerability, pkgType, pkgPath, srcName string) model.Finding {
-	sev, err := model.ParseSeverity(v.Severity)
-	if err != nil || v.Severity == "" {
+	rated := v.Severity //nolint:staticcheck // the severity Trivy selected across its sources; SeveritySource names which
+	sev, err := model.ParseSeverity(rated)
+	if err != nil || rated == "" {
 		sev = model.SeverityUnknown
 	}
 	status := v.Status

@@ -73,4 +73,17 @@ func TestDevScansOnPush(t *testing.T) {
 	if !strings.Contains(body, "CVE-2023-4911") {
 		t.Errorf("findings lack the glibc advisory of the demo DB: %s", body)
 	}
+
+	// The daily rescan, run now through the admin API as Core Tools allows.
+	resp, err := http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("rescanimages run: status %d\n%s", resp.StatusCode, proc.Output())
+	}
+	if !strings.Contains(proc.Output(), `"function":"rescanimages"`) {
+		t.Errorf("no rescanimages log line:\n%s", proc.Output())
+	}
 }
