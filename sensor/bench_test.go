@@ -80,7 +80,9 @@ func (c *child) sentTotal(b *testing.B) float64 {
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		b.Fatal(err)
+	}
 	for line := range strings.SplitSeq(buf.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "palisade_sensor_events_sent_total "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
