@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -38,6 +39,20 @@ type env struct {
 	store   store.Store
 	now     func() time.Time
 	closers []func() error
+	cred    azcore.TokenCredential // Entra ID, made on first need
+}
+
+// credential returns the process's Entra ID credential (managed identity,
+// workload identity or az login), creating it once.
+func (e *env) credential() (azcore.TokenCredential, error) {
+	if e.cred == nil {
+		c, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("Entra ID credential: %w", err)
+		}
+		e.cred = c
+	}
+	return e.cred, nil
 }
 
 // close releases what setup and newHandler opened, last first.
@@ -97,7 +112,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 
 	var cred azcore.TokenCredential
 	if e.cfg.Scan.UseEntraID {
-		if c, err := azidentity.NewDefaultAzureCredential(nil); err == nil {
+		if c, err := e.credential(); err == nil {
 			cred = c
 		} else {
 			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
@@ -118,7 +133,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.OptionsFromConfig(e.cfg.Rescan, e.now)).Handle)
 
-	source, err := postureSource(e.cfg.Posture)
+	source, err := postureSource(e)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +149,9 @@ func scanEvents(e *env) (scanimage.Publisher, error) {
 	}
 	var cred azcore.TokenCredential
 	if e.cfg.Rescan.EventGridKey == "" {
-		c, err := azidentity.NewDefaultAzureCredential(nil)
+		c, err := e.credential()
 		if err != nil {
-			return nil, fmt.Errorf("event grid: Entra ID credential: %w", err)
+			return nil, fmt.Errorf("event grid: %w", err)
 		}
 		cred = c
 	}
@@ -145,15 +160,15 @@ func scanEvents(e *env) (scanimage.Publisher, error) {
 
 // postureSource reads one cluster through a kubeconfig when one is set, else
 // discovers the subscriptions' AKS clusters through ARM with Entra ID.
-func postureSource(cfg config.Posture) (assessposture.Source, error) {
-	if cfg.Kubeconfig != "" {
-		return posture.LocalSource{Kubeconfig: cfg.Kubeconfig}, nil
+func postureSource(e *env) (assessposture.Source, error) {
+	if e.cfg.Posture.Kubeconfig != "" {
+		return posture.LocalSource{Kubeconfig: e.cfg.Posture.Kubeconfig}, nil
 	}
 	d := &posture.Discovery{}
-	if len(cfg.Subscriptions) > 0 {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if len(e.cfg.Posture.Subscriptions) > 0 {
+		cred, err := e.credential()
 		if err != nil {
-			return nil, fmt.Errorf("posture: Entra ID credential for ARM: %w", err)
+			return nil, fmt.Errorf("posture: ARM: %w", err)
 		}
 		d.Cred = cred
 	}
@@ -182,11 +197,12 @@ func serve(ctx context.Context, _ []string) error {
 		return err
 	}
 	defer e.close()
-	addr := customhandler.ListenAddr(e.cfg.Common.Port)
-	e.log.Info().Str(logging.FieldAddr, addr).Msg("custom handler listening")
 	srv, err := newHandler(ctx, e)
 	if err != nil {
 		return err
 	}
-	return customhandler.Serve(ctx, addr, srv, nil)
+	addr := customhandler.ListenAddr(e.cfg.Common.Port)
+	return customhandler.Serve(ctx, addr, srv, func(a net.Addr) {
+		e.log.Info().Str(logging.FieldAddr, a.String()).Msg("custom handler listening")
+	})
 }
