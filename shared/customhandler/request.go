@@ -88,8 +88,13 @@ func (r *Request) DataStrings(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	arr := []byte(text(raw))
+	var strs []string
+	if json.Unmarshal(arr, &strs) == nil {
+		return strs, nil // dataType "string": one pass
+	}
 	var items []json.RawMessage
-	if err := json.Unmarshal([]byte(text(raw)), &items); err != nil {
+	if err := json.Unmarshal(arr, &items); err != nil {
 		return nil, BadRequest("Data.%s is not an array (or a string holding one): %v", name, err)
 	}
 	out := make([]string, len(items))
