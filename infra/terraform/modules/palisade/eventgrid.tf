@@ -61,3 +61,27 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "scanimage" {
 
   depends_on = [azurerm_role_assignment.eventgrid_deadletter]
 }
+
+# Palisade's own events (Palisade.ImageScanCompleted,
+# Palisade.CriticalVulnerabilityFound) go to a custom topic that other systems
+# subscribe to. Only Entra ID may publish: the Function App's identity, as
+# EventGrid Data Sender on this topic alone.
+resource "azurerm_eventgrid_topic" "scan_events" {
+  count = var.scan_events_topic ? 1 : 0
+
+  name                = "${var.name}-scan-events"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  input_schema        = "EventGridSchema"
+  local_auth_enabled  = false
+  tags                = local.tags
+}
+
+resource "azurerm_role_assignment" "scan_events_sender" {
+  count = var.scan_events_topic ? 1 : 0
+
+  scope                = azurerm_eventgrid_topic.scan_events[0].id
+  role_definition_name = "EventGrid Data Sender"
+  principal_id         = local.function_principal
+  principal_type       = "ServicePrincipal"
+}

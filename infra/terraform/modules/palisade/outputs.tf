@@ -72,3 +72,8 @@ output "aks_cluster_ids" {
   description = "Resource ids of the protected AKS clusters, by key (the sensor chart is installed in each)."
   value       = { for k, c in var.aks_clusters : k => c.id }
 }
+
+output "scan_events_topic_endpoint" {
+  description = "Endpoint of the custom topic that carries Palisade's scan events (empty when scan_events_topic is false)."
+  value       = var.scan_events_topic ? azurerm_eventgrid_topic.scan_events[0].endpoint : ""
+}

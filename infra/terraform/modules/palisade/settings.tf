@@ -30,15 +30,15 @@ locals {
     PALISADE_SCAN_TIMEOUT         = "8m"
 
     # Rescans, the DB lifecycle and events out (shared/config/rescan.go).
-    # Events are off until a topic endpoint is given (extra_app_settings); the
-    # key stays empty, so the managed identity (EventGrid Data Sender role)
+    # Events go to the module's custom topic (scan_events_topic); the key
+    # stays empty, so the managed identity (EventGrid Data Sender role)
     # publishes.
     PALISADE_RESCAN_WINDOW_DAYS       = "30"
     PALISADE_RESCAN_SCHEDULE          = "0 0 3 * * *"
     PALISADE_TRIVY_DB_MAX_AGE         = "12h"
     PALISADE_RESCAN_PAGE_SIZE         = "100"
     PALISADE_RESCAN_MAX_DURATION      = "8m"
-    PALISADE_EVENTGRID_TOPIC_ENDPOINT = ""
+    PALISADE_EVENTGRID_TOPIC_ENDPOINT = var.scan_events_topic ? azurerm_eventgrid_topic.scan_events[0].endpoint : ""
     PALISADE_EVENTGRID_TOPIC_KEY      = ""
 
     # Runtime and audit detection (shared/config/detect.go). The triggers

@@ -88,6 +88,12 @@ variable "enable_event_subscriptions" {
   default     = true
 }
 
+variable "scan_events_topic" {
+  description = "Create an Event Grid custom topic for Palisade.ImageScanCompleted and Palisade.CriticalVulnerabilityFound events, published by the Function App's identity."
+  type        = bool
+  default     = true
+}
+
 variable "event_grid_max_delivery_attempts" {
   description = "Delivery attempts of an ACR event to scanimage before it is dead-lettered."
   type        = number
