@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
@@ -34,7 +35,7 @@ func NewSink(st store.Store, d *Detector, now func() time.Time) *Sink {
 // instances do not lose counts. It returns the resulting alerts, including
 // those a redelivery left unchanged, so that they can be re-sent downstream.
 func (s *Sink) Save(ctx context.Context, folds []*Fold) ([]model.Alert, error) {
-	risks := map[string]*imageRisk{}
+	risks := &riskCache{byDigest: map[string]*imageRisk{}, digestOf: map[string]string{}}
 	out := make([]model.Alert, 0, len(folds))
 	for _, f := range folds {
 		a, err := s.save(ctx, f, risks)
@@ -46,7 +47,14 @@ func (s *Sink) Save(ctx context.Context, folds []*Fold) ([]model.Alert, error) {
 	return out, nil
 }
 
-func (s *Sink) save(ctx context.Context, f *Fold, risks map[string]*imageRisk) (model.Alert, error) {
+// riskCache holds one Save's lookups: image risks by digest, and the digest
+// of each image reference resolved.
+type riskCache struct {
+	byDigest map[string]*imageRisk
+	digestOf map[string]string
+}
+
+func (s *Sink) save(ctx context.Context, f *Fold, risks *riskCache) (model.Alert, error) {
 	id, pk := f.Alert.ID, f.Alert.Cluster
 	for range maxConflicts {
 		var cur model.Alert
@@ -69,8 +77,15 @@ func (s *Sink) save(ctx context.Context, f *Fold, risks map[string]*imageRisk) (
 			}
 			cond.IfMatch = etag
 		}
+		if next.ImageDigest == "" && next.Image != "" && next.Vulnerabilities == nil {
+			d, err := s.resolve(ctx, next.Image, risks)
+			if err != nil {
+				return model.Alert{}, err
+			}
+			next.ImageDigest = d
+		}
 		if next.ImageDigest != "" && next.Vulnerabilities == nil {
-			r, err := s.risk(ctx, next.ImageDigest, risks)
+			r, err := s.risk(ctx, next.ImageDigest, risks.byDigest)
 			if err != nil {
 				return model.Alert{}, err
 			}
@@ -124,6 +139,42 @@ type imageRisk struct {
 	digest string
 	counts model.Counts
 	kev    int
+}
+
+// resolve finds the digest of an image reference ("host/repo:tag") among
+// the scanned images, for events whose container runtime reported no digest:
+// the most recently pushed active image of that repository carrying the tag.
+// An unknown image resolves to "".
+func (s *Sink) resolve(ctx context.Context, ref string, c *riskCache) (string, error) {
+	if d, ok := c.digestOf[ref]; ok {
+		return d, nil
+	}
+	name, tag := ref, "latest"
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		name, tag = ref[:i], ref[i+1:]
+	}
+	host, repo, ok := strings.Cut(name, "/")
+	if !ok || !strings.ContainsAny(host, ".:") {
+		c.digestOf[ref] = "" // no registry host: not one Palisade scans
+		return "", nil
+	}
+	q := store.Query{Filters: []store.Filter{
+		{Field: "registry", Op: store.Eq, Value: strings.ToLower(host)},
+		{Field: "repository", Op: store.Eq, Value: repo},
+		{Field: "status", Op: store.Eq, Value: model.ImageActive},
+	}}
+	var best model.Image
+	err := store.Each(ctx, s.st, store.Images, q, func(img model.Image) error {
+		if slices.Contains(img.Tags, tag) && img.PushedUnix >= best.PushedUnix {
+			best = img
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("find the image %s: %w", ref, err)
+	}
+	c.digestOf[ref] = best.Digest
+	return best.Digest, nil
 }
 
 func (s *Sink) risk(ctx context.Context, digest string, cache map[string]*imageRisk) (*imageRisk, error) {

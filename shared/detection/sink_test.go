@@ -3,6 +3,7 @@ package detection
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,45 @@ func (c *conflictStore) Put(ctx context.Context, ct store.Container, pk, id stri
 		return "", store.ErrPrecondition
 	}
 	return c.Store.Put(ctx, ct, pk, id, v, cond)
+}
+
+// TestEnrichmentByImageReference: when the runtime reports no digest, the
+// alert's image reference (registry/repository:tag) is matched to the most
+// recently pushed scanned image carrying that tag.
+func TestEnrichmentByImageReference(t *testing.T) {
+	ctx := t.Context()
+	st := faultstore.Open(t)
+	putImage := func(digest string, tags []string, pushed int64) {
+		img := model.Image{ID: digest, Digest: digest, Registry: "shopacr.azurecr.io", Repository: "shop/web", Tags: tags, Status: model.ImageActive, PushedUnix: pushed}
+		if _, err := st.Put(ctx, store.Images, digest, digest, img, store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := "sha256:" + strings.Repeat("1", 64)
+	current := "sha256:" + strings.Repeat("2", 64)
+	other := "sha256:" + strings.Repeat("3", 64)
+	putImage(old, []string{"1.4.2"}, 100)
+	putImage(current, []string{"1.4.2", "stable"}, 200)
+	putImage(other, []string{"1.5.0"}, 300)
+	f := model.Finding{ID: model.FindingID(current, "CVE-2024-0001", "openssl", "", "3.0.1"), Digest: current, VulnID: "CVE-2024-0001",
+		PkgName: "openssl", InstalledVersion: "3.0.1", Severity: model.SeverityCritical, Status: model.FindingOpen}
+	if _, err := st.Put(ctx, store.Findings, current, f.ID, f, store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDetector(t)
+	e := loadFalco(t, "netcat_rce") // shopacr.azurecr.io/shop/web:1.4.2, no digest
+	if e.Container.ImageDigest != "" {
+		t.Fatal("fixture already carries a digest")
+	}
+	b := d.NewBatch()
+	b.AddEnvelope(&e)
+	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got[0]; a.ImageDigest != current || a.Vulnerabilities == nil || (*a.Vulnerabilities)[model.SeverityCritical] != 1 {
+		t.Errorf("alert image %s vulns %v; want %s with its critical finding", a.ImageDigest, a.Vulnerabilities, current)
+	}
 }
 
 func TestSaveConcurrentWriter(t *testing.T) {
