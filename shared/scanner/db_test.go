@@ -1,20 +1,12 @@
 package scanner_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/rs/zerolog"
 
 	"github.com/aquasecurity/trivy/pkg/clock"
@@ -24,7 +16,7 @@ import (
 )
 
 // pushDB publishes a fixture DB built at updatedAt as a Trivy DB OCI
-// artifact (one db.tar.gz layer) to host/repo.
+// artifact to ref.
 func pushDB(t *testing.T, ref string, updatedAt time.Time) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join("testdata", "db", "*.yaml"))
@@ -32,36 +24,7 @@ func pushDB(t *testing.T, ref string, updatedAt time.Time) {
 	if err := scanner.BuildFixtureDB(dir, updatedAt, files...); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, f := range []string{"trivy.db", "metadata.json"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: f, Mode: 0o644, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(b)
-	}
-	_ = tw.Close()
-	_ = zw.Close()
-	layer := static.NewLayer(buf.Bytes(), "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip")
-	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{
-		Layer:       layer,
-		Annotations: map[string]string{"org.opencontainers.image.title": "db.tar.gz"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
+	scantest.PushDB(t, ref, dir)
 }
 
 func TestDBDownloadAndRefresh(t *testing.T) {
