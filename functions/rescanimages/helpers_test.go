@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,19 +143,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	logger := zerolog.New(zerolog.NewTestWriter(t))
 	srv := customhandler.NewServer(logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = customhandler.Serve(ctx, "127.0.0.1:0", srv, func(a net.Addr) { addr <- a })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	app, err := funchost.LoadApp(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &harness{host: funchost.Attach(app, "http://"+(<-addr).String(), logger), srv: srv}
+	return &harness{host: testenv.Host(t, srv, logger), srv: srv}
 }
 
 // swapScanner lets a test change the scanner under a registered function.

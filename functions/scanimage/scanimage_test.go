@@ -1,10 +1,8 @@
 package scanimage_test
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -63,19 +61,7 @@ func newRigWith(t *testing.T, pub scanimage.Publisher, allowed ...string) *rig {
 	fn := scanimage.New(st, sc, scanimage.Options{Registries: allowed, Publisher: pub, Now: func() time.Time { return scanTime }})
 	srv := customhandler.NewServer(log)
 	srv.Handle("scanimage", fn.Handle)
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = customhandler.Serve(ctx, "127.0.0.1:0", srv, func(a net.Addr) { addr <- a })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	app, err := funchost.LoadApp(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := funchost.Attach(app, "http://"+(<-addr).String(), log)
+	h := testenv.Host(t, srv, log)
 	return &rig{host: h, fn: fn, st: st, registry: registry}
 }
 
