@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -544,14 +543,7 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 // publish sends the rescan's events; a failure is counted and logged, not
 // retried: the findings are stored and the next scan reports again.
 func (w *walk) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, now time.Time, l zerolog.Logger) (published, failed int) {
-	var fresh []model.Finding
-	for _, f := range findings {
-		if slices.Contains(ch.NewIDs, f.ID) {
-			f.FirstSeen = now
-			fresh = append(fresh, f)
-		}
-	}
-	events := scanevents.ForScan(scanevents.TriggerRescan, img, fresh, ch.Resolved, now)
+	events := scanevents.ForScan(scanevents.TriggerRescan, img, ch.NewFindings(findings, now), ch.Resolved, now)
 	if err := w.f.pub.Publish(ctx, events); err != nil {
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")
 		return 0, len(events)

@@ -195,14 +195,7 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 // findings are stored, and failing the invocation would not help, as the
 // redelivered event is skipped as already scanned.
 func (f *Function) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, at time.Time, l zerolog.Logger) {
-	var fresh []model.Finding
-	for _, fd := range findings {
-		if slices.Contains(ch.NewIDs, fd.ID) {
-			fd.FirstSeen = at
-			fresh = append(fresh, fd)
-		}
-	}
-	events := scanevents.ForScan(scanevents.TriggerPush, img, fresh, ch.Resolved, at)
+	events := scanevents.ForScan(scanevents.TriggerPush, img, ch.NewFindings(findings, at), ch.Resolved, at)
 	if err := f.opts.Publisher.Publish(ctx, events); err != nil {
 		f.eventsFailed.Add(int64(len(events)))
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")

@@ -42,6 +42,19 @@ type Changes struct {
 	NewIDs []string
 }
 
+// NewFindings returns the findings of a scan that c counted as new, first
+// seen at the scan's time at, in the order given.
+func (c Changes) NewFindings(findings []model.Finding, at time.Time) []model.Finding {
+	var out []model.Finding
+	for _, f := range findings {
+		if slices.Contains(c.NewIDs, f.ID) {
+			f.FirstSeen = at
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Record writes a scan: inventory first, then findings, and the image
 // summary last, so a summary naming a DB version always has its findings
 // stored (a crash in between is repaired by the redelivery).
