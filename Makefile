@@ -19,7 +19,7 @@ test-deps:
 	@[ -d tests/node_modules ] || npm ci --prefix tests --no-audit --no-fund
 
 ## kube-apiserver: the real Kubernetes API server (built once per machine into ~/.cache/palisade-kube,
-## about 25 minutes cold) and etcd, for the tests against it; test and bench need them, never skip them.
+## 10 to 50 minutes cold) and etcd, for the tests against it; test and bench need them, never skip them.
 kube-apiserver:
 	@tests/kubeapi/build.sh >/dev/null
 

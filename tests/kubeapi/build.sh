@@ -4,7 +4,9 @@
 #
 #   kube-apiserver   built from k8s.io/kubernetes $KUBE_VERSION, once, into
 #                    $PALISADE_KUBE_CACHE (default ~/.cache/palisade-kube);
-#                    later runs reuse it (about 25 minutes cold on two cores)
+#                    later runs reuse it (about 13 CPU-minutes cold: 53
+#                    minutes on two cores busy with other builds; under a
+#                    minute when the Go build cache still holds the packages)
 #   etcd             Debian's etcd-server package, installed with apt-get
 #                    when no etcd is on PATH
 #
@@ -54,7 +56,7 @@ gobuild() { env -u GOEXPERIMENT -u GOWORK GOFLAGS="-mod=mod -buildvcs=false" nic
 
 build_apiserver() {
 	[ -x "$bin" ] && return
-	log "building kube-apiserver $KUBE_VERSION (once, ~25 minutes on two cores) ..."
+	log "building kube-apiserver $KUBE_VERSION (once, 10 to 50 minutes on two cores) ..."
 	local src start mods m ldflags
 	start=$(date +%s)
 	src=$(cd /tmp && env -u GOEXPERIMENT go mod download -json "$KUBE_MODULE@$KUBE_VERSION" |

@@ -10,9 +10,9 @@
 // the ServiceAccount admission plugin is disabled and pods are admitted
 // without one.
 //
-// A test package shares one server (about 15 s to start) through Shared and
-// a TestMain that calls Main; a test that needs a server of its own (other
-// flags, or one it stops) uses StartT. Tests sharing the server keep apart by
+// A test package shares one server (5 to 7 s to start on two busy cores)
+// through Shared and a TestMain that calls Main; a test that needs a server of
+// its own (other flags, or one it stops) uses StartT. Tests sharing the server keep apart by
 // working in their own namespace (Server.Namespace) and by scoping
 // cluster-wide objects they create, such as webhook configurations, to it.
 //
@@ -85,7 +85,7 @@ func Binaries() (apiserver, etcd string, err error) {
 		apiserver = filepath.Join(cache, "kube-apiserver-"+Version, "kube-apiserver")
 	}
 	if fi, err := os.Stat(apiserver); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return "", "", fmt.Errorf("kube-apiserver %s: %s is %w: run `%s` (builds it once, ~25 minutes) or set %s",
+		return "", "", fmt.Errorf("kube-apiserver %s: %s is %w: run `%s` (builds it once, 10 to 50 minutes) or set %s",
 			Version, apiserver, ErrNotInstalled, MakeTarget, EnvAPIServer)
 	}
 	etcd = os.Getenv(EnvEtcd)
@@ -107,8 +107,8 @@ type Options struct {
 	// there), else in os.TempDir().
 	Dir string
 	// ReadyTimeout bounds the wait for etcd and then for /readyz. Default 3
-	// minutes: the server is ready in about 15 s on an idle machine, much
-	// later on two cores busy with race-enabled tests.
+	// minutes: the server is ready in 5 to 7 s on two busy cores, but a machine
+	// swamped by race-enabled test builds can take many times that.
 	ReadyTimeout time.Duration
 	// Args are extra kube-apiserver flags, given after the defaults (for a
 	// flag given twice, the later one wins).
