@@ -5,7 +5,7 @@ BIN := bin
 APP := dist/app
 FUNCTIONS := $(patsubst functions/%/function.json,%,$(wildcard functions/*/function.json))
 
-.PHONY: build run test bench app lint tidy clean test-deps infra-check package deploy
+.PHONY: build run test bench app lint tidy clean test-deps kube-apiserver infra-check package deploy
 
 build:
 	$(GO) build -o $(BIN)/palisade ./functions
@@ -18,12 +18,17 @@ run: build
 test-deps:
 	@[ -d tests/node_modules ] || npm ci --prefix tests --no-audit --no-fund
 
-test: test-deps
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 40m ./...
+## kube-apiserver: the real Kubernetes API server (built once per machine into ~/.cache/palisade-kube,
+## 10 to 50 minutes cold) and etcd, for the tests against it; test and bench need them, never skip them.
+kube-apiserver:
+	@tests/kubeapi/build.sh >/dev/null
 
-bench: test-deps
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+test: test-deps kube-apiserver
+	$(GO) vet ./...
+	PALISADE_REQUIRE_KUBE=1 $(GO) test -race -count=1 -timeout 40m ./...
+
+bench: test-deps kube-apiserver
+	PALISADE_REQUIRE_KUBE=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 ## app: the folder `func start` runs and that is zipped for deployment (a Linux x86-64 binary).
 app:
