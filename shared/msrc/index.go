@@ -1,0 +1,261 @@
+package msrc
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/windowsimage"
+)
+
+// Matching errors.
+var (
+	// ErrUnsupported: the image's identity says it cannot be assessed.
+	ErrUnsupported = errors.New("Windows image not supported")
+	// ErrNotCovered: no month held speaks for the image's release.
+	ErrNotCovered = errors.New("Windows release not covered by the advisory data")
+)
+
+// Index answers which fixes an image lacks. It is built from the months
+// held, resolves each (CVE, release) to one fix and is read-only after
+// NewIndex, so it is safe for concurrent use.
+type Index struct {
+	months  []string        // ids, oldest first
+	version string          // changes whenever the data does
+	builds  map[int]bool    // releases some month speaks for
+	byBuild map[int][]entry // sorted by revision, then CVE
+}
+
+// entry is one CVE fixed in one release.
+type entry struct {
+	cve, title, kb, url, month string
+	revision                   int
+	msrcSeverity, impact       string
+	score                      float64
+	vector                     string
+	exploited                  bool
+}
+
+type candidate struct {
+	fix   Fix
+	order int // the month's position, oldest first
+}
+
+// NewIndex builds the index of months (any order; one per id).
+func NewIndex(months []Month) *Index {
+	sorted := slices.Clone(months)
+	slices.SortStableFunc(sorted, func(a, b Month) int {
+		ta, _ := ParseMonth(a.ID)
+		tb, _ := ParseMonth(b.ID)
+		return ta.Compare(tb)
+	})
+	type key struct {
+		cve   string
+		build int
+	}
+	type meta struct {
+		title     string
+		exploited bool
+		fix       Fix // the newest month's rating
+		month     string
+	}
+	cands := map[key][]candidate{}
+	metas := map[key]meta{}
+	ix := &Index{builds: map[int]bool{}, byBuild: map[int][]entry{}}
+	h := sha256.New()
+	for order, m := range sorted {
+		ix.months = append(ix.months, m.ID)
+		for _, b := range m.Builds {
+			ix.builds[b] = true
+		}
+		fmt.Fprintf(h, "%s %s\n", m.ID, monthHash(m))
+		for _, v := range m.Vulns {
+			for _, f := range v.Fixes {
+				k := key{v.CVE, f.Build}
+				cands[k] = append(cands[k], candidate{fix: f, order: order})
+				metas[k] = meta{title: v.Title, exploited: v.Exploited, fix: f, month: m.ID}
+			}
+		}
+	}
+	newest := "none"
+	if len(ix.months) > 0 {
+		newest = ix.months[len(ix.months)-1]
+	}
+	ix.version = "msrc:" + newest + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	for k, cs := range cands {
+		c := resolve(cs)
+		md := metas[k]
+		ix.byBuild[k.build] = append(ix.byBuild[k.build], entry{
+			cve: k.cve, title: md.title, kb: c.fix.KB, url: c.fix.URL, month: sorted[c.order].ID,
+			revision: c.fix.Revision, msrcSeverity: md.fix.Severity, impact: md.fix.Impact,
+			score: md.fix.Score, vector: md.fix.Vector, exploited: md.exploited,
+		})
+	}
+	for _, es := range ix.byBuild {
+		slices.SortFunc(es, func(a, b entry) int {
+			return cmp.Or(cmp.Compare(a.revision, b.revision), strings.Compare(a.cve, b.cve))
+		})
+	}
+	return ix
+}
+
+// resolve picks the fix of one CVE in one release among the vendor fixes
+// the documents list for it:
+//
+//   - the same KB listed again (a later month, or a revised document) counts
+//     once, as the newest month lists it;
+//   - a fix whose KB another listed fix supersedes is dropped: MSRC adds the
+//     newer update to a CVE when the earlier one did not fully address it
+//     (a re-release), so only the superseding update remediates;
+//   - of what remains, the lowest build: cumulative updates carry every
+//     earlier fix, so any build at or above it is fixed.
+func resolve(cs []candidate) candidate {
+	byKB := map[string]int{}
+	var kept []candidate
+	for _, c := range cs {
+		if c.fix.KB == "" {
+			kept = append(kept, c)
+			continue
+		}
+		if i, ok := byKB[c.fix.KB]; ok {
+			if c.order >= kept[i].order {
+				kept[i] = c
+			}
+			continue
+		}
+		byKB[c.fix.KB] = len(kept)
+		kept = append(kept, c)
+	}
+	var live []candidate
+	for i, c := range kept {
+		superseded := false
+		for j, d := range kept {
+			if i != j && c.fix.KB != "" && d.fix.KB != c.fix.KB && slices.Contains(d.fix.Supersedes, c.fix.KB) {
+				superseded = true
+				break
+			}
+		}
+		if !superseded {
+			live = append(live, c)
+		}
+	}
+	if len(live) == 0 { // a supersedence cycle: trust none of it
+		live = kept
+	}
+	return slices.MinFunc(live, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.fix.Revision, b.fix.Revision), cmp.Compare(b.order, a.order))
+	})
+}
+
+// Version identifies the data: it changes whenever a month is added,
+// dropped or revised. Record it with each match, as the Trivy DB version
+// is, so a scan knows when a rescan would find something new.
+func (ix *Index) Version() string { return ix.version }
+
+// Months are the ids of the months held, oldest first.
+func (ix *Index) Months() []string { return slices.Clone(ix.months) }
+
+// Covers reports whether some month held speaks for the release of build.
+func (ix *Index) Covers(build int) bool { return ix.builds[build] }
+
+// Finding is one fix an image lacks.
+type Finding struct {
+	CVE          string
+	Title        string
+	Product      string // what the image runs: "Windows Server 2022 Server Core"
+	Installed    string // the image's os.version
+	FixedBuild   string // the first build with the fix: "10.0.20348.2402"
+	KB           string // the update bringing it: "KB5036909"
+	URL          string // the remediation's link, when the document gives one
+	Severity     model.Severity
+	MSRCSeverity string // MSRC's own rating: "Important"
+	Impact       string
+	CVSSScore    float64
+	CVSSVector   string
+	Exploited    bool
+	Month        string // the document the fix was taken from
+	Remediation  string
+}
+
+// Match returns the fixes an image lacks: every CVE fixed in its release at
+// a build revision above the image's, most severe first. It fails with
+// ErrUnsupported or ErrNotCovered (wrapped, with the reason) when the image
+// cannot be assessed, so that it is recorded as unsupported, never as clean.
+func (ix *Index) Match(id windowsimage.Identity) ([]Finding, error) {
+	if !id.Supported() {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, id.Unsupported)
+	}
+	build := id.Product.Build
+	if !ix.builds[build] {
+		return nil, fmt.Errorf("%w: none of the months held (%s) lists %s", ErrNotCovered,
+			strings.Join(ix.months, ", "), ServerCoreProduct(id.Product))
+	}
+	es := ix.byBuild[build]
+	i := sort.Search(len(es), func(i int) bool { return es[i].revision > id.Version.Revision })
+	out := make([]Finding, 0, len(es)-i)
+	for _, e := range es[i:] {
+		out = append(out, e.finding(id))
+	}
+	slices.SortFunc(out, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(b.Severity.Rank(), a.Severity.Rank()), strings.Compare(a.CVE, b.CVE))
+	})
+	return out, nil
+}
+
+func (e entry) finding(id windowsimage.Identity) Finding {
+	fixed := windowsimage.Version{Major: 10, Build: id.Product.Build, Revision: e.revision}.String()
+	f := Finding{
+		CVE: e.cve, Title: e.title, Product: id.PackageName(), Installed: id.OSVersion,
+		FixedBuild: fixed, KB: e.kb, URL: e.url, Severity: SeverityOf(e.msrcSeverity), MSRCSeverity: e.msrcSeverity,
+		Impact: e.impact, CVSSScore: e.score, CVSSVector: e.vector, Exploited: e.exploited, Month: e.month,
+	}
+	update := fixed + " or later"
+	if e.kb != "" {
+		update = fixed + ", " + e.kb + " or a later cumulative update"
+	}
+	f.Remediation = fmt.Sprintf("Rebuild the image from %s at revision ≥ %d (%s).", id.BaseImage(), e.revision, update)
+	return f
+}
+
+// Model is the finding in the store's shape for image img. FirstSeen and
+// LastSeen are left for the store to set, as for every other finding.
+func (f Finding) Model(img model.Image) model.Finding {
+	primary := "https://msrc.microsoft.com/update-guide/vulnerability/" + f.CVE
+	refs := []string{primary}
+	if n := strings.TrimPrefix(f.KB, "KB"); n != "" {
+		refs = append(refs, "https://support.microsoft.com/help/"+n)
+	}
+	if f.URL != "" && !slices.Contains(refs, f.URL) {
+		refs = append(refs, f.URL)
+	}
+	return model.Finding{
+		ID:               model.FindingID(img.Digest, f.CVE, f.Product, "", f.Installed),
+		Digest:           img.Digest,
+		Registry:         img.Registry,
+		Repository:       img.Repository,
+		VulnID:           f.CVE,
+		PkgName:          f.Product,
+		PkgType:          windowsimage.PkgType,
+		InstalledVersion: f.Installed,
+		FixedVersion:     f.FixedBuild,
+		FixStatus:        "fixed",
+		Severity:         f.Severity,
+		SeveritySource:   "msrc",
+		CVSSScore:        f.CVSSScore,
+		CVSSVector:       f.CVSSVector,
+		Title:            f.Title,
+		References:       refs,
+		PrimaryURL:       primary,
+		KnownExploited:   f.Exploited,
+		Remediation:      f.Remediation,
+		Status:           model.FindingOpen,
+		SeverityRank:     f.Severity.Rank(),
+		DemoData:         img.DemoData,
+	}
+}
