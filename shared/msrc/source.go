@@ -299,16 +299,19 @@ func (s *Source) loadHeld(ctx context.Context) (manifest, map[string]Month, []st
 	if err := json.Unmarshal(raw, &man); err != nil {
 		return manifest{Format: manifestFormat}, held, []string{"stored manifest unreadable, starting afresh: " + err.Error()}, nil
 	}
-	months, problems := s.loadMonths(ctx, man.Months)
-	for _, m := range months {
-		held[m.ID] = m
-	}
 	for i, ms := range man.Months {
-		if _, ok := held[ms.ID]; !ok && ms.Held() {
-			man.Months[i].Hash, man.Months[i].Chunks = "", nil // downloaded again below
+		if !ms.Held() {
+			continue
 		}
+		m, err := loadMonth(ctx, s.st, ms)
+		if err != nil {
+			// Downloaded again below; its chunks are collected then.
+			man.Months[i].Hash, man.Months[i].Problem = "", "stored data unreadable: "+err.Error()
+			continue
+		}
+		held[ms.ID] = m
 	}
-	return man, held, problems, nil
+	return man, held, nil, nil
 }
 
 func (s *Source) saveManifest(ctx context.Context, man manifest) error {
