@@ -12,77 +12,74 @@ import (
 	"time"
 )
 
-// Document is the part of an MSRC CVRF document (the CVRF API v3.0 JSON
-// form of GET /cvrf/{YYYY-Mon}) that Palisade reads. Everything else in the
-// document (notes, acknowledgements, affected files, the product branches)
-// is skipped while decoding.
-type Document struct {
-	DocumentTitle    Text `json:"DocumentTitle"`
-	DocumentTracking struct {
-		Identification struct {
-			ID    Text `json:"ID"`
-			Alias Text `json:"Alias"`
-		} `json:"Identification"`
-		InitialReleaseDate string `json:"InitialReleaseDate"`
-		CurrentReleaseDate string `json:"CurrentReleaseDate"`
-	} `json:"DocumentTracking"`
-	ProductTree struct {
-		FullProductName []FullProductName `json:"FullProductName"`
-	} `json:"ProductTree"`
-	Vulnerability []Vulnerability `json:"Vulnerability"`
-}
+// The part of an MSRC CVRF document (the CVRF API v3.0 JSON form of GET
+// /cvrf/{YYYY-Mon}) that Palisade reads. The top level has DocumentTitle,
+// DocumentType, DocumentPublisher, DocumentTracking, DocumentNotes,
+// ProductTree and Vulnerability; everything not declared here (notes,
+// acknowledgements, affected files, the product branches) is skipped while
+// decoding.
 
-// Text is CVRF's {"Value": "..."} wrapper.
-type Text struct {
+// text is CVRF's {"Value": "..."} wrapper.
+type text struct {
 	Value string `json:"Value"`
 }
 
-// FullProductName maps a product id to its name, e.g. "11924" →
+type tracking struct {
+	Identification struct {
+		ID text `json:"ID"`
+	} `json:"Identification"`
+	CurrentReleaseDate string `json:"CurrentReleaseDate"`
+}
+
+type productTree struct {
+	FullProductName []fullProductName `json:"FullProductName"`
+}
+
+// fullProductName maps a product id to its name, e.g. "11924" →
 // "Windows Server 2022 (Server Core installation)".
-type FullProductName struct {
+type fullProductName struct {
 	ProductID string `json:"ProductID"`
 	Value     string `json:"Value"`
 }
 
-// Vulnerability is one CVE (or advisory) of the month.
-type Vulnerability struct {
-	Title           Text            `json:"Title"`
+// vulnerability is one CVE (or advisory) of the month.
+type vulnerability struct {
+	Title           text            `json:"Title"`
 	CVE             string          `json:"CVE"`
-	ProductStatuses []ProductStatus `json:"ProductStatuses"`
-	Threats         []Threat        `json:"Threats"`
-	CVSSScoreSets   []CVSSScoreSet  `json:"CVSSScoreSets"`
-	Remediations    []Remediation   `json:"Remediations"`
+	ProductStatuses []productStatus `json:"ProductStatuses"`
+	Threats         []threat        `json:"Threats"`
+	CVSSScoreSets   []cvssScoreSet  `json:"CVSSScoreSets"`
+	Remediations    []remediation   `json:"Remediations"`
 }
 
-// ProductStatus lists products in one status; Type 3 is "known affected".
-type ProductStatus struct {
+// productStatus lists products in one status; Type 3 is "known affected".
+type productStatus struct {
 	ProductID []string `json:"ProductID"`
 	Type      int      `json:"Type"`
 }
 
-// Threat is one CVRF threat: Type 0 is the impact ("Remote Code
+// threat is one CVRF threat: Type 0 is the impact ("Remote Code
 // Execution"), Type 1 the exploit status ("Publicly Disclosed:No;
 // Exploited:Yes;..."), Type 3 the severity ("Critical", "Important", ...).
-type Threat struct {
-	Description Text     `json:"Description"`
+type threat struct {
+	Description text     `json:"Description"`
 	ProductID   []string `json:"ProductID"`
 	Type        int      `json:"Type"`
 }
 
-// CVSSScoreSet is the CVSS rating of the vulnerability in some products.
-type CVSSScoreSet struct {
-	BaseScore     float64  `json:"BaseScore"`
-	TemporalScore float64  `json:"TemporalScore"`
-	Vector        string   `json:"Vector"`
-	ProductID     []string `json:"ProductID"`
+// cvssScoreSet is the CVSS rating of the vulnerability in some products.
+type cvssScoreSet struct {
+	BaseScore float64  `json:"BaseScore"`
+	Vector    string   `json:"Vector"`
+	ProductID []string `json:"ProductID"`
 }
 
-// Remediation is one CVRF remediation. Type 2 is a vendor fix: for
+// remediation is one CVRF remediation. Type 2 is a vendor fix: for
 // Windows, Description holds the KB number ("5035857"), FixedBuild the
 // build it brings ("10.0.20348.2340"), Supercedence the KB(s) it replaces
 // and SubType its kind ("Security Update", "Security Hotpatch Update").
-type Remediation struct {
-	Description  Text     `json:"Description"`
+type remediation struct {
+	Description  text     `json:"Description"`
 	URL          string   `json:"URL"`
 	Supercedence string   `json:"Supercedence"`
 	ProductID    []string `json:"ProductID"`
@@ -127,30 +124,141 @@ func ParseMonth(id string) (time.Time, error) {
 // MonthID is the document id of the month holding t.
 func MonthID(t time.Time) string { return t.UTC().Format("2006-Jan") }
 
-// Decode reads one CVRF document and checks that it is the document asked
-// for (want, e.g. "2024-Mar") and has products and vulnerabilities: an empty
-// or truncated document must never replace a month's good data.
-func Decode(r io.Reader, want string) (*Document, error) {
-	var d Document
+// Decode reads one monthly CVRF document and returns what it says about the
+// covered releases. It streams the vulnerabilities, one at a time, so a
+// document of any size costs little memory. It checks that the document is
+// the one asked for (want, e.g. "2024-Mar") and has products and
+// vulnerabilities: an empty or truncated document must never replace a
+// month's good data.
+func Decode(r io.Reader, want string) (Month, error) {
+	fail := func(err error) (Month, error) { return Month{}, fmt.Errorf("%w %s: %w", ErrMalformed, want, err) }
 	dec := json.NewDecoder(skipBOM(r))
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrMalformed, want, err)
+	if err := expectDelim(dec, '{'); err != nil {
+		return fail(err)
+	}
+	var (
+		title   text
+		track   tracking
+		tree    productTree
+		ex      *extractor
+		pending []json.RawMessage // vulnerabilities that came before the product tree
+		vulns   int
+	)
+	add := func(raw json.RawMessage, v *vulnerability) error {
+		if ex == nil {
+			pending = append(pending, raw)
+			return nil
+		}
+		if raw != nil {
+			if err := json.Unmarshal(raw, v); err != nil {
+				return err
+			}
+		}
+		ex.add(v)
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		switch tok {
+		case "DocumentTitle":
+			err = dec.Decode(&title)
+		case "DocumentTracking":
+			err = dec.Decode(&track)
+		case "ProductTree":
+			if ex != nil {
+				err = dec.Decode(&skipValue{})
+				break
+			}
+			if err = dec.Decode(&tree); err == nil {
+				ex = newExtractor(tree)
+				for _, raw := range pending {
+					if err = add(raw, &vulnerability{}); err != nil {
+						break
+					}
+				}
+				pending = nil
+			}
+		case "Vulnerability":
+			err = eachElement(dec, func() error {
+				vulns++
+				if ex == nil {
+					var raw json.RawMessage
+					if err := dec.Decode(&raw); err != nil {
+						return err
+					}
+					return add(raw, nil)
+				}
+				var v vulnerability
+				if err := dec.Decode(&v); err != nil {
+					return err
+				}
+				return add(nil, &v)
+			})
+		default:
+			err = dec.Decode(&skipValue{})
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return fail(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w %s: data after the document", ErrMalformed, want)
+		return fail(errors.New("data after the document"))
 	}
-	got := strings.TrimSpace(d.DocumentTracking.Identification.ID.Value)
-	if got != want {
-		return nil, fmt.Errorf("%w %s: the document's id is %q", ErrMalformed, want, got)
+	if got := strings.TrimSpace(track.Identification.ID.Value); got != want {
+		return fail(fmt.Errorf("the document's id is %q", got))
 	}
-	if len(d.ProductTree.FullProductName) == 0 {
-		return nil, fmt.Errorf("%w %s: no products in the product tree", ErrMalformed, want)
+	if len(tree.FullProductName) == 0 {
+		return fail(errors.New("no products in the product tree"))
 	}
-	if len(d.Vulnerability) == 0 {
-		return nil, fmt.Errorf("%w %s: no vulnerabilities", ErrMalformed, want)
+	if vulns == 0 {
+		return fail(errors.New("no vulnerabilities"))
 	}
-	return &d, nil
+	return ex.month(want, title, track), nil
 }
+
+// expectDelim reads the next token, which must be d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("found %v where %v was expected", tok, d)
+	}
+	return nil
+}
+
+// eachElement calls f for each element of the array (or null) coming next;
+// f decodes the element.
+func eachElement(dec *json.Decoder, f func() error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("found %v where an array was expected", tok)
+	}
+	for dec.More() {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+// skipValue consumes a value without keeping it.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
 
 // Updates is the updates index (GET /updates): one entry per document.
 type Updates struct {

@@ -121,12 +121,12 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestDecodeAcceptsByteOrderMark(t *testing.T) {
 	body := append([]byte{0xEF, 0xBB, 0xBF}, readDoc(t, "2025-Jan")...)
-	d, err := msrc.Decode(bytes.NewReader(body), "2025-Jan")
+	m, err := msrc.Decode(bytes.NewReader(body), "2025-Jan")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Vulnerability) != 2 {
-		t.Fatalf("%d vulnerabilities", len(d.Vulnerability))
+	if len(m.Vulns) != 2 {
+		t.Fatalf("%d vulnerabilities", len(m.Vulns))
 	}
 }
 

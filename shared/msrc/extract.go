@@ -82,41 +82,48 @@ var (
 	kbListRE = regexp.MustCompile(`[0-9]{6,8}`)
 )
 
-// Extract keeps what a decoded document says about the covered releases.
-// It never fails: what cannot be used is counted in Skipped.
-func Extract(d *Document) Month {
-	m := Month{
-		ID:     strings.TrimSpace(d.DocumentTracking.Identification.ID.Value),
-		Title:  clip(d.DocumentTitle.Value, maxTitle),
-		Builds: []int{},
-		Vulns:  []Vuln{},
-	}
-	if t, err := parseTime(d.DocumentTracking.CurrentReleaseDate); err == nil {
-		m.Released = t
-	}
+// extractor keeps what a document says about the covered releases, one
+// vulnerability at a time. What cannot be used is counted in Skipped.
+type extractor struct {
+	m        Month
+	products map[string]windowsimage.Product // product id → release
+	ids      []string                        // covered product ids, by build
+}
+
+func newExtractor(tree productTree) *extractor {
+	ex := &extractor{m: Month{Builds: []int{}, Vulns: []Vuln{}}, products: map[string]windowsimage.Product{}}
 	names := map[string]windowsimage.Product{}
 	for _, p := range windowsimage.Products() {
 		names[normName(ServerCoreProduct(p))] = p
 	}
-	products := map[string]windowsimage.Product{} // product id → release
-	for _, fp := range d.ProductTree.FullProductName {
+	for _, fp := range tree.FullProductName {
 		if p, ok := names[normName(fp.Value)]; ok && fp.ProductID != "" {
-			products[fp.ProductID] = p
-			if !slices.Contains(m.Builds, p.Build) {
-				m.Builds = append(m.Builds, p.Build)
+			if _, dup := ex.products[fp.ProductID]; !dup {
+				ex.ids = append(ex.ids, fp.ProductID)
+			}
+			ex.products[fp.ProductID] = p
+			if !slices.Contains(ex.m.Builds, p.Build) {
+				ex.m.Builds = append(ex.m.Builds, p.Build)
 			}
 		}
 	}
-	slices.Sort(m.Builds)
-	ids := make([]string, 0, len(products))
-	for id := range products {
-		ids = append(ids, id)
+	slices.Sort(ex.m.Builds)
+	slices.SortStableFunc(ex.ids, func(a, b string) int { return ex.products[a].Build - ex.products[b].Build })
+	return ex
+}
+
+func (ex *extractor) add(v *vulnerability) {
+	if out, ok := ex.m.extractVuln(v, ex.ids, ex.products); ok {
+		ex.m.Vulns = append(ex.m.Vulns, out)
 	}
-	slices.SortFunc(ids, func(a, b string) int { return products[a].Build - products[b].Build })
-	for i := range d.Vulnerability {
-		if v, ok := m.extractVuln(&d.Vulnerability[i], ids, products); ok {
-			m.Vulns = append(m.Vulns, v)
-		}
+}
+
+// month is the result, with the document's header.
+func (ex *extractor) month(id string, title text, track tracking) Month {
+	m := ex.m
+	m.ID, m.Title = id, clip(title.Value, maxTitle)
+	if t, err := parseTime(track.CurrentReleaseDate); err == nil {
+		m.Released = t
 	}
 	return m
 }
@@ -128,7 +135,7 @@ func (m *Month) skip(format string, args ...any) {
 	}
 }
 
-func (m *Month) extractVuln(v *Vulnerability, ids []string, products map[string]windowsimage.Product) (Vuln, bool) {
+func (m *Month) extractVuln(v *vulnerability, ids []string, products map[string]windowsimage.Product) (Vuln, bool) {
 	out := Vuln{CVE: strings.TrimSpace(v.CVE), Title: clip(v.Title.Value, maxTitle)}
 	relevant := false
 	for _, pid := range ids {
@@ -151,7 +158,7 @@ func (m *Month) extractVuln(v *Vulnerability, ids []string, products map[string]
 	}
 	for _, pid := range ids {
 		p := products[pid]
-		sev, impact := threat(v, pid, threatSeverity), threat(v, pid, threatImpact)
+		sev, impact := threatFor(v, pid, threatSeverity), threatFor(v, pid, threatImpact)
 		score, vector := cvss(v, pid)
 		found := false
 		for _, r := range v.Remediations {
@@ -189,7 +196,7 @@ func (m *Month) extractVuln(v *Vulnerability, ids []string, products map[string]
 }
 
 // mentions reports whether v names product pid anywhere that matters.
-func mentions(v *Vulnerability, pid string) bool {
+func mentions(v *vulnerability, pid string) bool {
 	if affected(v, pid) {
 		return true
 	}
@@ -201,7 +208,7 @@ func mentions(v *Vulnerability, pid string) bool {
 	return false
 }
 
-func affected(v *Vulnerability, pid string) bool {
+func affected(v *vulnerability, pid string) bool {
 	for _, s := range v.ProductStatuses {
 		if s.Type == statusKnownAffected && slices.Contains(s.ProductID, pid) {
 			return true
@@ -210,9 +217,9 @@ func affected(v *Vulnerability, pid string) bool {
 	return false
 }
 
-// threat is the description of v's threat of type typ for pid: the one
+// threatFor is the description of v's threat of type typ for pid: the one
 // naming pid, else one naming no product; the most severe when several do.
-func threat(v *Vulnerability, pid string, typ int) string {
+func threatFor(v *vulnerability, pid string, typ int) string {
 	best, general := "", ""
 	for _, t := range v.Threats {
 		if t.Type != typ {
@@ -236,8 +243,8 @@ func threat(v *Vulnerability, pid string, typ int) string {
 
 // cvss is v's CVSS rating for pid: the set naming pid, else one naming no
 // product.
-func cvss(v *Vulnerability, pid string) (float64, string) {
-	var general *CVSSScoreSet
+func cvss(v *vulnerability, pid string) (float64, string) {
+	var general *cvssScoreSet
 	for i, s := range v.CVSSScoreSets {
 		if s.BaseScore < 0 || s.BaseScore > 10 {
 			continue

@@ -15,14 +15,13 @@ import (
 func FuzzDecode(f *testing.F) {
 	kbForm := regexp.MustCompile(`^KB[0-9]{6,8}$`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := Decode(bytes.NewReader(data), "2024-Nov")
+		m, err := Decode(bytes.NewReader(data), "2024-Nov")
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error outside ErrMalformed: %v", err)
 			}
 			return
 		}
-		m := Extract(d)
 		fixed := map[int]map[string]bool{} // build → CVEs
 		for _, v := range m.Vulns {
 			if !vulnIDRE.MatchString(v.CVE) || len(v.Fixes) == 0 || len(v.Title) > maxTitle {

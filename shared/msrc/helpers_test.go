@@ -43,11 +43,11 @@ func readDoc(t testing.TB, month string) []byte {
 
 func extract(t testing.TB, month string) msrc.Month {
 	t.Helper()
-	d, err := msrc.Decode(bytes.NewReader(readDoc(t, month)), month)
+	m, err := msrc.Decode(bytes.NewReader(readDoc(t, month)), month)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return msrc.Extract(d)
+	return m
 }
 
 // identity is what windowsimage says of an image at osVersion on base ed.

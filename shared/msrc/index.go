@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/palisade-sec/palisade/shared/model"
@@ -29,13 +29,17 @@ type Index struct {
 	months  []string        // ids, oldest first
 	version string          // changes whenever the data does
 	builds  map[int]bool    // releases some month speaks for
-	byBuild map[int][]entry // sorted by revision, then CVE
+	byBuild map[int][]entry // in the order findings are returned: most severe first, then by CVE
 }
 
-// entry is one CVE fixed in one release.
+// entry is one CVE fixed in one release, with the strings its findings
+// need made once.
 type entry struct {
 	cve, title, kb, url, month string
 	revision                   int
+	fixed                      string // "10.0.20348.2966"
+	remedyTail                 string // the remediation after the base image's name
+	severity                   model.Severity
 	msrcSeverity, impact       string
 	score                      float64
 	vector                     string
@@ -91,15 +95,22 @@ func NewIndex(months []Month) *Index {
 	for k, cs := range cands {
 		c := resolve(cs)
 		md := metas[k]
+		rev := strconv.Itoa(c.fix.Revision)
+		fixed := "10.0." + strconv.Itoa(k.build) + "." + rev
+		update := fixed + " or later"
+		if c.fix.KB != "" {
+			update = fixed + ", " + c.fix.KB + " or a later cumulative update"
+		}
 		ix.byBuild[k.build] = append(ix.byBuild[k.build], entry{
 			cve: k.cve, title: md.title, kb: c.fix.KB, url: c.fix.URL, month: sorted[c.order].ID,
-			revision: c.fix.Revision, msrcSeverity: md.fix.Severity, impact: md.fix.Impact,
+			revision: c.fix.Revision, fixed: fixed, remedyTail: " at revision ≥ " + rev + " (" + update + ").",
+			severity: SeverityOf(md.fix.Severity), msrcSeverity: md.fix.Severity, impact: md.fix.Impact,
 			score: md.fix.Score, vector: md.fix.Vector, exploited: md.exploited,
 		})
 	}
 	for _, es := range ix.byBuild {
 		slices.SortFunc(es, func(a, b entry) int {
-			return cmp.Or(cmp.Compare(a.revision, b.revision), strings.Compare(a.cve, b.cve))
+			return cmp.Or(cmp.Compare(b.severity.Rank(), a.severity.Rank()), strings.Compare(a.cve, b.cve))
 		})
 	}
 	return ix
@@ -197,30 +208,27 @@ func (ix *Index) Match(id windowsimage.Identity) ([]Finding, error) {
 			strings.Join(ix.months, ", "), ServerCoreProduct(id.Product))
 	}
 	es := ix.byBuild[build]
-	i := sort.Search(len(es), func(i int) bool { return es[i].revision > id.Version.Revision })
-	out := make([]Finding, 0, len(es)-i)
-	for _, e := range es[i:] {
-		out = append(out, e.finding(id))
+	n := 0
+	for i := range es {
+		if es[i].revision > id.Version.Revision {
+			n++
+		}
 	}
-	slices.SortFunc(out, func(a, b Finding) int {
-		return cmp.Or(cmp.Compare(b.Severity.Rank(), a.Severity.Rank()), strings.Compare(a.CVE, b.CVE))
-	})
+	out := make([]Finding, 0, n)
+	product, base := id.PackageName(), "Rebuild the image from "+id.BaseImage()
+	for i := range es {
+		e := &es[i]
+		if e.revision <= id.Version.Revision {
+			continue
+		}
+		out = append(out, Finding{
+			CVE: e.cve, Title: e.title, Product: product, Installed: id.OSVersion,
+			FixedBuild: e.fixed, KB: e.kb, URL: e.url, Severity: e.severity, MSRCSeverity: e.msrcSeverity,
+			Impact: e.impact, CVSSScore: e.score, CVSSVector: e.vector, Exploited: e.exploited, Month: e.month,
+			Remediation: base + e.remedyTail,
+		})
+	}
 	return out, nil
-}
-
-func (e entry) finding(id windowsimage.Identity) Finding {
-	fixed := windowsimage.Version{Major: 10, Build: id.Product.Build, Revision: e.revision}.String()
-	f := Finding{
-		CVE: e.cve, Title: e.title, Product: id.PackageName(), Installed: id.OSVersion,
-		FixedBuild: fixed, KB: e.kb, URL: e.url, Severity: SeverityOf(e.msrcSeverity), MSRCSeverity: e.msrcSeverity,
-		Impact: e.impact, CVSSScore: e.score, CVSSVector: e.vector, Exploited: e.exploited, Month: e.month,
-	}
-	update := fixed + " or later"
-	if e.kb != "" {
-		update = fixed + ", " + e.kb + " or a later cumulative update"
-	}
-	f.Remediation = fmt.Sprintf("Rebuild the image from %s at revision ≥ %d (%s).", id.BaseImage(), e.revision, update)
-	return f
 }
 
 // Model is the finding in the store's shape for image img. FirstSeen and

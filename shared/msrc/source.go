@@ -372,12 +372,9 @@ func (s *Source) updates(ctx context.Context) (map[string]Update, error) {
 func (s *Source) month(ctx context.Context, id string) (Month, error) {
 	var m Month
 	err := s.get(ctx, "/cvrf/"+id, func(r io.Reader) error {
-		d, err := Decode(r, id)
-		if err != nil {
-			return err
-		}
-		m = Extract(d)
-		return nil
+		var err error
+		m, err = Decode(r, id)
+		return err
 	})
 	return m, err
 }
