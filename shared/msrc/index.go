@@ -17,9 +17,9 @@ import (
 // Matching errors.
 var (
 	// ErrUnsupported: the image's identity says it cannot be assessed.
-	ErrUnsupported = errors.New("Windows image not supported")
+	ErrUnsupported = errors.New("unsupported Windows image")
 	// ErrNotCovered: no month held speaks for the image's release.
-	ErrNotCovered = errors.New("Windows release not covered by the advisory data")
+	ErrNotCovered = errors.New("release not covered by the Windows advisory data")
 )
 
 // Index answers which fixes an image lacks. It is built from the months

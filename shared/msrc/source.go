@@ -111,7 +111,7 @@ func (s Status) Err() error {
 	if len(s.Problems) == 0 {
 		return nil
 	}
-	return errors.New("Windows advisory data: " + strings.Join(s.Problems, "; "))
+	return errors.New("advisory data for Windows images: " + strings.Join(s.Problems, "; "))
 }
 
 // Load builds the index from the store alone. A month whose stored chunks
@@ -400,35 +400,15 @@ func (s *Source) get(ctx context.Context, path string, decode func(io.Reader) er
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 		return fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, strings.TrimSpace(string(snippet)))
 	}
-	body := &boundedReader{r: resp.Body, left: s.opts.MaxDocumentBytes}
-	if err := decode(body); err != nil {
-		if body.over {
-			return fmt.Errorf("GET %s: %w (more than %d bytes)", url, ErrTooLarge, s.opts.MaxDocumentBytes)
-		}
+	// One byte past the bound is let through, so that a body cut short
+	// by the bound tells itself apart from one that ends there.
+	body := &io.LimitedReader{R: resp.Body, N: s.opts.MaxDocumentBytes + 1}
+	err = decode(body)
+	if body.N <= 0 {
+		return fmt.Errorf("GET %s: %w (more than %d bytes)", url, ErrTooLarge, s.opts.MaxDocumentBytes)
+	}
+	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	return nil
-}
-
-// boundedReader fails once more than left bytes were read.
-type boundedReader struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.over {
-		return 0, ErrTooLarge
-	}
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		b.over = true
-		return n, ErrTooLarge
-	}
-	return n, err
 }

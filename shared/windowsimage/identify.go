@@ -266,20 +266,21 @@ func (d *BaseDetector) Observe(name string) bool {
 // ReadTar observes the entries of an uncompressed layer tar, stopping early
 // when the answer is known, and fails past maxBytes of input.
 func (d *BaseDetector) ReadTar(ctx context.Context, r io.Reader, maxBytes int64) error {
-	lr := &limitedReader{r: r, left: maxBytes}
+	// One byte past the bound is let through, so that a layer cut short by
+	// the bound tells itself apart from one that ends there.
+	lr := &io.LimitedReader{R: r, N: maxBytes + 1}
 	tr := tar.NewReader(lr)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
+		switch {
+		case lr.N <= 0:
+			return fmt.Errorf("base layer is larger than %d bytes", maxBytes)
+		case errors.Is(err, io.EOF):
 			return nil
-		}
-		if err != nil {
-			if lr.left < 0 {
-				return fmt.Errorf("base layer is larger than %d bytes", maxBytes)
-			}
+		case err != nil:
 			return fmt.Errorf("base layer is not a readable tar: %w", err)
 		}
 		if d.Observe(hdr.Name) {
@@ -301,26 +302,3 @@ func (d *BaseDetector) Result() (ed Edition, evidence, unsupported string) {
 	}
 	return "", "", fmt.Sprintf("the base layer (%d entries) holds no Windows system files (Files/Windows/System32)", d.entries)
 }
-
-// limitedReader fails once more than left bytes were asked for.
-type limitedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, errLayerTooLarge
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		return n, errLayerTooLarge
-	}
-	return n, err
-}
-
-var errLayerTooLarge = errors.New("layer too large")
