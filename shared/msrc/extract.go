@@ -74,6 +74,11 @@ const (
 	maxURL         = 500
 	maxSupersedes  = 8
 	maxSkipSamples = 20
+	// A real document names each Server Core product once and lists one
+	// or two fixes per CVE and release; these bounds keep a hostile one
+	// from costing quadratic time.
+	maxProductIDs = 32
+	maxFixes      = 16 // per vulnerability and release
 )
 
 var (
@@ -99,6 +104,10 @@ func newExtractor(tree productTree) *extractor {
 	for _, fp := range tree.FullProductName {
 		if p, ok := names[normName(fp.Value)]; ok && fp.ProductID != "" {
 			if _, dup := ex.products[fp.ProductID]; !dup {
+				if len(ex.ids) == maxProductIDs {
+					ex.m.skip("product %q: more than %d Server Core product ids", clip(fp.ProductID, 40), maxProductIDs)
+					continue
+				}
 				ex.ids = append(ex.ids, fp.ProductID)
 			}
 			ex.products[fp.ProductID] = p
@@ -160,7 +169,7 @@ func (m *Month) extractVuln(v *vulnerability, ids []string, products map[string]
 		p := products[pid]
 		sev, impact := threatFor(v, pid, threatSeverity), threatFor(v, pid, threatImpact)
 		score, vector := cvss(v, pid)
-		found := false
+		found, n := false, 0
 		for _, r := range v.Remediations {
 			if r.Type != remediationVendor || !slices.Contains(r.ProductID, pid) {
 				continue
@@ -184,9 +193,14 @@ func (m *Month) extractVuln(v *vulnerability, ids []string, products map[string]
 				Supersedes: kbList(r.Supercedence), Severity: sev, Impact: impact, Score: score, Vector: vector,
 			}
 			found = true
-			if !slices.ContainsFunc(out.Fixes, func(g Fix) bool { return g.Build == f.Build && g.Revision == f.Revision && g.KB == f.KB }) {
-				out.Fixes = append(out.Fixes, f)
+			if slices.ContainsFunc(out.Fixes, func(g Fix) bool { return g.Build == f.Build && g.Revision == f.Revision && g.KB == f.KB }) {
+				continue
 			}
+			if n++; n > maxFixes {
+				m.skip("%s in %s: more than %d fixes", out.CVE, ServerCoreProduct(p), maxFixes)
+				break
+			}
+			out.Fixes = append(out.Fixes, f)
 		}
 		if !found && affected(v, pid) {
 			m.skip("%s in %s: affected, with no usable vendor fix", out.CVE, ServerCoreProduct(p))

@@ -78,6 +78,8 @@ type Source struct {
 	st   Store
 	opts Options
 
+	refreshing sync.Mutex // one Refresh at a time
+
 	mu     sync.Mutex // guards the cache
 	cached []byte     // the manifest the cached index was built from
 	index  *Index
@@ -195,63 +197,40 @@ func (s *Source) statusOf(man manifest, problems []string) Status {
 // downloaded or is malformed keeps its last good data, and the failure is
 // in Status.Problems (and in the stored manifest, for the next Load). It
 // fails only when no data at all can be had, or the store cannot be read.
+// Refreshes of one Source run one at a time.
 func (s *Source) Refresh(ctx context.Context) (*Index, Status, error) {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
 	now := s.opts.Now().UTC()
 	man, held, problems, err := s.loadHeld(ctx)
 	if err != nil {
 		return nil, Status{}, err
 	}
-	var downloaded, unchanged, dropped []string
+	var r refreshRun
 	updates, uerr := s.updates(ctx)
 	if uerr != nil {
 		problems = append(problems, "updates index: "+uerr.Error())
 	} else {
 		man.RefreshedAt = now
 		window := s.window(updates, now)
-		byID := map[string]MonthStatus{}
-		for _, ms := range man.Months {
-			byID[ms.ID] = ms
-		}
 		var next []MonthStatus
 		for _, id := range window {
-			ms, ok := byID[id]
-			if !ok {
-				ms = MonthStatus{ID: id}
+			ms := MonthStatus{ID: id}
+			if i := slices.IndexFunc(man.Months, func(m MonthStatus) bool { return m.ID == id }); i >= 0 {
+				ms = man.Months[i]
 			}
-			_, have := held[id]
 			u, listed := updates[id]
-			switch {
-			case !listed:
-				ms.LastAttempt, ms.Problem = now, "not in the MSRC updates index"
-			case have && ms.Release == u.CurrentReleaseDate && ms.Problem == "":
-				unchanged = append(unchanged, id)
-			default:
-				ms.LastAttempt = now
-				m, err := s.month(ctx, id)
-				if err != nil {
-					ms.Problem = err.Error()
-					break
-				}
-				stored, err := saveMonth(ctx, s.st, ms, m, s.opts.ChunkBytes)
-				if err != nil {
-					// The new data serves this run; the manifest keeps
-					// naming the last good chunks.
-					ms.Problem = "store: " + err.Error()
-					held[id] = m
-					break
-				}
-				ms = stored
-				ms.Release, ms.FetchedAt, ms.Problem = u.CurrentReleaseDate, now, ""
-				ms.CVEs, ms.Skipped = len(m.Vulns), m.Skipped
-				held[id] = m
-				downloaded = append(downloaded, id)
+			_, have := held[id]
+			ms, m := s.refreshMonth(ctx, ms, u, listed, have, now, &r)
+			if m != nil {
+				held[id] = *m
 			}
 			next = append(next, ms)
 		}
 		var garbage []string
 		for _, ms := range man.Months {
 			if !slices.Contains(window, ms.ID) {
-				dropped = append(dropped, ms.ID)
+				r.dropped = append(r.dropped, ms.ID)
 				delete(held, ms.ID)
 			}
 			for _, c := range ms.Chunks {
@@ -261,18 +240,10 @@ func (s *Source) Refresh(ctx context.Context) (*Index, Status, error) {
 			}
 		}
 		man.Months = next
-		if err := s.saveManifest(ctx, man); err != nil {
-			problems = append(problems, "store: "+err.Error())
-		} else {
-			for _, id := range garbage {
-				if err := s.st.Delete(ctx, id); err != nil {
-					problems = append(problems, fmt.Sprintf("store: delete %s: %v", id, err))
-				}
-			}
-		}
+		problems = append(problems, s.commit(ctx, man, garbage)...)
 	}
 	st := s.statusOf(man, problems)
-	st.Downloaded, st.Unchanged, st.Dropped = downloaded, unchanged, dropped
+	st.Downloaded, st.Unchanged, st.Dropped = r.downloaded, r.unchanged, r.dropped
 	months := make([]Month, 0, len(held))
 	for _, m := range held {
 		months = append(months, m)
@@ -281,6 +252,54 @@ func (s *Source) Refresh(ctx context.Context) (*Index, Status, error) {
 		return nil, st, fmt.Errorf("%w: %v", ErrNoData, st.Err())
 	}
 	return NewIndex(months), st, nil
+}
+
+// refreshRun is what one refresh did.
+type refreshRun struct{ downloaded, unchanged, dropped []string }
+
+// refreshMonth brings one month of the window up to date. It returns the
+// month's new status and, when it was downloaded, its new data (which
+// serves this run even if it could not be stored).
+func (s *Source) refreshMonth(ctx context.Context, ms MonthStatus, u Update, listed, have bool, now time.Time, r *refreshRun) (MonthStatus, *Month) {
+	switch {
+	case !listed:
+		ms.LastAttempt, ms.Problem = now, "not in the MSRC updates index"
+		return ms, nil
+	case have && ms.Release == u.CurrentReleaseDate && ms.Problem == "":
+		r.unchanged = append(r.unchanged, ms.ID)
+		return ms, nil
+	}
+	ms.LastAttempt = now
+	m, err := s.month(ctx, ms.ID)
+	if err != nil {
+		ms.Problem = err.Error()
+		return ms, nil
+	}
+	stored, err := saveMonth(ctx, s.st, ms, m, s.opts.ChunkBytes)
+	if err != nil {
+		// The manifest keeps naming the last good chunks.
+		ms.Problem = "store: " + err.Error()
+		return ms, &m
+	}
+	ms = stored
+	ms.Release, ms.FetchedAt, ms.Problem = u.CurrentReleaseDate, now, ""
+	ms.CVEs, ms.Skipped = len(m.Vulns), m.Skipped
+	r.downloaded = append(r.downloaded, ms.ID)
+	return ms, &m
+}
+
+// commit saves the manifest, then deletes the chunks it no longer names
+// (never before: until the new manifest is saved, the old one names them).
+func (s *Source) commit(ctx context.Context, man manifest, garbage []string) (problems []string) {
+	if err := s.saveManifest(ctx, man); err != nil {
+		return []string{"store: " + err.Error()}
+	}
+	for _, id := range garbage {
+		if err := s.st.Delete(ctx, id); err != nil {
+			problems = append(problems, fmt.Sprintf("store: delete %s: %v", id, err))
+		}
+	}
+	return problems
 }
 
 // loadHeld reads the manifest and the data it names. An unreadable
