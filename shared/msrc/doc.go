@@ -14,7 +14,8 @@
 //     the window whose release date changed or whose last download failed,
 //     validates each (the id asked for, products, vulnerabilities), and stores
 //     each month in chunks of about 256 KB under content-addressed ids, then a
-//     small manifest naming them (Store: the state container). A month that is
+//     small manifest naming them (Store; StateStore keeps them in the state
+//     container, kind "msrc", far below its 2 MB item limit). A month that is
 //     missing or malformed keeps its last good data; the failure is kept in the
 //     manifest and returned in Status.Problems, and Status.Stale says so.
 //   - Scans and rescans call Source.Load, which reads only the store (the
