@@ -14,24 +14,19 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/msrc"
+	"github.com/palisade-sec/palisade/shared/msrc/msrctest"
 	"github.com/palisade-sec/palisade/shared/windowsimage"
-)
-
-const (
-	novRelease = "2024-12-10T08:00:00Z"
-	decRelease = "2024-12-10T08:00:00Z"
-	janRelease = "2025-01-14T08:00:00Z"
 )
 
 // setup serves November and December and returns a source over a fresh
 // store, with small chunks so that months span several.
-func setup(t *testing.T) (*fakeMSRC, *msrc.MemoryStore, *clock, msrc.Options) {
+func setup(t *testing.T) (*msrctest.Server, *msrc.MemoryStore, *clock, msrc.Options) {
 	t.Helper()
-	f := newFakeMSRC(t)
-	f.publish("2024-Nov", novRelease, readDoc(t, "2024-Nov"))
-	f.publish("2024-Dec", decRelease, readDoc(t, "2024-Dec"))
+	f := msrctest.NewServer(t)
+	f.Publish("2024-Nov", msrctest.NovRelease, readDoc(t, "2024-Nov"))
+	f.Publish("2024-Dec", msrctest.DecRelease, readDoc(t, "2024-Dec"))
 	clk := &clock{t: time.Date(2024, 12, 20, 6, 0, 0, 0, time.UTC)}
-	opts := msrc.Options{BaseURL: f.baseURL(), Months: 2, ChunkBytes: 1024, Now: clk.Now}
+	opts := msrc.Options{BaseURL: f.BaseURL(), Months: 2, ChunkBytes: 1024, Now: clk.Now}
 	return f, &msrc.MemoryStore{}, clk, opts
 }
 
@@ -56,7 +51,7 @@ func TestRefreshThenLoadFromTheStoreAlone(t *testing.T) {
 	if diff := cmp.Diff([]string{"2024-Dec", "2024-Nov"}, st.Downloaded); diff != "" {
 		t.Errorf("downloaded: %s", diff)
 	}
-	if diff := cmp.Diff([]string{"2024-Dec", "2024-Nov"}, f.requests()); diff != "" {
+	if diff := cmp.Diff([]string{"2024-Dec", "2024-Nov"}, f.Requests()); diff != "" {
 		t.Errorf("requests: %s", diff)
 	}
 	want := "CVE-2024-49112 CVE-2024-49019 CVE-2024-49090 CVE-2024-49138"
@@ -108,25 +103,25 @@ func TestRefreshDownloadsOnlyWhatChanged(t *testing.T) {
 	if _, _, err := src.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	f.requests()
+	f.Requests()
 	clk.Add(24 * time.Hour)
 	_, st, err := src.Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.requests(); len(got) != 0 || len(st.Unchanged) != 2 {
+	if got := f.Requests(); len(got) != 0 || len(st.Unchanged) != 2 {
 		t.Fatalf("requested %q, unchanged %q", got, st.Unchanged)
 	}
 	// A revised document (new release date) is downloaded again, and the
 	// chunks of its previous content are deleted.
 	old := store.IDs()
 	revised := strings.Replace(string(readDoc(t, "2024-Nov")), "Windows Kerberos Remote Code Execution Vulnerability", "Windows Kerberos Remote Code Execution Vulnerability (revised)", -1)
-	f.publish("2024-Nov", "2024-12-21T08:00:00Z", []byte(revised))
+	f.Publish("2024-Nov", "2024-12-21T08:00:00Z", []byte(revised))
 	_, st, err = src.Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.requests(); !slices.Equal(got, []string{"2024-Nov"}) || !slices.Equal(st.Downloaded, []string{"2024-Nov"}) {
+	if got := f.Requests(); !slices.Equal(got, []string{"2024-Nov"}) || !slices.Equal(st.Downloaded, []string{"2024-Nov"}) {
 		t.Fatalf("requested %q, downloaded %q", got, st.Downloaded)
 	}
 	now := store.IDs()
@@ -158,31 +153,29 @@ func TestRefreshKeepsLastGoodMonth(t *testing.T) {
 		problem string // substring of the one problem; "" = none
 	}{
 		{"a revised December document is truncated",
-			func() { f.publish("2024-Dec", "2024-12-21T08:00:00Z", dec[:len(dec)/3]) },
-			"2024-Dec: GET " + f.baseURL() + "/cvrf/2024-Dec: malformed MSRC document 2024-Dec: unexpected EOF (keeping the data downloaded 2024-12-20T06:00:00Z)"},
+			func() { f.Publish("2024-Dec", "2024-12-21T08:00:00Z", dec[:len(dec)/3]) },
+			"2024-Dec: GET " + f.BaseURL() + "/cvrf/2024-Dec: malformed MSRC document 2024-Dec: unexpected EOF (keeping the data downloaded 2024-12-20T06:00:00Z)"},
 		{"December is served for another month",
-			func() { f.publish("2024-Dec", "2024-12-22T08:00:00Z", readDoc(t, "2024-Nov")) },
+			func() { f.Publish("2024-Dec", "2024-12-22T08:00:00Z", readDoc(t, "2024-Nov")) },
 			`the document's id is "2024-Nov" (keeping the data downloaded`},
 		{"a revised November document is gone",
 			func() {
-				f.publish("2024-Dec", decRelease, dec)
-				f.publish("2024-Nov", "2024-12-23T08:00:00Z", nil)
+				f.Publish("2024-Dec", msrctest.DecRelease, dec)
+				f.Publish("2024-Nov", "2024-12-23T08:00:00Z", nil)
 			},
-			"2024-Nov: GET " + f.baseURL() + "/cvrf/2024-Nov: MSRC document not published (HTTP 404) (keeping"},
+			"2024-Nov: GET " + f.BaseURL() + "/cvrf/2024-Nov: MSRC document not published (HTTP 404) (keeping"},
 		{"November has left the updates index",
 			func() {
-				f.mu.Lock()
-				delete(f.release, "2024-Nov")
-				f.mu.Unlock()
+				f.Withdraw("2024-Nov")
 			},
 			"2024-Nov: not in the MSRC updates index (keeping"},
 		{"the updates index fails",
-			func() { f.updatesCode = http.StatusServiceUnavailable },
-			`updates index: GET ` + f.baseURL() + `/updates: HTTP 503: {"error":"service unavailable"}`},
+			func() { f.FailUpdates(http.StatusServiceUnavailable) },
+			`updates index: GET ` + f.BaseURL() + `/updates: HTTP 503: {"error":"service unavailable"}`},
 		{"all is well again",
 			func() {
-				f.updatesCode = 0
-				f.publish("2024-Nov", "2024-12-24T08:00:00Z", readDoc(t, "2024-Nov"))
+				f.FailUpdates(0)
+				f.Publish("2024-Nov", "2024-12-24T08:00:00Z", readDoc(t, "2024-Nov"))
 			},
 			""},
 	}
@@ -249,8 +242,8 @@ func TestNewMonthReachesRescans(t *testing.T) {
 		t.Fatalf("findings before January: %s", before)
 	}
 
-	clk.t = time.Date(2025, 1, 15, 6, 0, 0, 0, time.UTC)
-	f.publish("2025-Jan", janRelease, readDoc(t, "2025-Jan"))
+	clk.Set(time.Date(2025, 1, 15, 6, 0, 0, 0, time.UTC))
+	f.Publish("2025-Jan", msrctest.JanRelease, readDoc(t, "2025-Jan"))
 	_, st, err := src.Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +264,7 @@ func TestNewMonthReachesRescans(t *testing.T) {
 
 func TestNoDataAtAll(t *testing.T) {
 	f, store, _, opts := setup(t)
-	f.updatesCode = http.StatusInternalServerError
+	f.FailUpdates(http.StatusInternalServerError)
 	_, st, err := msrc.NewSource(store, opts).Refresh(t.Context())
 	if !errors.Is(err, msrc.ErrNoData) || !st.Stale || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("got %v, %+v", err, st)
@@ -327,7 +320,7 @@ func TestDamagedChunks(t *testing.T) {
 			if _, _, err := msrc.NewSource(store, opts).Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			f.requests()
+			f.Requests()
 			var first string
 			for _, id := range store.IDs() {
 				if strings.HasPrefix(id, "msrc-2024-Dec-") && strings.HasSuffix(id, "-0") {
@@ -350,7 +343,7 @@ func TestDamagedChunks(t *testing.T) {
 			if err != nil || st.Stale {
 				t.Fatalf("refresh: %v %q", err, st.Problems)
 			}
-			if got := f.requests(); !slices.Equal(got, []string{"2024-Dec"}) {
+			if got := f.Requests(); !slices.Equal(got, []string{"2024-Dec"}) {
 				t.Fatalf("requested %q", got)
 			}
 			if got := matchCVEs(t, ix, "10.0.20348.2849"); got != "CVE-2024-49112 CVE-2024-49019 CVE-2024-49090 CVE-2024-49138" {
@@ -397,10 +390,10 @@ func TestStoreFailureIsReported(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	f := newFakeMSRC(t)
-	f.publish("2024-Dec", decRelease, readDoc(t, "2024-Dec"))
+	f := msrctest.NewServer(t)
+	f.Publish("2024-Dec", msrctest.DecRelease, readDoc(t, "2024-Dec"))
 	// A trailing slash on PALISADE_MSRC_URL is harmless.
-	opts := msrc.Options{BaseURL: f.baseURL() + "/", Now: func() time.Time { return time.Date(2024, 12, 20, 0, 0, 0, 0, time.UTC) }}
+	opts := msrc.Options{BaseURL: f.BaseURL() + "/", Now: func() time.Time { return time.Date(2024, 12, 20, 0, 0, 0, 0, time.UTC) }}
 	_, st, err := msrc.NewSource(&msrc.MemoryStore{}, opts).Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/msrc"
+	"github.com/palisade-sec/palisade/shared/msrc/msrctest"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -51,8 +52,8 @@ func TestStateStore(t *testing.T) {
 	}
 
 	// January arrives, November leaves the window and its items go.
-	clk.t = time.Date(2025, 1, 15, 6, 0, 0, 0, time.UTC)
-	f.publish("2025-Jan", janRelease, readDoc(t, "2025-Jan"))
+	clk.Set(time.Date(2025, 1, 15, 6, 0, 0, 0, time.UTC))
+	f.Publish("2025-Jan", msrctest.JanRelease, readDoc(t, "2025-Jan"))
 	if _, _, err := msrc.NewSource(st, opts).Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
