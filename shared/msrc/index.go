@@ -39,6 +39,7 @@ type entry struct {
 	revision                   int
 	fixed                      string // "10.0.20348.2966"
 	remedyTail                 string // the remediation after the base image's name
+	refs                       []string
 	severity                   model.Severity
 	msrcSeverity, impact       string
 	score                      float64
@@ -104,6 +105,7 @@ func NewIndex(months []Month) *Index {
 		ix.byBuild[k.build] = append(ix.byBuild[k.build], entry{
 			cve: k.cve, title: md.title, kb: c.fix.KB, url: c.fix.URL, month: sorted[c.order].ID,
 			revision: c.fix.Revision, fixed: fixed, remedyTail: " at revision ≥ " + rev + " (" + update + ").",
+			refs:     references(k.cve, c.fix.KB, c.fix.URL),
 			severity: SeverityOf(md.fix.Severity), msrcSeverity: md.fix.Severity, impact: md.fix.Impact,
 			score: md.fix.Score, vector: md.fix.Vector, exploited: md.exploited,
 		})
@@ -177,13 +179,17 @@ func (ix *Index) Covers(build int) bool { return ix.builds[build] }
 
 // Finding is one fix an image lacks.
 type Finding struct {
-	CVE          string
-	Title        string
-	Product      string // what the image runs: "Windows Server 2022 Server Core"
-	Installed    string // the image's os.version
-	FixedBuild   string // the first build with the fix: "10.0.20348.2402"
-	KB           string // the update bringing it: "KB5036909"
-	URL          string // the remediation's link, when the document gives one
+	CVE        string
+	Title      string
+	Product    string // what the image runs: "Windows Server 2022 Server Core"
+	Installed  string // the image's os.version
+	FixedBuild string // the first build with the fix: "10.0.20348.2402"
+	KB         string // the update bringing it: "KB5036909"
+	URL        string // the remediation's link, when the document gives one
+	// References are the Security Update Guide's page of the CVE (first),
+	// the KB article and URL. The slice is shared by every finding of the
+	// CVE: copy it before changing it.
+	References   []string
 	Severity     model.Severity
 	MSRCSeverity string // MSRC's own rating: "Important"
 	Impact       string
@@ -225,7 +231,7 @@ func (ix *Index) Match(id windowsimage.Identity) ([]Finding, error) {
 			CVE: e.cve, Title: e.title, Product: product, Installed: id.OSVersion,
 			FixedBuild: e.fixed, KB: e.kb, URL: e.url, Severity: e.severity, MSRCSeverity: e.msrcSeverity,
 			Impact: e.impact, CVSSScore: e.score, CVSSVector: e.vector, Exploited: e.exploited, Month: e.month,
-			Remediation: base + e.remedyTail,
+			Remediation: base + e.remedyTail, References: e.refs,
 		})
 	}
 	return out, nil
@@ -234,13 +240,9 @@ func (ix *Index) Match(id windowsimage.Identity) ([]Finding, error) {
 // Model is the finding in the store's shape for image img. FirstSeen and
 // LastSeen are left for the store to set, as for every other finding.
 func (f Finding) Model(img model.Image) model.Finding {
-	primary := "https://msrc.microsoft.com/update-guide/vulnerability/" + f.CVE
-	refs := []string{primary}
-	if n := strings.TrimPrefix(f.KB, "KB"); n != "" {
-		refs = append(refs, "https://support.microsoft.com/help/"+n)
-	}
-	if f.URL != "" && !slices.Contains(refs, f.URL) {
-		refs = append(refs, f.URL)
+	refs := slices.Clone(f.References)
+	if len(refs) == 0 {
+		refs = references(f.CVE, f.KB, f.URL)
 	}
 	return model.Finding{
 		ID:               model.FindingID(img.Digest, f.CVE, f.Product, "", f.Installed),
@@ -259,11 +261,24 @@ func (f Finding) Model(img model.Image) model.Finding {
 		CVSSVector:       f.CVSSVector,
 		Title:            f.Title,
 		References:       refs,
-		PrimaryURL:       primary,
+		PrimaryURL:       refs[0],
 		KnownExploited:   f.Exploited,
 		Remediation:      f.Remediation,
 		Status:           model.FindingOpen,
 		SeverityRank:     f.Severity.Rank(),
 		DemoData:         img.DemoData,
 	}
+}
+
+// references lists a CVE's Security Update Guide page, then its KB article
+// and the remediation's link when there are.
+func references(cve, kb, url string) []string {
+	refs := []string{"https://msrc.microsoft.com/update-guide/vulnerability/" + cve}
+	if n := strings.TrimPrefix(kb, "KB"); n != "" {
+		refs = append(refs, "https://support.microsoft.com/help/"+n)
+	}
+	if url != "" && !slices.Contains(refs, url) {
+		refs = append(refs, url)
+	}
+	return slices.Clip(refs)
 }

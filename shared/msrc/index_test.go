@@ -81,6 +81,11 @@ func TestMatchFindingFields(t *testing.T) {
 		CVSSScore: 7.8, CVSSVector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:C",
 		Month:       "2024-Nov",
 		Remediation: "Rebuild the image from mcr.microsoft.com/windows/servercore:ltsc2022 at revision ≥ 2966 (10.0.20348.2966, KB5048654 or a later cumulative update).",
+		References: []string{
+			"https://msrc.microsoft.com/update-guide/vulnerability/CVE-2024-49019",
+			"https://support.microsoft.com/help/5048654",
+			"https://catalog.update.microsoft.com/v7/site/Search.aspx?q=KB5048654",
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
