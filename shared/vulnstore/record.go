@@ -1,11 +1,20 @@
-// Package vulnstore records image scans in the store: the image summary, its
-// package inventory in chunks, and its findings, keeping each finding's
-// first-seen time and resolving findings that are gone. Scan on push and
-// rescans both write through it, so the two agree on what a finding's
-// history means. Every write is an upsert of a deterministic id: recording
-// the same scan twice leaves the same data. A finding that a scan finds
-// unchanged is not rewritten (its LastSeen stays at the last scan that
-// changed it; the image's ScannedAt is when it was last confirmed).
+// Package vulnstore owns the images, inventory and findings containers: it
+// is the only code that reads or writes them. Scan on push and rescans record
+// through it (the image summary, its package inventory in chunks, and its
+// findings, keeping each finding's first-seen time and resolving findings
+// that are gone), so the two agree on what a finding's history means; the
+// query API, detection (enrichment of alerts) and posture (vulnerability
+// checks) read through it.
+//
+// Every write is an upsert of a deterministic id: recording the same scan
+// twice leaves the same data. A finding that a scan finds unchanged is not
+// rewritten (its LastSeen stays at the last scan that changed it; the
+// image's ScannedAt is when it was last confirmed).
+//
+// Writing: Record, RecordFailed, MarkDeleted, AddTag. Reading one image:
+// Lookup, GetImage, Findings, Inventory, InventoryChunks, OpenFindings.
+// Lists: ListImages and ListFindings (a page at a time, for the API),
+// ActiveImages (pages of the rescan's window), EachImage, ResolveTag.
 package vulnstore
 
 import (
@@ -29,35 +38,41 @@ type Scan struct {
 	// SeenAt stamps first/last seen and resolution times; scan on push uses
 	// the push time so a redelivered event writes identical data.
 	SeenAt time.Time
+	// Stored is the image summary as the caller already read it with
+	// Lookup; nil makes Record read it.
+	Stored *Stored
 }
 
-// Changes counts what recording a scan changed. They are counted against
-// the scan's time (SeenAt), so recording a scan again after an attempt that
-// was cut short reports the same changes.
+// Stored is what the store held of an image summary when Lookup read it.
+// Writes based on it are conditional on it being unchanged: a concurrent
+// push of the same digest under another tag makes the write read the
+// summary again and merge, so no tag is lost.
+type Stored struct {
+	Image model.Image
+	Found bool   // false: the digest had no summary
+	etag  string // of the summary read
+}
+
+// maxConflicts bounds the re-reads when concurrent writers update the same
+// image summary.
+const maxConflicts = 8
+
+// Changes is what recording a scan changed. It is counted against the
+// scan's time (SeenAt), so recording a scan again after an attempt that was
+// cut short reports the same changes.
 type Changes struct {
 	New      int // findings seen for the first time (or open again)
 	Resolved int // open findings no longer present
 	Open     int // open findings after the scan
-	// NewIDs are the ids of the New findings, in the order given.
-	NewIDs []string
-}
-
-// NewFindings returns the findings of a scan that c counted as new, first
-// seen at the scan's time at, in the order given.
-func (c Changes) NewFindings(findings []model.Finding, at time.Time) []model.Finding {
-	var out []model.Finding
-	for _, f := range findings {
-		if slices.Contains(c.NewIDs, f.ID) {
-			f.FirstSeen = at
-			out = append(out, f)
-		}
-	}
-	return out
+	// NewFindings are the New findings, in the order given, each with
+	// FirstSeen at the scan's time: when it appeared (or appeared again).
+	NewFindings []model.Finding
 }
 
 // Record writes a scan: inventory first, then findings, and the image
 // summary last, so a summary naming a DB version always has its findings
-// stored (a crash in between is repaired by the redelivery).
+// stored (a crash in between is repaired by the redelivery). The summary's
+// tags are those stored plus the scan's.
 func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	digest := sc.Image.Digest
 	if err := model.CheckDigest(digest); err != nil {
@@ -79,18 +94,18 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		f.LastSeen = sc.SeenAt
 		f.FirstSeen = sc.SeenAt
 		f.Status, f.ResolvedAt = model.FindingOpen, time.Time{}
-		if old, ok := existing[f.ID]; ok {
+		old, had := existing[f.ID]
+		if had {
 			f.FirstSeen = old.FirstSeen
-			if old.Status != model.FindingOpen || old.FirstSeen.Equal(sc.SeenAt) {
-				ch.New++
-				ch.NewIDs = append(ch.NewIDs, f.ID)
-			}
-		} else {
+		}
+		if !had || old.Status != model.FindingOpen || old.FirstSeen.Equal(sc.SeenAt) {
 			ch.New++
-			ch.NewIDs = append(ch.NewIDs, f.ID)
+			added := f
+			added.FirstSeen = sc.SeenAt
+			ch.NewFindings = append(ch.NewFindings, added)
 		}
 		ch.Open++
-		if old, ok := existing[f.ID]; ok && sameButLastSeen(old, f) {
+		if had && sameButLastSeen(old, f) {
 			continue
 		}
 		if _, err := st.Put(ctx, store.Findings, digest, f.ID, f, store.Cond{}); err != nil {
@@ -115,66 +130,95 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	}
 	img := sc.Image
 	img.ID = model.ImageID(digest)
-	if prev, err := GetImage(ctx, st, digest); err == nil {
-		img.Tags = mergeTags(prev.Tags, img.Tags)
-	} else if !errors.Is(err, store.ErrNotFound) {
+	err = putImage(ctx, st, sc.Stored, digest, func(prev Stored) model.Image {
+		next := img
+		if prev.Found {
+			next.Tags = mergeTags(prev.Image.Tags, img.Tags)
+		}
+		return next
+	})
+	if err != nil {
 		return Changes{}, err
-	}
-	if _, err := st.Put(ctx, store.Images, digest, img.ID, img, store.Cond{}); err != nil {
-		return Changes{}, fmt.Errorf("store image %s: %w", digest, err)
 	}
 	return ch, nil
 }
 
-// GetImage reads an image summary.
-func GetImage(ctx context.Context, st store.Store, digest string) (model.Image, error) {
-	var img model.Image
-	if _, err := st.Get(ctx, store.Images, digest, model.ImageID(digest), &img); err != nil {
-		return model.Image{}, fmt.Errorf("read image %s: %w", digest, err)
-	}
-	return img, nil
-}
-
-// AddTag records another tag of an already scanned image.
-func AddTag(ctx context.Context, st store.Store, img model.Image, tag string) error {
-	if tag == "" || slices.Contains(img.Tags, tag) {
+// putImage writes the summary next makes of the stored one (prev, or read
+// when nil), conditional on the stored one being unchanged; a conflict
+// reads it again and retries.
+func putImage(ctx context.Context, st store.Store, prev *Stored, digest string, next func(Stored) model.Image) error {
+	for range maxConflicts {
+		if prev == nil {
+			p, err := Lookup(ctx, st, digest)
+			if err != nil {
+				return err
+			}
+			prev = &p
+		}
+		img := next(*prev)
+		cond := store.Cond{IfMatch: prev.etag, IfNoneMatch: !prev.Found}
+		_, err := st.Put(ctx, store.Images, digest, img.ID, img, cond)
+		if errors.Is(err, store.ErrPrecondition) {
+			prev = nil
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store image %s: %w", digest, err)
+		}
 		return nil
 	}
-	img.Tags = mergeTags(img.Tags, []string{tag})
-	if _, err := st.Put(ctx, store.Images, img.Digest, img.ID, img, store.Cond{}); err != nil {
-		return fmt.Errorf("store tag %s of %s: %w", tag, img.Digest, err)
+	return fmt.Errorf("store image %s: %d concurrent updates in a row: %w", digest, maxConflicts, store.ErrPrecondition)
+}
+
+// Failure is a scan that failed for good (a hostile or broken image, a
+// timeout): what the trigger knows of the image and why.
+type Failure struct {
+	Digest, Registry, Repository, MediaType string
+	Tag                                     string // "" when pushed by digest
+	Err                                     error
+	DBVersion                               string
+	PushedAt, ScannedAt                     time.Time
+	EventID                                 string
+	Stored                                  *Stored // as in Scan
+}
+
+// RecordFailed stores an image whose scan failed: status failed with the
+// error, no findings (open ones of an earlier scan are resolved at the push
+// time), so that the image is listed and not mistaken for clean.
+func RecordFailed(ctx context.Context, st store.Store, f Failure) (Changes, error) {
+	img := model.Image{
+		ID: model.ImageID(f.Digest), Digest: f.Digest, Registry: f.Registry, Repository: f.Repository,
+		MediaType: f.MediaType, Status: model.ImageFailed, DBVersion: f.DBVersion, Counts: model.Counts{},
+		PushedAt: f.PushedAt, PushedUnix: f.PushedAt.Unix(), LastEventID: f.EventID,
+		ScannedAt: f.ScannedAt.UTC(), ScannedUnix: f.ScannedAt.Unix(),
+	}
+	if f.Err != nil {
+		img.Error = f.Err.Error()
+	}
+	if f.Tag != "" {
+		img.Tags = []string{f.Tag}
+	}
+	return Record(ctx, st, Scan{Image: img, SeenAt: f.PushedAt, Stored: f.Stored})
+}
+
+// AddTag records another tag of an already scanned image, as Lookup read
+// it.
+func AddTag(ctx context.Context, st store.Store, stored Stored, tag string) error {
+	if tag == "" || slices.Contains(stored.Image.Tags, tag) {
+		return nil
+	}
+	if !stored.Found {
+		return fmt.Errorf("tag %s of %s: %w", tag, stored.Image.Digest, store.ErrNotFound)
+	}
+	err := putImage(ctx, st, &stored, stored.Image.Digest, func(prev Stored) model.Image {
+		img := prev.Image
+		img.Tags = mergeTags(img.Tags, []string{tag})
+		return img
+	})
+	if err != nil {
+		return fmt.Errorf("tag %s: %w", tag, err)
 	}
 	return nil
-}
-
-// Findings reads every finding of an image, by id.
-func Findings(ctx context.Context, st store.Store, digest string) (map[string]model.Finding, error) {
-	out := map[string]model.Finding{}
-	err := store.Each(ctx, st, store.Findings, store.Query{PartitionKey: digest, Limit: 500}, func(f model.Finding) error {
-		out[f.ID] = f
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read findings of %s: %w", digest, err)
-	}
-	return out, nil
-}
-
-// Inventory reads an image's stored inventory.
-func Inventory(ctx context.Context, st store.Store, digest string) (model.Inventory, error) {
-	var chunks []model.InventoryChunk
-	err := store.Each(ctx, st, store.Inventory, store.Query{PartitionKey: digest}, func(c model.InventoryChunk) error {
-		chunks = append(chunks, c)
-		return nil
-	})
-	if err != nil {
-		return model.Inventory{}, fmt.Errorf("read inventory of %s: %w", digest, err)
-	}
-	inv, err := model.AssembleInventory(chunks)
-	if err != nil {
-		return model.Inventory{}, fmt.Errorf("read inventory of %s: %w", digest, err)
-	}
-	return inv, nil
 }
 
 func putInventory(ctx context.Context, st store.Store, digest string, inv model.Inventory) error {
