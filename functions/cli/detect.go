@@ -1,14 +1,10 @@
-// Package detectcli is `palisade detect`: it runs the runtime and audit
-// rules over a file of events, offline, and prints the alerts — for testing
-// rules and in CI.
-package detectcli
+package cli
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,23 +12,25 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
-// Line formats recognised per line.
+// The kinds of input line `palisade detect` reads.
 const (
-	FormatEnvelope   = "envelope"
-	FormatFalco      = "falco"
-	FormatDiagnostic = "aks-diagnostic"
-	FormatAuditEvent = "audit-event"
+	lineEnvelope   = "envelope"
+	lineFalco      = "falco"
+	lineDiagnostic = "aks-diagnostic"
+	lineAuditEvent = "audit-event"
 )
 
-// Detect returns the format of one input line, or an error naming why it
-// is none of them.
-func Detect(line []byte) (string, error) {
+// lineKind returns the kind of one input line, or an error naming why it is
+// none of them.
+func lineKind(line []byte) (string, error) {
 	var p struct {
 		V          *int            `json:"v"`
 		Records    json.RawMessage `json:"records"`
@@ -46,92 +44,131 @@ func Detect(line []byte) (string, error) {
 	}
 	switch {
 	case p.Records != nil:
-		return FormatDiagnostic, nil
+		return lineDiagnostic, nil
 	case p.Kind == "Event" && strings.HasPrefix(p.APIVersion, "audit.k8s.io/"):
-		return FormatAuditEvent, nil
+		return lineAuditEvent, nil
 	case p.V != nil && p.Rule != "":
-		return FormatEnvelope, nil
+		return lineEnvelope, nil
 	case p.Rule != "" && p.Output != "":
-		return FormatFalco, nil
+		return lineFalco, nil
 	}
 	return "", errors.New("neither a sensor envelope, a Falco JSON line, an AKS diagnostic body nor an audit event")
 }
 
-// RunCLI runs `palisade detect`. Exit codes: 0 done, 1 some lines could not
-// be read (each is reported on stderr, the rest processed), 2 usage.
-func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	input := fs.String("input", "", "file of events, one JSON document a line (- for standard input)")
-	format := fs.String("format", "table", "output: table or json")
-	cluster := fs.String("cluster", "local", "cluster name for Falco lines and bare audit events")
-	window := fs.Duration("window", time.Hour, "de-duplication window")
-	all := fs.Bool("all", false, "also print burst alerts below their threshold (status pending)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: palisade detect --input events.jsonl [--format table|json] [--cluster NAME] [--window 1h] [--all]")
-		fs.PrintDefaults()
+const detectUsage = `usage: palisade detect --input FILE [flags]
+
+Runs the runtime and audit rules over a file of events, one JSON document a
+line (- for standard input): sensor envelopes, Falco JSON (json_output or
+http_output, decoded as the sensor decodes it), AKS diagnostic bodies or
+Kubernetes audit events. Prints the alerts (table or json), or with
+--format envelopes the envelope of each Falco line as the sensor would send
+it (audit records are skipped).
+
+Exit code 1 when lines could not be read (each is reported, the rest
+processed) or an alert is at or above --fail-on; 2 on bad flags or input.
+`
+
+// Detect runs `palisade detect` with args (after "detect") and returns the
+// exit code.
+func Detect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f := newFlags("detect", detectUsage, stdout, stderr)
+	input := f.String("input", "", "`file` of events, one JSON document a line (- for standard input)")
+	format := f.String("format", "table", "output: table, json or envelopes")
+	cluster := f.String("cluster", "local", "cluster `name` for Falco lines and bare audit events")
+	node := f.String("node", "", "node `name` for Falco lines (default: the hostname Falco reported)")
+	window := f.Duration("window", time.Hour, "de-duplication window")
+	failOnFlag := f.String("fail-on", "", "exit 1 when an alert is at least this `severity`")
+	all := f.Bool("all", false, "also print burst alerts below their threshold (status pending)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return exit(err)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if len(pos) > 0 {
+		return exit(f.fail("unexpected arguments %q; the events are read from --input", pos))
 	}
-	if *input == "" || fs.NArg() > 0 || (*format != "table" && *format != "json") {
-		fs.Usage()
-		return 2
+	if *input == "" {
+		return exit(f.fail("--input is required"))
 	}
+	if err := f.format(*format, "table", "json", "envelopes"); err != nil {
+		return exit(err)
+	}
+	threshold, err := f.failOn(*failOnFlag)
+	if err != nil {
+		return exit(err)
+	}
+	// The rules as deployed: the settings' defaults, but for the window.
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
-		fmt.Fprintln(stderr, "palisade detect:", err)
-		return 2
+		errorf(stderr, "detect", "%v", err)
+		return ExitUsage
 	}
-	cfg.Detect.Window = *window
-	det, err := detection.NewDetector(cfg.Detect)
+	opts := settings.Detection(cfg.Detect)
+	opts.Window = *window
+	det, err := detection.NewDetector(opts)
 	if err != nil {
-		fmt.Fprintln(stderr, "palisade detect:", err)
-		return 2
+		return exit(f.fail("%v", err))
 	}
 	r := io.Reader(os.Stdin)
 	if *input != "-" {
-		f, err := os.Open(*input)
+		file, err := os.Open(*input)
 		if err != nil {
-			fmt.Fprintln(stderr, "palisade detect:", err)
-			return 2
+			errorf(stderr, "detect", "%v", err)
+			return ExitUsage
 		}
-		defer f.Close()
-		r = f
+		defer file.Close()
+		r = file
+	}
+	src := source{cluster: *cluster, node: *node}
+	if *format == "envelopes" {
+		src.envelopes = json.NewEncoder(stdout)
 	}
 	batch := det.NewBatch()
-	bad, err := process(ctx, r, batch, *cluster, stderr)
+	bad, err := process(ctx, r, batch, src, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "palisade detect:", err)
-		return 1
+		errorf(stderr, "detect", "%v", err)
+		return ExitUsage
 	}
-	var out []model.Alert
-	for _, a := range batch.Alerts() {
-		if *all || a.Status != model.AlertPending {
-			out = append(out, a)
+	code := ExitOK
+	if src.envelopes == nil {
+		var out []model.Alert
+		for _, a := range batch.Alerts() {
+			if *all || a.Status != model.AlertPending {
+				out = append(out, a)
+				if atOrAbove(a.Severity, threshold) {
+					code = ExitPolicy
+				}
+			}
 		}
-	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if out == nil {
-			out = []model.Alert{}
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if out == nil {
+				out = []model.Alert{}
+			}
+			if err := enc.Encode(out); err != nil {
+				errorf(stderr, "detect", "write output: %v", err)
+				return ExitUsage
+			}
+		} else {
+			printTable(stdout, out)
 		}
-		if err := enc.Encode(out); err != nil {
-			fmt.Fprintln(stderr, "palisade detect:", err)
-			return 1
-		}
-	} else {
-		printTable(stdout, out)
 	}
 	if bad > 0 {
-		fmt.Fprintf(stderr, "palisade detect: %d lines could not be read\n", bad)
-		return 1
+		errorf(stderr, "detect", "%d lines could not be read", bad)
+		return ExitPolicy
 	}
-	return 0
+	return code
 }
 
-func process(ctx context.Context, r io.Reader, batch *detection.Batch, cluster string, stderr io.Writer) (bad int, err error) {
+// source says how lines are turned into events: the cluster and node of
+// Falco lines, and, when set, where their envelopes are written instead of
+// running the rules.
+type source struct {
+	cluster, node string
+	envelopes     *json.Encoder
+}
+
+func process(ctx context.Context, r io.Reader, batch *detection.Batch, src source, stderr io.Writer) (bad int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), detection.MaxEventBytes+1)
 	var hits []detection.Hit
@@ -147,27 +184,43 @@ func process(ctx context.Context, r io.Reader, batch *detection.Batch, cluster s
 			bad++
 			fmt.Fprintf(stderr, "line %d: %v\n", n, err)
 		}
-		kind, err := Detect(line)
+		kind, err := lineKind(line)
 		if err != nil {
 			report(err)
 			continue
 		}
 		switch kind {
-		case FormatEnvelope:
+		case lineEnvelope:
 			e, err := detection.DecodeEnvelope(line)
 			if err != nil {
 				report(err)
 				continue
 			}
+			if src.envelopes != nil {
+				if err := src.envelopes.Encode(e); err != nil {
+					return bad, fmt.Errorf("write output: %w", err)
+				}
+				continue
+			}
 			batch.AddEnvelope(&e)
-		case FormatFalco:
-			e, err := detection.DecodeFalco(line, cluster)
+		case lineFalco:
+			ev, err := falcoevent.DecodeJSON(line)
 			if err != nil {
 				report(err)
 				continue
 			}
-			batch.AddEnvelope(&e)
-		case FormatDiagnostic:
+			falcoevent.Stamp(&ev.Envelope, src.cluster, src.node)
+			if src.envelopes != nil {
+				if err := src.envelopes.Encode(ev.Envelope); err != nil {
+					return bad, fmt.Errorf("write output: %w", err)
+				}
+				continue
+			}
+			batch.AddEnvelope(&ev.Envelope)
+		case lineDiagnostic:
+			if src.envelopes != nil {
+				continue
+			}
 			_, recs, err := (audit.Analyzer{}).AddBody(batch, line)
 			if err != nil {
 				report(err)
@@ -176,13 +229,16 @@ func process(ctx context.Context, r io.Reader, batch *detection.Batch, cluster s
 			for _, rec := range recs {
 				report(errors.New(rec.Reason))
 			}
-		case FormatAuditEvent:
+		case lineAuditEvent:
+			if src.envelopes != nil {
+				continue
+			}
 			e, err := audit.DecodeEvent(line)
 			if err != nil {
 				report(err)
 				continue
 			}
-			hits = (audit.Analyzer{}).Hits(cluster, &e, hits[:0])
+			hits = (audit.Analyzer{}).Hits(src.cluster, &e, hits[:0])
 			for _, h := range hits {
 				batch.Add(h)
 			}
