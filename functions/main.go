@@ -20,11 +20,15 @@ import (
 	"github.com/palisade-sec/palisade/functions/cli"
 )
 
-// errUsage marks command-line mistakes (exit code 2).
-var errUsage = errors.New("usage")
-
-// errHelp marks a --help that was answered (exit code 0).
-var errHelp = errors.New("help")
+// Errors that decide the exit code.
+var (
+	// errUsage marks command-line mistakes: exit code 2, with the usage.
+	errUsage = errors.New("usage")
+	// errConfig marks settings that cannot be used: exit code 2.
+	errConfig = errors.New("settings")
+	// errHelp marks a --help that was answered: exit code 0.
+	errHelp = errors.New("help")
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "palisade:", err)
 		printUsage(stderr)
+		return 2
+	case errors.Is(err, errConfig):
+		fmt.Fprintln(stderr, "palisade:", err)
 		return 2
 	default:
 		fmt.Fprintln(stderr, "palisade:", err)

@@ -52,3 +52,16 @@ func TestLoadApp(t *testing.T) {
 		t.Error("a missing --app folder loaded")
 	}
 }
+
+// TestBadSettingsExitTwo: settings that cannot be used stop serve and dev
+// with exit code 2, naming the setting.
+func TestBadSettingsExitTwo(t *testing.T) {
+	t.Setenv("PALISADE_ALERT_WINDOW", "1s")
+	for _, verb := range []string{"serve", "dev"} {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{verb}, &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "PALISADE_ALERT_WINDOW") || strings.Contains(errb.String(), "usage:") {
+			t.Errorf("palisade %s: exit %d, stderr %q; want 2 naming the setting", verb, code, errb.String())
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (e *env) close() {
 func setup(ctx context.Context, getenv func(string) string, newLog func(level string) zerolog.Logger) (*env, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	e := &env{cfg: cfg, log: newLog(cfg.Common.LogLevel), now: time.Now}
 	st, err := backend.Open(ctx, cfg.Store, e.credential, e.log)
