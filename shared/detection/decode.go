@@ -62,22 +62,25 @@ func checkEnvelope(e *model.Envelope) error {
 // "db-0" (StatefulSet) gives "db". A name that does not look generated is
 // returned unchanged.
 func WorkloadFromPod(pod string) string {
-	parts := strings.Split(pod, "-")
-	n := len(parts)
-	if n < 2 {
+	// Cut at the dashes rather than splitting: the rules call this for
+	// every event without a workload, so it allocates nothing.
+	i := strings.LastIndexByte(pod, '-')
+	if i < 0 {
 		return pod
 	}
-	last := parts[n-1]
+	last := pod[i+1:]
 	if isOrdinal(last) {
-		return strings.Join(parts[:n-1], "-")
+		return pod[:i]
 	}
 	if len(last) != 5 || !isGenerated(last) {
 		return pod
 	}
-	if n >= 3 && len(parts[n-2]) >= 6 && len(parts[n-2]) <= 10 && isGenerated(parts[n-2]) {
-		return strings.Join(parts[:n-2], "-")
+	if j := strings.LastIndexByte(pod[:i], '-'); j >= 0 {
+		if hash := pod[j+1 : i]; len(hash) >= 6 && len(hash) <= 10 && isGenerated(hash) {
+			return pod[:j]
+		}
 	}
-	return strings.Join(parts[:n-1], "-")
+	return pod[:i]
 }
 
 func isOrdinal(s string) bool {

@@ -172,7 +172,7 @@ func TestCatalogueCoverage(t *testing.T) {
 func TestWorkloadFromPod(t *testing.T) {
 	for pod, want := range map[string]string{
 		"web-7d4b9c8f5-x2x7q": "web", "agent-x2x7q": "agent", "db-0": "db", "my-app-5f6d7c8b9d-bcdfg": "my-app", "api-xk2pd": "api", "web-abcde": "web-abcde",
-		"standalone": "standalone", "falco-5tjrp": "falco", "node-debugger-aks-nodepool1-12345678-vmss000001-xk2pd": "node-debugger-aks-nodepool1-12345678-vmss000001",
+		"standalone": "standalone", "falco-5tjrp": "falco", "web--x2x7q": "web-", "-x2x7q": "", "": "", "a-b-0": "a-b", "web-7d4b9c8f5-": "web-7d4b9c8f5-", "node-debugger-aks-nodepool1-12345678-vmss000001-xk2pd": "node-debugger-aks-nodepool1-12345678-vmss000001",
 	} {
 		if got := WorkloadFromPod(pod); got != want {
 			t.Errorf("WorkloadFromPod(%q) = %q, want %q", pod, got, want)
