@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/palisade-sec/palisade"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/funchost"
@@ -22,20 +25,31 @@ import (
 // scanFunction receives the local registry's push events.
 const scanFunction = "scanimage"
 
+const devUsage = `usage: palisade dev [--app DIR]
+
+Runs the whole pipeline on this machine with no Azure: the handler and, in
+front of it, the emulated Functions host on PALISADE_DEV_ADDR (Event Grid
+webhook, timers, admin API, /api), and a local registry on
+PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. The function
+definitions are built in; --app DIR, or a current directory holding
+host.json, uses those on disk instead. Logs are for a person on a terminal,
+JSON lines elsewhere.
+`
+
 // dev runs the whole pipeline on this machine: the handler, and in front of
 // it the emulated Functions host (Event Grid webhook, timers, admin API,
 // forwarded /api), plus a local registry whose pushes raise ImagePushed.
-func dev(ctx context.Context, args []string) error {
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	appDir := fs.String("app", ".", "function app folder: host.json and the function folders (or a source checkout)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	app, err := funchost.LoadApp(*appDir)
-	if err != nil {
+	appDir := fs.String("app", "", "function app `folder`: host.json and the function folders, or a source checkout (default: the current directory when it holds host.json, else the built-in definitions)")
+	if err := parseFlags(fs, args, devUsage, stdout); err != nil {
 		return err
 	}
-	e, err := setup(ctx)
+	app, err := loadApp(*appDir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	e, err := setup(ctx, os.Getenv, func(level string) zerolog.Logger { return logging.Terminal(stderr, level) })
 	if err != nil {
 		return err
 	}
@@ -81,7 +95,7 @@ func dev(ctx context.Context, args []string) error {
 			errc <- customhandler.Serve(ctx, reg, localregistry.New(reg, e.log, e.now, publish), nil)
 		})
 	}
-	printBanner(os.Stdout, e.cfg, app)
+	printBanner(stdout, e.cfg, app)
 
 	select {
 	case <-ctx.Done():
@@ -93,6 +107,19 @@ func dev(ctx context.Context, args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// loadApp reads the function definitions: from dir when given, from the
+// current directory when it holds host.json (a `make app` folder or a
+// source checkout), else those built into the binary.
+func loadApp(dir string) (*funchost.App, error) {
+	if dir != "" {
+		return funchost.LoadApp(dir)
+	}
+	if _, err := os.Stat("host.json"); err == nil {
+		return funchost.LoadApp(".")
+	}
+	return funchost.LoadAppFS(palisade.App())
 }
 
 // eventGridPublisher plays Event Grid for the local registry: each event is

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -18,13 +20,12 @@ import (
 	"github.com/palisade-sec/palisade/functions/detectruntime"
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
+	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
-	"github.com/palisade-sec/palisade/shared/detectcli"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/posture"
-	"github.com/palisade-sec/palisade/shared/scancli"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
@@ -39,11 +40,13 @@ type env struct {
 	store   store.Store
 	now     func() time.Time
 	closers []func() error
-	cred    azcore.TokenCredential // Entra ID, made on first need
+	cred    azcore.TokenCredential // the process's one Entra ID credential, made on first need
 }
 
 // credential returns the process's Entra ID credential (managed identity,
-// workload identity or az login), creating it once.
+// workload identity or az login), creating it once: the store, the
+// scanner's ACR token exchange, Sentinel, Event Grid and ARM discovery all
+// share it.
 func (e *env) credential() (azcore.TokenCredential, error) {
 	if e.cred == nil {
 		c, err := azidentity.NewDefaultAzureCredential(nil)
@@ -64,47 +67,53 @@ func (e *env) close() {
 	}
 }
 
-// setup reads the configuration and opens the store.
-func setup(ctx context.Context) (*env, error) {
-	cfg, err := config.Load(os.Getenv)
+// setup reads the configuration, makes the logger (newLog, at the
+// configured level) and opens the store.
+func setup(ctx context.Context, getenv func(string) string, newLog func(level string) zerolog.Logger) (*env, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	e := &env{cfg: cfg, log: newLog(cfg.Common.LogLevel), now: time.Now}
+	st, err := backend.Open(ctx, cfg.Store, e.credential, e.log)
 	if err != nil {
 		return nil, err
 	}
-	log := logging.Stderr(cfg.Common.LogLevel)
-	st, err := backend.Open(ctx, cfg.Store, log)
-	if err != nil {
-		return nil, err
-	}
-	return &env{cfg: cfg, log: log, store: st, now: time.Now, closers: []func() error{st.Close}}, nil
+	e.store = st
+	e.closers = append(e.closers, st.Close)
+	return e, nil
 }
 
-// newHandler registers every function on a custom-handler server. The
-// scanner opens its vulnerability DB in the background, so the handler
-// answers the host's readiness probe at once.
+// newHandler registers every function on a custom-handler server, mapping
+// the settings onto each one's Options. The scanner opens its vulnerability
+// DB in the background, so the handler answers the host's readiness probe
+// at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	postureAPI := posture.NewAPI(e.store)
-	mounts := map[string]http.Handler{
-		"GET /api/alerts":        detection.NewAlertsAPI(e.store),
-		"GET /api/posture":       postureAPI,
-		"GET /api/posture/score": postureAPI,
-	}
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Mounts: mounts}))
+	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
-		c, err := sentinel.NewDefault(e.cfg.Sentinel)
+		cred, err := e.credential()
+		if err != nil {
+			return nil, fmt.Errorf("sentinel: %w", err)
+		}
+		c, err := sentinel.New(settings.Sentinel(e.cfg.Sentinel), cred)
 		if err != nil {
 			return nil, err
 		}
 		pub = c
 	}
-	dr, err := detectruntime.New(e.store, pub, e.cfg.Detect, e.now)
+	d := e.cfg.Detect
+	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
+		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,
+		Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now,
+	})
 	if err != nil {
 		return nil, err
 	}
 	srv.Handle(detectruntime.Name, dr.Handle)
-	aa, err := analyzeaudit.New(e.store, pub, e.cfg.Detect, e.now)
+	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +127,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
 		}
 	}
-	sc := scanner.NewLazy(scanner.OptionsFromConfig(e.cfg.Scan, cred, e.log))
+	sc := scanner.NewLazy(settings.Scanner(e.cfg.Scan, cred, e.log))
 	e.closers = append(e.closers, sc.Close)
 	go func() {
 		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
@@ -131,13 +140,20 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	}
 	// One scanner for both: the process can only have one DB open.
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
-	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.OptionsFromConfig(e.cfg.Rescan, e.now)).Handle)
+	r := e.cfg.Rescan
+	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{
+		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Now: e.now,
+	}).Handle)
 
 	source, err := postureSource(e)
 	if err != nil {
 		return nil, err
 	}
-	srv.Handle(assessposture.Name, assessposture.New(e.store, source, e.cfg.Posture, e.now).Handle)
+	p := e.cfg.Posture
+	srv.Handle(assessposture.Name, assessposture.New(e.store, source, assessposture.Options{
+		Engine: settings.Posture(p), Subscriptions: p.Subscriptions, Kubeconfig: p.Kubeconfig,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+	}).Handle)
 	return srv, nil
 }
 
@@ -175,24 +191,20 @@ func postureSource(e *env) (assessposture.Source, error) {
 	return d, nil
 }
 
-// subcommands are the pipeline CLIs, each with its own exit-code policy.
-func subcommands() map[string]func(context.Context, []string) int {
-	return map[string]func(context.Context, []string) int{
-		"detect": func(ctx context.Context, args []string) int {
-			return detectcli.RunCLI(ctx, args, os.Stdout, os.Stderr)
-		},
-		"scan": func(ctx context.Context, args []string) int {
-			return scancli.RunCLI(ctx, args, os.Stdout, os.Stderr)
-		},
-		"posture": func(ctx context.Context, args []string) int {
-			return posture.RunCLI(ctx, args, os.Stdout, os.Stderr)
-		},
-	}
-}
+const serveUsage = `usage: palisade serve
+
+Answers the Azure Functions host (custom handler) on
+FUNCTIONS_CUSTOMHANDLER_PORT, logging JSON lines to standard error as the
+host expects. Settings come from the environment (see the README).
+`
 
 // serve answers the Functions host on FUNCTIONS_CUSTOMHANDLER_PORT.
-func serve(ctx context.Context, _ []string) error {
-	e, err := setup(ctx)
+func serve(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := parseFlags(fs, args, serveUsage, stdout); err != nil {
+		return err
+	}
+	e, err := setup(ctx, os.Getenv, logging.Stderr)
 	if err != nil {
 		return err
 	}
@@ -205,4 +217,23 @@ func serve(ctx context.Context, _ []string) error {
 	return customhandler.Serve(ctx, addr, srv, func(a net.Addr) {
 		e.log.Info().Str(logging.FieldAddr, a.String()).Msg("custom handler listening")
 	})
+}
+
+// parseFlags parses the flags of serve or dev: --help prints usage on
+// stdout (errHelp), anything else that is wrong is errUsage.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return errHelp
+	case err != nil:
+		return fmt.Errorf("%w: %v", errUsage, err)
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
 }

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-sec/palisade/sensor/falco"
 	"github.com/palisade-sec/palisade/sensor/falco/falcotest"
 	"github.com/palisade-sec/palisade/sensor/ops"
 	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/tests/testenv"
 	"github.com/rs/zerolog"
 )
@@ -26,7 +26,7 @@ import (
 // BenchmarkIntake is the sensor's own work per event, in process: decode
 // Falco JSON, stamp, encode the envelope and queue it.
 func BenchmarkIntake(b *testing.B) {
-	sample, err := os.ReadFile("falco/testdata/falco-0.4x.json")
+	sample, err := os.ReadFile("../shared/falcoevent/testdata/falco-0.4x.json")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func BenchmarkIntake(b *testing.B) {
 	b.SetBytes(int64(len(sample)))
 	b.ReportAllocs()
 	for b.Loop() {
-		ev, err := falco.DecodeJSON(sample)
+		ev, err := falcoevent.DecodeJSON(sample)
 		if err != nil {
 			b.Fatal(err)
 		}

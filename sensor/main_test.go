@@ -192,7 +192,7 @@ func TestBothInputsReachEventHubs(t *testing.T) {
 	cfg.GRPCAddr = "unix://" + sock
 	s := startSensor(t, cfg)
 
-	sample, err := os.ReadFile("falco/testdata/falco-0.4x.json")
+	sample, err := os.ReadFile("../shared/falcoevent/testdata/falco-0.4x.json")
 	if err != nil {
 		t.Fatal(err)
 	}

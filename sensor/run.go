@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-sec/palisade/sensor/ops"
 	"github.com/palisade-sec/palisade/sensor/queue"
 	"github.com/palisade-sec/palisade/sensor/sink"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/logging"
 )
 
@@ -159,8 +160,8 @@ type intake struct {
 var _ falco.Receiver = (*intake)(nil)
 
 // Receive stamps, encodes and queues one event.
-func (in *intake) Receive(ev falco.Event, input string) {
-	falco.Stamp(&ev.Envelope, in.cluster, in.node)
+func (in *intake) Receive(ev falcoevent.Event, input string) {
+	falcoevent.Stamp(&ev.Envelope, in.cluster, in.node)
 	rec, err := sink.Record(&ev.Envelope)
 	if err != nil {
 		in.Invalid(input, err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/audit"
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
@@ -27,15 +26,30 @@ type Function struct {
 	now  func() time.Time
 }
 
+// Options are the function's settings.
+type Options struct {
+	// Detection configures the alert folding (window, burst thresholds).
+	Detection detection.Options
+	// Retries of a failed store or Sentinel write inside one invocation
+	// (0: none), the first after RetryDelay, doubling.
+	Retries    int
+	RetryDelay time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // New returns the function over st, publishing active alerts to pub (nil:
-// store only). now is the clock (time.Now in production).
-func New(st store.Store, pub detection.Publisher, opts config.Detect, now func() time.Time) (*Function, error) {
-	det, err := detection.NewDetector(opts)
+// store only).
+func New(st store.Store, pub detection.Publisher, opts Options) (*Function, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	det, err := detection.NewDetector(opts.Detection)
 	if err != nil {
 		return nil, fmt.Errorf("analyzeaudit: %w", err)
 	}
-	return &Function{det: det, now: now,
-		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: now})}, nil
+	return &Function{det: det, now: opts.Now,
+		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now})}, nil
 }
 
 // Handle processes one batch of Event Hubs events, each a diagnostic body

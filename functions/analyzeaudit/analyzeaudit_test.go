@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -61,12 +60,8 @@ func hostRequest(t *testing.T, events ...string) *customhandler.Request {
 }
 
 func TestHandle(t *testing.T) {
-	c, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := faultstore.Open(t)
-	f, err := New(st, nil, c.Detect, func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) })
+	f, err := New(st, nil, Options{Retries: 4, RetryDelay: time.Second, Now: func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}

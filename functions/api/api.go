@@ -1,38 +1,32 @@
 // Package api is the api function: Palisade's read-only query API, served
 // as a forwarded HTTP trigger (the host passes the request through
-// unchanged, on its original /api/... path).
+// unchanged, on its original /api/... path). It is the one HTTP edge over
+// the store: every /api endpoint is a row of the route table (routes.go);
+// the domain packages return data and this package turns requests into
+// their filters and their results (or errors) into responses.
 //
-//	GET /api/images                    ?registry= &repository= &status= &severity= &limit= &continuation=
-//	GET /api/images/{digest}
-//	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package= &limit= &continuation=
-//
-// Other areas mount their own endpoints (alerts, posture) with Options.Mounts.
+// Every endpoint shares one key check (PALISADE_API_KEY, on top of the
+// host's function keys), one paging parser (limit 1-1000, default 100, and
+// continuation), one parameter check (unknown parameters are a 400), and one
+// error writer: {"error": "..."} with a message meant for the caller; the
+// cause of a 500 is logged, never sent.
 package api
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
-	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-// MaxLimit is the largest page a caller may ask for.
-const MaxLimit = 1000
-
-// Options configures the API.
+// Options configure the API.
 type Options struct {
 	// Key, when set, must be sent in x-functions-key or ?code=. In Azure the
 	// host checks its own function keys first (authLevel function).
 	Key string
-	// Mounts adds handlers for other paths, e.g. "/api/alerts".
-	Mounts map[string]http.Handler
 }
 
 // API serves the query endpoints.
@@ -45,159 +39,99 @@ type API struct {
 // New returns the API over st.
 func New(st store.Store, opts Options) *API {
 	a := &API{st: st, key: opts.Key, mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /api/images", a.images)
-	a.mux.HandleFunc("GET /api/images/{digest}", a.image)
-	a.mux.HandleFunc("GET /api/images/{digest}/findings", a.findings)
-	for pattern, h := range opts.Mounts {
-		a.mux.Handle(pattern, h)
+	paths := map[string]bool{}
+	for _, rt := range a.routes() {
+		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))
+		paths[rt.path] = true
 	}
-	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		customhandler.WriteError(w, http.StatusNotFound, "no endpoint "+r.Method+" "+r.URL.Path)
+	for p := range paths {
+		// The path is known but not with this method.
+		a.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			a.writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Message: "method " + r.Method + " not allowed on " + r.URL.Path})
+		})
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &Error{Status: http.StatusNotFound, Message: "no endpoint " + r.Method + " " + r.URL.Path})
 	})
 	return a
 }
 
 // ServeHTTP implements http.Handler, checking the key first.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.key != "" {
-		got := r.Header.Get("x-functions-key")
-		if got == "" {
-			got = r.URL.Query().Get("code")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(a.key)) != 1 {
-			customhandler.WriteError(w, http.StatusUnauthorized, "missing or wrong key: send it in the x-functions-key header or the code parameter")
-			return
-		}
+	if !a.authorized(r) {
+		a.writeError(w, r, &Error{Status: http.StatusUnauthorized, Message: "missing or wrong key: send it in the x-functions-key header or the code parameter"})
+		return
 	}
 	a.mux.ServeHTTP(w, r)
 }
 
-// List is a page of results.
-type List struct {
-	Items        []json.RawMessage `json:"items"`
-	Continuation string            `json:"continuation,omitempty"`
+// authorized is the one key check: the x-functions-key header or the code
+// parameter must equal the key, when one is set.
+func (a *API) authorized(r *http.Request) bool {
+	if a.key == "" {
+		return true
+	}
+	got := r.Header.Get("x-functions-key")
+	if got == "" {
+		got = r.URL.Query().Get("code")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(a.key)) == 1
 }
 
-func (a *API) images(w http.ResponseWriter, r *http.Request) {
-	q, err := PageQuery(r)
-	if err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	for _, p := range []struct{ param, field string }{{"registry", "registry"}, {"repository", "repository"}, {"status", "status"}} {
-		if v := r.URL.Query().Get(p.param); v != "" {
-			q.Filters = append(q.Filters, store.Filter{Field: p.field, Op: store.Eq, Value: v})
+// handler runs one route: checks the parameters, calls it, and writes its
+// value as JSON or its error.
+func (a *API) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := newRequest(r, rt)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
 		}
-	}
-	if f, err := severityFilter(r, "maxSeverityRank"); err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	} else if f != nil {
-		q.Filters = append(q.Filters, *f)
-	}
-	a.list(w, r, store.Images, q)
-}
-
-func (a *API) image(w http.ResponseWriter, r *http.Request) {
-	digest := r.PathValue("digest")
-	if err := model.CheckDigest(digest); err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	var img json.RawMessage
-	_, err := a.st.Get(r.Context(), store.Images, digest, model.ImageID(digest), &img)
-	if errors.Is(err, store.ErrNotFound) {
-		customhandler.WriteError(w, http.StatusNotFound, "no image with digest "+digest)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	customhandler.WriteJSON(w, http.StatusOK, img)
-}
-
-func (a *API) findings(w http.ResponseWriter, r *http.Request) {
-	digest := r.PathValue("digest")
-	if err := model.CheckDigest(digest); err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	var img json.RawMessage
-	if _, err := a.st.Get(r.Context(), store.Images, digest, model.ImageID(digest), &img); errors.Is(err, store.ErrNotFound) {
-		customhandler.WriteError(w, http.StatusNotFound, "no image with digest "+digest)
-		return
-	} else if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	q, err := PageQuery(r)
-	if err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	q.PartitionKey = digest
-	for _, p := range []struct{ param, field string }{{"status", "status"}, {"vuln", "vulnId"}, {"package", "pkgName"}} {
-		if v := r.URL.Query().Get(p.param); v != "" {
-			q.Filters = append(q.Filters, store.Filter{Field: p.field, Op: store.Eq, Value: v})
+		v, err := rt.serve(a, req)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
 		}
-	}
-	if f, err := severityFilter(r, "severityRank"); err != nil {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	} else if f != nil {
-		q.Filters = append(q.Filters, *f)
-	}
-	a.list(w, r, store.Findings, q)
+		customhandler.WriteJSON(w, http.StatusOK, v)
+	})
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request, c store.Container, q store.Query) {
-	page, err := a.st.Query(r.Context(), c, q)
-	if errors.Is(err, store.ErrInvalid) {
-		customhandler.WriteError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	items := page.Items
-	if items == nil {
-		items = []json.RawMessage{}
-	}
-	customhandler.WriteJSON(w, http.StatusOK, List{Items: items, Continuation: page.Continuation})
+// Error is an answer other than 200: the status and a message for the
+// caller. Handlers return it for what the caller got wrong; any other error
+// is a 500 whose cause is logged and not sent.
+type Error struct {
+	Status  int
+	Message string
+	Cause   error // logged, never sent
 }
 
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	logging.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("api request failed")
-	customhandler.WriteError(w, http.StatusInternalServerError, "the store failed; try again")
-}
+func (e *Error) Error() string { return e.Message }
 
-// PageQuery reads the paging parameters limit (1-1000, default 100) and
-// continuation, shared by every list endpoint.
-func PageQuery(r *http.Request) (store.Query, error) {
-	var q store.Query
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxLimit {
-			return q, errors.New("limit must be a whole number from 1 to 1000")
-		}
-		q.Limit = n
-	}
-	q.Continuation = r.URL.Query().Get("continuation")
-	return q, nil
-}
+func (e *Error) Unwrap() error { return e.Cause }
 
-// severityFilter turns ?severity=high into "rank field >= rank of high": the
-// severity given and everything more severe.
-func severityFilter(r *http.Request, field string) (*store.Filter, error) {
-	v := r.URL.Query().Get("severity")
-	if v == "" {
-		return nil, nil
+// badRequest is a 400 with msg.
+func badRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest, Message: msg} }
+
+// internalMessage is all a caller learns of a failure on our side.
+const internalMessage = "the store failed; try again"
+
+// writeError is the one error writer: {"error": message}. A continuation
+// token the store does not accept is the caller's mistake (400); other
+// errors are logged with their cause and answered with a fixed message.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrInvalid):
+		e = &Error{Status: http.StatusBadRequest, Message: "continuation is not a token from a previous page of this list", Cause: err}
+	default:
+		e = &Error{Status: http.StatusInternalServerError, Message: internalMessage, Cause: err}
 	}
-	sev, err := model.ParseSeverity(v)
-	if err != nil {
-		return nil, errors.New("severity: " + strings.TrimPrefix(err.Error(), "unknown severity "))
+	log := logging.Ctx(r.Context())
+	ev := log.Debug() // the request is logged with its status by the server
+	if e.Status >= 500 {
+		ev = log.Error()
 	}
-	return &store.Filter{Field: field, Op: store.Ge, Value: sev.Rank()}, nil
+	ev.Err(e.Cause).Int("status", e.Status).Str("method", r.Method).Str("path", r.URL.Path).Msg(e.Message)
+	customhandler.WriteError(w, e.Status, e.Message)
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,9 +12,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/faultstore"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
@@ -34,14 +40,15 @@ func seed(t *testing.T) store.Store {
 	for i, im := range images {
 		img := model.Image{ID: digestOf(i + 1), Digest: digestOf(i + 1), Registry: "contoso.azurecr.io", Repository: im.repo, Status: model.ImageActive, PushedAt: now, ScannedAt: now}
 		img.SetCounts(im.counts)
-		if _, err := st.Put(t.Context(), store.Images, img.Digest, img.ID, img, store.Cond{}); err != nil {
-			t.Fatal(err)
+		var findings []model.Finding
+		if i == 0 {
+			for _, sev := range []model.Severity{model.SeverityCritical, model.SeverityHigh, model.SeverityLow} {
+				f := model.Finding{Digest: img.Digest, VulnID: "CVE-2024-" + string(sev), PkgName: "openssl", InstalledVersion: "3.0.1", Severity: sev, SeverityRank: sev.Rank()}
+				f.ID = model.FindingID(f.Digest, f.VulnID, f.PkgName, "", f.InstalledVersion)
+				findings = append(findings, f)
+			}
 		}
-	}
-	for _, sev := range []model.Severity{model.SeverityCritical, model.SeverityHigh, model.SeverityLow} {
-		f := model.Finding{Digest: digestOf(1), VulnID: "CVE-2024-" + string(sev), PkgName: "openssl", InstalledVersion: "3.0.1", Severity: sev, SeverityRank: sev.Rank(), Status: model.FindingOpen}
-		f.ID = model.FindingID(f.Digest, f.VulnID, f.PkgName, "", f.InstalledVersion)
-		if _, err := st.Put(t.Context(), store.Findings, f.Digest, f.ID, f, store.Cond{}); err != nil {
+		if _, err := vulnstore.Record(t.Context(), st, vulnstore.Scan{Image: img, Findings: findings, SeenAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,6 +184,62 @@ func TestErrors(t *testing.T) {
 			code, body := get(t, a, tt.url, tt.header)
 			if code != tt.status || !strings.Contains(string(body["error"]), tt.want) {
 				t.Errorf("got %d %s, want %d naming %q", code, body["error"], tt.status, tt.want)
+			}
+		})
+	}
+}
+
+// TestStoreFailureHidesInternals: a failing store gives every endpoint a
+// 500 with a fixed message; the store's error (here with query text) is
+// logged, never sent.
+func TestStoreFailureHidesInternals(t *testing.T) {
+	st := faultstore.Open(t)
+	seedAlerts(t, st, "netcat_rce")
+	a := New(st, Options{})
+	st.SetFail(func(string, store.Container) error {
+		return errors.New(`query failed: SELECT * FROM c WHERE c.status = @p0: 503 ServiceUnavailable`)
+	})
+	var logs bytes.Buffer
+	for _, url := range []string{"/api/images", "/api/images/" + digestOf(1), "/api/images/" + digestOf(1) + "/findings",
+		"/api/alerts", "/api/posture", "/api/posture/score", "/api/posture/score?cluster=aks-prod"} {
+		t.Run(url, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, url, nil)
+			req = req.WithContext(logging.With(req.Context(), zerolog.New(&logs)))
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, req)
+			if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "SELECT") ||
+				!strings.Contains(rec.Body.String(), internalMessage) {
+				t.Errorf("%d %s; want 500 with only %q", rec.Code, rec.Body, internalMessage)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "SELECT * FROM c") {
+		t.Errorf("the cause was not logged: %s", logs.String())
+	}
+}
+
+// TestSharedChecks: the key may come as ?code= on every endpoint, unknown
+// parameters and methods are refused, each as JSON.
+func TestSharedChecks(t *testing.T) {
+	a := New(seed(t), Options{Key: "s3cret"})
+	for _, tc := range []struct {
+		method, url string
+		status      int
+		want        string
+	}{
+		{http.MethodGet, "/api/alerts?code=s3cret", 200, ""},
+		{http.MethodGet, "/api/posture/score?code=s3cret", 200, ""},
+		{http.MethodGet, "/api/images?code=s3cret&colour=red", 400, `unknown parameter \"colour\"`},
+		{http.MethodGet, "/api/images?code=s3cret&status=sleeping", 400, "unknown status"},
+		{http.MethodGet, "/api/images?code=s3cret&continuation=bogus", 400, "continuation"},
+		{http.MethodPost, "/api/images?code=s3cret", 405, "not allowed"},
+		{http.MethodDelete, "/api/images/" + digestOf(1) + "?code=s3cret", 405, "not allowed"},
+	} {
+		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.url, nil))
+			if rec.Code != tc.status || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("%d %s %s; want %d naming %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body, tc.status, tc.want)
 			}
 		})
 	}

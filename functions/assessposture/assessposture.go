@@ -13,7 +13,6 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/posture"
@@ -32,17 +31,37 @@ type Source interface {
 // Name is the function's folder name.
 const Name = "assessposture"
 
+// Options are the function's settings.
+type Options struct {
+	// Engine configures the checks, policies and exemptions.
+	Engine posture.Options
+	// Subscriptions whose AKS clusters and registries are assessed.
+	Subscriptions []string
+	// Kubeconfig, when set, assesses the one cluster it points at (the
+	// Source then reads it) instead of the subscriptions.
+	Kubeconfig string
+	// Remediate lists the check ids remediated automatically ("*" = every
+	// check with a patch); RemediateApply applies after the dry run.
+	Remediate      []string
+	RemediateApply bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Function is the assessposture function.
 type Function struct {
 	store  store.Store
 	source Source
-	opts   config.Posture
+	opts   Options
 	now    func() time.Time
 }
 
-// New returns the function. now is the clock.
-func New(st store.Store, source Source, opts config.Posture, now func() time.Time) *Function {
-	return &Function{store: st, source: source, opts: opts, now: now}
+// New returns the function.
+func New(st store.Store, source Source, opts Options) *Function {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Function{store: st, source: source, opts: opts, now: opts.Now}
 }
 
 // timerInfo is the timer binding's value.
@@ -71,7 +90,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if ti.IsPastDue {
 		log.Warn().Msg("posture assessment is running late")
 	}
-	eng, err := posture.LoadEngine(ctx, f.opts, posture.StoreVulns{Store: f.store}, f.now)
+	eng, err := posture.LoadEngine(ctx, f.opts.Engine, posture.StoreVulns{Store: f.store}, f.now)
 	if err != nil {
 		return nil, fmt.Errorf("prepare assessment: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
@@ -71,15 +70,15 @@ func TestHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &source{cluster: cl, registry: reg, kube: fake.NewClientset(objs...), kubeErr: errors.New("credentials of cluster broken: 403 Forbidden")}
-	c, err := config.Load(func(k string) string {
-		return map[string]string{"PALISADE_SUBSCRIPTIONS": "0b1f6471-1bf0-4dda-aec3-cb9272f09590", "PALISADE_TRUSTED_REGISTRIES": "myacr.azurecr.io"}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := testenv.Store(t)
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	fn := New(st, src, c.Posture, func() time.Time { return now })
+	fn := New(st, src, Options{
+		Engine: posture.Options{TrustedRegistries: []string{"myacr.azurecr.io"}, AllowedServicePorts: []int{80, 443},
+			AllowedAppArmorProfiles: []string{"runtime/default"}, MinKubernetesVersion: "1.30", VulnSeverity: model.SeverityHigh,
+			ExcludedNamespaces: []string{"kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"}},
+		Subscriptions: []string{"0b1f6471-1bf0-4dda-aec3-cb9272f09590"},
+		Now:           func() time.Time { return now },
+	})
 	req, err := customhandler.DecodeRequest([]byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{}}`))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
@@ -19,6 +18,35 @@ import (
 // Name is the function's folder name.
 const Name = "detectruntime"
 
+// Options are the function's settings.
+type Options struct {
+	// Detection configures the rules and alert folding.
+	Detection detection.Options
+	// BaselineLearning is how long a workload's outbound destinations are
+	// learned before others raise an alert; default 24h.
+	BaselineLearning time.Duration
+	// BaselineMaxDestinations bounds one workload's baseline; default 2000.
+	BaselineMaxDestinations int
+	// Retries of a failed store or Sentinel write inside one invocation
+	// (0: none), the first after RetryDelay, doubling.
+	Retries    int
+	RetryDelay time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.BaselineLearning == 0 {
+		o.BaselineLearning = 24 * time.Hour
+	}
+	if o.BaselineMaxDestinations <= 0 {
+		o.BaselineMaxDestinations = 2000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
 // Function handles detectruntime invocations.
 type Function struct {
 	det  *detection.Detector
@@ -28,17 +56,18 @@ type Function struct {
 }
 
 // New returns the function over st, publishing active alerts to pub (nil:
-// store only). now is the clock (time.Now in production).
-func New(st store.Store, pub detection.Publisher, opts config.Detect, now func() time.Time) (*Function, error) {
-	det, err := detection.NewDetector(opts)
+// store only).
+func New(st store.Store, pub detection.Publisher, opts Options) (*Function, error) {
+	opts.defaults()
+	det, err := detection.NewDetector(opts.Detection)
 	if err != nil {
 		return nil, fmt.Errorf("detectruntime: %w", err)
 	}
 	return &Function{
 		det:  det,
-		base: detection.NewBaselines(st, det, opts.BaselineLearning, opts.BaselineMaxDestinations, now),
-		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: now}),
-		now:  now,
+		base: detection.NewBaselines(st, det, opts.BaselineLearning, opts.BaselineMaxDestinations, opts.Now),
+		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
+		now:  opts.Now,
 	}, nil
 }
 

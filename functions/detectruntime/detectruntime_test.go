@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/tests/faultstore"
@@ -40,14 +40,11 @@ func (r *recorder) Publish(_ context.Context, alerts []model.Alert) error {
 	return nil
 }
 
-func options(t *testing.T) config.Detect {
+// options are the settings' defaults, with short retry delays.
+func options(t *testing.T) Options {
 	t.Helper()
-	c, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Detect.RetryDelay = time.Millisecond
-	return c.Detect
+	return Options{Detection: detection.Options{Window: time.Hour, AlertTTL: 90 * 24 * time.Hour},
+		BaselineLearning: 24 * time.Hour, BaselineMaxDestinations: 2000, Retries: 4, RetryDelay: time.Millisecond, Now: now}
 }
 
 // envelopes turns the Falco samples into sensor envelopes.
@@ -59,11 +56,12 @@ func envelopes(t *testing.T, names ...string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := detection.DecodeFalco(b, "aks-prod")
+		ev, err := falcoevent.DecodeJSON(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		j, err := json.Marshal(e)
+		falcoevent.Stamp(&ev.Envelope, "aks-prod", "")
+		j, err := json.Marshal(ev.Envelope)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +114,7 @@ func alertsIn(t *testing.T, st store.Store) map[string]int {
 func TestCorruptEventAndRedelivery(t *testing.T) {
 	st := faultstore.Open(t)
 	pub := &recorder{}
-	f, err := New(st, pub, options(t), now)
+	f, err := New(st, pub, options(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +170,7 @@ func TestCorruptEventAndRedelivery(t *testing.T) {
 func TestFailures(t *testing.T) {
 	st := faultstore.Open(t)
 	pub := &recorder{fails: 2}
-	f, err := New(st, pub, options(t), now)
+	f, err := New(st, pub, options(t))
 	if err != nil {
 		t.Fatal(err)
 	}

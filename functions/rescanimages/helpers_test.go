@@ -232,7 +232,7 @@ type imageDump struct {
 func dumpAll(t testing.TB, st store.Store) []imageDump {
 	t.Helper()
 	var out []imageDump
-	if err := store.Each(context.Background(), st, store.Images, store.Query{}, func(img model.Image) error {
+	if err := vulnstore.EachImage(context.Background(), st, vulnstore.ImageFilter{}, func(img model.Image) error {
 		fs, err := vulnstore.Findings(context.Background(), st, img.Digest)
 		if err != nil {
 			return err

@@ -19,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -45,7 +44,7 @@ type Publisher interface {
 	Publish(ctx context.Context, events []scanevents.Event) error
 }
 
-// Options are the function's settings (from config.Rescan).
+// Options are the function's settings.
 type Options struct {
 	// WindowDays: images pushed within this many days are active; 0 means 30.
 	WindowDays int
@@ -62,11 +61,6 @@ type Options struct {
 	Workers int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-}
-
-// OptionsFromConfig maps the settings.
-func OptionsFromConfig(c config.Rescan, now func() time.Time) Options {
-	return Options{WindowDays: c.WindowDays, DBMaxAge: c.DBMaxAge, PageSize: c.PageSize, MaxDuration: c.MaxDuration, Now: now}
 }
 
 func (o *Options) defaults() {
@@ -301,19 +295,17 @@ type unit struct {
 
 // pushed walks the images pushed within the window that are not deleted.
 func (w *walk) pushed(ctx context.Context) error {
-	q := store.Query{
-		Filters: []store.Filter{
-			{Field: "pushedUnix", Op: store.Ge, Value: w.cur.WindowStartUnix},
-			{Field: "status", Op: store.Ne, Value: model.ImageDeleted},
-		},
-		Limit: w.f.opts.PageSize,
-	}
-	return w.pages(ctx, store.Images, q, func(raw json.RawMessage) ([]unit, error) {
-		var img model.Image
-		if err := json.Unmarshal(raw, &img); err != nil {
-			return nil, fmt.Errorf("decode image: %w", err)
+	since := time.Unix(w.cur.WindowStartUnix, 0)
+	return w.pages(ctx, func(ctx context.Context, cont string) ([]unit, string, error) {
+		l, err := vulnstore.ActiveImages(ctx, w.f.st, since, store.Cursor{Limit: w.f.opts.PageSize, Continuation: cont})
+		if err != nil {
+			return nil, "", fmt.Errorf("rescan: %w", err)
 		}
-		return []unit{{key: img.Digest, do: func(ctx context.Context) error { return w.image(ctx, img) }}}, nil
+		units := make([]unit, 0, len(l.Items))
+		for _, img := range l.Items {
+			units = append(units, unit{key: img.Digest, do: func(ctx context.Context) error { return w.image(ctx, img) }})
+		}
+		return units, l.Continuation, nil
 	})
 }
 
@@ -322,62 +314,63 @@ func (w *walk) pushed(ctx context.Context) error {
 // phase covered and deleted ones.
 func (w *walk) running(ctx context.Context) error {
 	q := store.Query{PartitionKey: model.KindRunningImages, Limit: 1}
-	return w.pages(ctx, store.State, q, func(raw json.RawMessage) ([]unit, error) {
-		var s model.State
-		var ri model.RunningImages
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("decode running images: %w", err)
-		}
-		if err := json.Unmarshal(s.Data, &ri); err != nil {
-			return nil, fmt.Errorf("decode running images %s: %w", s.ID, err)
+	return w.pages(ctx, func(ctx context.Context, cont string) ([]unit, string, error) {
+		q.Continuation = cont
+		page, err := w.f.st.Query(ctx, store.State, q)
+		if err != nil {
+			return nil, "", fmt.Errorf("rescan: read running images: %w", err)
 		}
 		seen := map[string]bool{}
 		var units []unit
-		for _, r := range ri.Images {
-			if seen[r.Digest] || !model.ValidDigest(r.Digest) {
-				continue
+		for _, raw := range page.Items {
+			var s model.State
+			var ri model.RunningImages
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, "", fmt.Errorf("decode running images: %w", err)
 			}
-			seen[r.Digest] = true
-			units = append(units, unit{key: r.Digest, do: func(ctx context.Context) error { return w.runningImage(ctx, r.Digest) }})
+			if err := json.Unmarshal(s.Data, &ri); err != nil {
+				return nil, "", fmt.Errorf("decode running images %s: %w", s.ID, err)
+			}
+			for _, r := range ri.Images {
+				if seen[r.Digest] || !model.ValidDigest(r.Digest) {
+					continue
+				}
+				seen[r.Digest] = true
+				units = append(units, unit{key: r.Digest, do: func(ctx context.Context) error { return w.runningImage(ctx, r.Digest) }})
+			}
 		}
-		return units, nil
+		return units, page.Continuation, nil
 	})
 }
 
-// pages handles every unit of every page of q from the cursor on, with
-// Workers at once. The cursor names the page and the units done in it; it
-// is saved after each page and when the walk stops.
-func (w *walk) pages(ctx context.Context, c store.Container, q store.Query, expand func(json.RawMessage) ([]unit, error)) error {
-	q.Continuation = w.cur.Page
+// pages handles every unit of every page that fetch returns, from the
+// cursor on, with Workers at once. The cursor names the page and the units
+// done in it; it is saved after each page and when the walk stops.
+func (w *walk) pages(ctx context.Context, fetch func(ctx context.Context, continuation string) ([]unit, string, error)) error {
+	cont := w.cur.Page
 	for {
-		page, err := w.f.st.Query(ctx, c, q)
+		units, next, err := fetch(ctx, cont)
 		if err != nil {
-			return fmt.Errorf("rescan: read %s: %w", c, err)
+			return err
 		}
 		done := map[string]bool{}
 		for _, k := range w.cur.Done {
 			done[k] = true
 		}
 		var todo []unit
-		for _, raw := range page.Items {
-			units, err := expand(raw)
-			if err != nil {
-				return err
-			}
-			for _, u := range units {
-				if !done[u.key] {
-					todo = append(todo, u)
-				}
+		for _, u := range units {
+			if !done[u.key] {
+				todo = append(todo, u)
 			}
 		}
 		if err := w.parallel(ctx, todo); err != nil {
 			return err
 		}
-		if page.Continuation == "" {
+		if next == "" {
 			return nil
 		}
-		w.cur.Page, w.cur.Done = page.Continuation, nil
-		q.Continuation = page.Continuation
+		w.cur.Page, w.cur.Done = next, nil
+		cont = next
 		if err := w.save(ctx); err != nil {
 			return err
 		}
@@ -445,15 +438,16 @@ func (w *walk) budget(ctx context.Context) error {
 // runningImage rescans an image running in a cluster unless the pushed
 // phase covered it or it is deleted.
 func (w *walk) runningImage(ctx context.Context, digest string) error {
-	img, err := vulnstore.GetImage(ctx, w.f.st, digest)
-	if errors.Is(err, store.ErrNotFound) {
+	stored, err := vulnstore.Lookup(ctx, w.f.st, digest)
+	if err != nil {
+		return err
+	}
+	if !stored.Found {
 		w.count(func(r *model.RescanRun) { r.Checked++; r.NoInventory++ })
 		w.log.Info().Str(logging.FieldDigest, digest).Msg("running image was never scanned; nothing to re-match")
 		return nil
 	}
-	if err != nil {
-		return err
-	}
+	img := stored.Image
 	if img.Status == model.ImageDeleted || img.PushedUnix >= w.cur.WindowStartUnix {
 		return nil
 	}
@@ -535,15 +529,15 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 		l.Info().Int("new", ch.New).Int("fixed", ch.Resolved).Str("db_version", next.DBVersion).Msg("rescan changed findings")
 	}
 	if w.f.pub != nil {
-		o.published, o.unpublished = w.publish(ctx, next, m.Findings, ch, now, l)
+		o.published, o.unpublished = w.publish(ctx, next, ch, now, l)
 	}
 	return o, nil
 }
 
 // publish sends the rescan's events; a failure is counted and logged, not
 // retried: the findings are stored and the next scan reports again.
-func (w *walk) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, now time.Time, l zerolog.Logger) (published, failed int) {
-	events := scanevents.ForScan(scanevents.TriggerRescan, img, ch.NewFindings(findings, now), ch.Resolved, now)
+func (w *walk) publish(ctx context.Context, img model.Image, ch vulnstore.Changes, now time.Time, l zerolog.Logger) (published, failed int) {
+	events := scanevents.ForScan(scanevents.TriggerRescan, img, ch.NewFindings, ch.Resolved, now)
 	if err := w.f.pub.Publish(ctx, events); err != nil {
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")
 		return 0, len(events)

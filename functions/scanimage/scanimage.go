@@ -131,17 +131,17 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("vulnerability DB not ready: %w", err)
 	}
-	prev, err := vulnstore.GetImage(ctx, f.st, ev.Digest)
-	switch {
-	case err == nil && prev.DBVersion == db.Version && (prev.Status == model.ImageActive || prev.Status == model.ImageUnsupported):
+	prev, err := vulnstore.Lookup(ctx, f.st, ev.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if prev.Found && prev.Image.DBVersion == db.Version && (prev.Image.Status == model.ImageActive || prev.Image.Status == model.ImageUnsupported) {
 		if err := vulnstore.AddTag(ctx, f.st, prev, ev.Tag); err != nil {
 			return nil, err
 		}
 		f.skipped.Add(1)
 		l.Info().Str("db_version", db.Version).Msg("already scanned with this vulnerability DB; skipped")
 		return &customhandler.Response{}, nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return nil, err
 	}
 	start := f.opts.Now()
 	res, err := f.sc.Scan(ctx, scanner.Target{Registry: ev.Registry, Repository: ev.Repository, Digest: ev.Digest, Tag: ev.Tag})
@@ -150,18 +150,12 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 			return nil, err
 		}
 		f.failed.Add(1)
-		img := model.Image{
-			ID: model.ImageID(ev.Digest), Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository,
-			MediaType: ev.MediaType, Status: model.ImageFailed, Error: err.Error(), DBVersion: db.Version,
-			Counts: model.Counts{}, PushedAt: ev.Time, PushedUnix: ev.Time.Unix(), LastEventID: ev.ID,
-		}
-		if ev.Tag != "" {
-			img.Tags = []string{ev.Tag}
-		}
-		img.ScannedAt = f.opts.Now().UTC()
-		img.ScannedUnix = img.ScannedAt.Unix()
-		if _, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, SeenAt: ev.Time}); err != nil {
-			return nil, err
+		_, rerr := vulnstore.RecordFailed(ctx, f.st, vulnstore.Failure{
+			Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository, MediaType: ev.MediaType, Tag: ev.Tag,
+			Err: err, DBVersion: db.Version, PushedAt: ev.Time, ScannedAt: f.opts.Now(), EventID: ev.ID, Stored: &prev,
+		})
+		if rerr != nil {
+			return nil, rerr
 		}
 		l.Error().Err(err).Msg("scan failed; image recorded as failed")
 		return &customhandler.Response{}, nil
@@ -173,13 +167,13 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if img.MediaType == "" {
 		img.MediaType = ev.MediaType
 	}
-	ch, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, Inventory: &res.Inventory, Findings: res.Findings, SeenAt: ev.Time})
+	ch, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, Inventory: &res.Inventory, Findings: res.Findings, SeenAt: ev.Time, Stored: &prev})
 	if err != nil {
 		return nil, err
 	}
 	f.scanned.Add(1)
 	if f.opts.Publisher != nil {
-		f.publish(ctx, img, res.Findings, ch, ev.Time, l)
+		f.publish(ctx, img, ch, ev.Time, l)
 	}
 	e := l.Info()
 	if img.DemoData {
@@ -194,8 +188,8 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 // publish sends the scan's events. A failure is counted and logged: the
 // findings are stored, and failing the invocation would not help, as the
 // redelivered event is skipped as already scanned.
-func (f *Function) publish(ctx context.Context, img model.Image, findings []model.Finding, ch vulnstore.Changes, at time.Time, l zerolog.Logger) {
-	events := scanevents.ForScan(scanevents.TriggerPush, img, ch.NewFindings(findings, at), ch.Resolved, at)
+func (f *Function) publish(ctx context.Context, img model.Image, ch vulnstore.Changes, at time.Time, l zerolog.Logger) {
+	events := scanevents.ForScan(scanevents.TriggerPush, img, ch.NewFindings, ch.Resolved, at)
 	if err := f.opts.Publisher.Publish(ctx, events); err != nil {
 		f.eventsFailed.Add(int64(len(events)))
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")

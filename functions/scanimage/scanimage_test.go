@@ -19,6 +19,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/golden"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -109,22 +110,21 @@ type dump struct {
 func (r *rig) dump(t *testing.T, digest string) dump {
 	t.Helper()
 	var d dump
-	if _, err := r.st.Get(t.Context(), store.Images, digest, digest, &d.Image); err != nil {
+	var err error
+	if d.Image, err = vulnstore.GetImage(t.Context(), r.st, digest); err != nil {
 		t.Fatal(err)
 	}
 	d.Image.Registry = strings.ReplaceAll(d.Image.Registry, r.registry, "REGISTRY")
-	if err := store.Each(t.Context(), r.st, store.Inventory, store.Query{PartitionKey: digest}, func(c model.InventoryChunk) error {
-		d.Inventory = append(d.Inventory, c)
-		return nil
-	}); err != nil {
+	if d.Inventory, err = vulnstore.InventoryChunks(t.Context(), r.st, digest); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Each(t.Context(), r.st, store.Findings, store.Query{PartitionKey: digest}, func(f model.Finding) error {
+	findings, err := vulnstore.Findings(t.Context(), r.st, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
 		f.Registry = strings.ReplaceAll(f.Registry, r.registry, "REGISTRY")
 		d.Findings = append(d.Findings, f)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	sort.Slice(d.Findings, func(i, j int) bool { return d.Findings[i].ID < d.Findings[j].ID })
 	sort.Slice(d.Inventory, func(i, j int) bool { return d.Inventory[i].Index < d.Inventory[j].Index })
@@ -207,8 +207,7 @@ func TestAllowlistRefusal(t *testing.T) {
 	if s := r.fn.Stats(); s.Refused != 1 || s.Scanned != 0 {
 		t.Fatalf("stats %+v: want the event refused", s)
 	}
-	var img2 model.Image
-	if _, err := r.st.Get(t.Context(), store.Images, digest, digest, &img2); err == nil {
+	if img2, err := vulnstore.GetImage(t.Context(), r.st, digest); err == nil {
 		t.Fatalf("a refused event stored an image: %+v", img2)
 	}
 }

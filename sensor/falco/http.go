@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/logging"
 )
 
@@ -48,7 +49,7 @@ func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
-		h.recv.Invalid("http", fmt.Errorf("%w: read body: %w", ErrInvalid, err))
+		h.recv.Invalid("http", fmt.Errorf("%w: read body: %w", falcoevent.ErrInvalid, err))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
@@ -61,7 +62,7 @@ func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var firstErr error
 	if one := bytes.TrimSpace(body); len(one) > 0 && bytes.IndexByte(one, '\n') < 0 {
 		// One alert per request, as http_output posts: decode it once.
-		ev, err := DecodeJSON(one)
+		ev, err := falcoevent.DecodeJSON(one)
 		if err != nil {
 			h.recv.Invalid("http", err)
 			http.Error(w, fmt.Sprintf("0 accepted, 1 invalid: %v", err), http.StatusBadRequest)
@@ -82,11 +83,11 @@ func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// The rest of the body cannot be framed: count it as one.
 			invalid++
-			firstErr = cmpErr(firstErr, fmt.Errorf("%w: %w", ErrInvalid, err))
+			firstErr = cmpErr(firstErr, fmt.Errorf("%w: %w", falcoevent.ErrInvalid, err))
 			h.recv.Invalid("http", err)
 			break
 		}
-		ev, err := DecodeJSON(raw)
+		ev, err := falcoevent.DecodeJSON(raw)
 		if err != nil {
 			invalid++
 			firstErr = cmpErr(firstErr, err)
@@ -97,7 +98,7 @@ func (h *HTTPInput) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.recv.Receive(ev, "http")
 	}
 	if accepted == 0 && invalid == 0 {
-		h.recv.Invalid("http", fmt.Errorf("%w: empty body", ErrInvalid))
+		h.recv.Invalid("http", fmt.Errorf("%w: empty body", falcoevent.ErrInvalid))
 		http.Error(w, "empty body", http.StatusBadRequest)
 		return
 	}

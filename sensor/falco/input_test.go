@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/palisade-sec/palisade/sensor/falco/falcotest"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 )
 
 // collector is a Receiver that keeps what it gets.
@@ -33,7 +34,7 @@ func newCollector() *collector {
 	return &collector{inputs: map[string]int{}, invalid: map[string]int{}}
 }
 
-func (c *collector) Receive(ev Event, input string) {
+func (c *collector) Receive(ev falcoevent.Event, input string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rules = append(c.rules, ev.Envelope.Rule)
@@ -162,4 +163,13 @@ func TestHTTPInput(t *testing.T) {
 
 func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(t.Context())
+}
+
+func readSample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "falcoevent", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

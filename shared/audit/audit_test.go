@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/tests/golden"
 )
@@ -24,7 +23,7 @@ const resourceID = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCE
 
 func newDetector(t testing.TB) *detection.Detector {
 	t.Helper()
-	d, err := detection.NewDetector(config.Detect{Window: time.Hour, MinFalcoPriority: "warning", FailedAuthBurst: 3, SecretReadBurst: 20, ReconBurst: 5})
+	d, err := detection.NewDetector(detection.Options{Window: time.Hour, MinFalcoPriority: "warning", FailedAuthBurst: 3, SecretReadBurst: 20, ReconBurst: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package detection
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -56,106 +54,33 @@ func checkEnvelope(e *model.Envelope) error {
 	return nil
 }
 
-// falcoJSON is one line of Falco's json_output (also the body of its
-// http_output), in both the older and the newer formats.
-type falcoJSON struct {
-	UUID         string                     `json:"uuid"`
-	Hostname     string                     `json:"hostname"`
-	Output       string                     `json:"output"`
-	OutputFields map[string]json.RawMessage `json:"output_fields"`
-	Priority     string                     `json:"priority"`
-	Rule         string                     `json:"rule"`
-	Source       string                     `json:"source"`
-	Tags         []string                   `json:"tags"`
-	Time         time.Time                  `json:"time"`
-}
-
-// DecodeFalco decodes one Falco JSON output line into an envelope for
-// cluster. Falco prints no event id, so the id is a hash of the line (or its
-// uuid when a forwarder added one); output field values of any JSON type are
-// kept as their text, and null values are dropped.
-func DecodeFalco(b []byte, cluster string) (model.Envelope, error) {
-	var f falcoJSON
-	if len(b) > MaxEventBytes {
-		return model.Envelope{}, fmt.Errorf("%w: Falco event is %d bytes, the limit is %d", ErrDecode, len(b), MaxEventBytes)
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return model.Envelope{}, fmt.Errorf("%w: not a Falco JSON output line: %v", ErrDecode, err)
-	}
-	if f.Rule == "" || f.Output == "" || f.Time.IsZero() {
-		return model.Envelope{}, fmt.Errorf("%w: Falco event lacks rule, output or time", ErrDecode)
-	}
-	fields := make(map[string]string, len(f.OutputFields))
-	for k, raw := range f.OutputFields {
-		raw = bytes.TrimSpace(raw)
-		switch {
-		case len(raw) == 0 || string(raw) == "null":
-		case raw[0] == '"':
-			var s string
-			if json.Unmarshal(raw, &s) == nil && s != "<NA>" {
-				fields[k] = s
-			}
-		default:
-			fields[k] = string(raw)
-		}
-	}
-	id := f.UUID
-	if id == "" {
-		id = model.HashID("falco", string(b))
-	}
-	source := f.Source
-	if source == "" {
-		source = "syscall"
-	}
-	node := f.Hostname
-	if node == "" {
-		node = fields["hostname"]
-	}
-	e := model.Envelope{
-		Version: model.EnvelopeVersion, ID: id, Cluster: cluster, Node: node, Source: source,
-		Time: f.Time, Rule: f.Rule, Priority: f.Priority, Output: f.Output, OutputFields: fields, Tags: f.Tags,
-	}
-	if c := containerFromFields(fields); c != nil {
-		e.Container = c
-	}
-	if ns, pod := fields["k8s.ns.name"], fields["k8s.pod.name"]; ns != "" || pod != "" {
-		e.K8s = &model.K8sRef{Namespace: ns, Pod: pod, Workload: WorkloadFromPod(pod)}
-	}
-	return e, nil
-}
-
-func containerFromFields(f map[string]string) *model.ContainerRef {
-	id := f["container.id"]
-	if id == "" || id == "host" {
-		return nil
-	}
-	return &model.ContainerRef{
-		ID: id, Name: f["container.name"], Image: f["container.image.repository"], Tag: f["container.image.tag"],
-		ImageDigest: f["container.image.digest"], Privileged: f["container.privileged"] == "true",
-	}
-}
-
 // WorkloadFromPod guesses the controller name of a pod from its generated
-// name: "web-7d4b9c8f5-x2x7q" (Deployment) and "agent-x2x7q" (DaemonSet,
-// Job) give "web" and "agent"; "db-0" (StatefulSet) gives "db". A name that
-// does not look generated is returned unchanged.
+// name. It is the fallback of the rules for events that name a pod but no
+// workload (no k8smeta plugin on the node, or an audit record): Falco's
+// decoder (shared/falcoevent) never guesses. "web-7d4b9c8f5-x2x7q"
+// (Deployment) and "agent-x2x7q" (DaemonSet, Job) give "web" and "agent";
+// "db-0" (StatefulSet) gives "db". A name that does not look generated is
+// returned unchanged.
 func WorkloadFromPod(pod string) string {
-	parts := strings.Split(pod, "-")
-	n := len(parts)
-	if n < 2 {
+	// Cut at the dashes rather than splitting: the rules call this for
+	// every event without a workload, so it allocates nothing.
+	i := strings.LastIndexByte(pod, '-')
+	if i < 0 {
 		return pod
 	}
-	last := parts[n-1]
+	last := pod[i+1:]
 	if isOrdinal(last) {
-		return strings.Join(parts[:n-1], "-")
+		return pod[:i]
 	}
 	if len(last) != 5 || !isGenerated(last) {
 		return pod
 	}
-	if n >= 3 && len(parts[n-2]) >= 6 && len(parts[n-2]) <= 10 && isGenerated(parts[n-2]) {
-		return strings.Join(parts[:n-2], "-")
+	if j := strings.LastIndexByte(pod[:i], '-'); j >= 0 {
+		if hash := pod[j+1 : i]; len(hash) >= 6 && len(hash) <= 10 && isGenerated(hash) {
+			return pod[:j]
+		}
 	}
-	return strings.Join(parts[:n-1], "-")
+	return pod[:i]
 }
 
 func isOrdinal(s string) bool {

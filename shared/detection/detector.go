@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -31,17 +30,50 @@ type Detector struct {
 	ttl         time.Duration
 }
 
-// NewDetector returns a detector configured by cfg.
-func NewDetector(cfg config.Detect) (*Detector, error) {
+// Options configure a Detector. Zero values take the defaults noted.
+type Options struct {
+	// Window is the de-duplication window: one alert per (cluster, type,
+	// entity) per window. Default one hour.
+	Window time.Duration
+	// MinFalcoPriority is the lowest priority of a Falco rule without a
+	// mapped alert type that still raises a generic alert. Default warning.
+	MinFalcoPriority string
+	// FailedAuthBurst, SecretReadBurst and ReconBurst are the counts within
+	// a window that raise the burst alert types. Defaults 10, 20 and 5.
+	FailedAuthBurst, SecretReadBurst, ReconBurst int
+	// AlertTTL is how long alerts are kept in the store; 0 keeps them.
+	AlertTTL time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Window == 0 {
+		o.Window = time.Hour
+	}
+	if o.MinFalcoPriority == "" {
+		o.MinFalcoPriority = "warning"
+	}
+	for _, d := range []struct {
+		n   *int
+		def int
+	}{{&o.FailedAuthBurst, 10}, {&o.SecretReadBurst, 20}, {&o.ReconBurst, 5}} {
+		if *d.n == 0 {
+			*d.n = d.def
+		}
+	}
+}
+
+// NewDetector returns a detector configured by opts.
+func NewDetector(opts Options) (*Detector, error) {
+	opts.defaults()
 	idx, err := newTypeIndex()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Window <= 0 {
-		return nil, fmt.Errorf("alert window must be positive, got %s", cfg.Window)
+	if opts.Window < 0 {
+		return nil, fmt.Errorf("alert window must be positive, got %s", opts.Window)
 	}
-	d := &Detector{types: idx, window: cfg.Window, minPriority: priorityRank(cfg.MinFalcoPriority), ttl: cfg.AlertTTL,
-		thresholds: map[string]int{"FailedAuthBurst": cfg.FailedAuthBurst, "SecretReadBurst": cfg.SecretReadBurst, "ReconnaissanceBurst": cfg.ReconBurst}}
+	d := &Detector{types: idx, window: opts.Window, minPriority: priorityRank(opts.MinFalcoPriority), ttl: opts.AlertTTL,
+		thresholds: map[string]int{"FailedAuthBurst": opts.FailedAuthBurst, "SecretReadBurst": opts.SecretReadBurst, "ReconnaissanceBurst": opts.ReconBurst}}
 	for name, t := range idx {
 		if t.Burst && d.thresholds[name] < 1 {
 			return nil, fmt.Errorf("burst alert type %s has no threshold", name)

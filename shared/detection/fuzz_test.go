@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 )
 
 func addFalcoSeeds(f *testing.F) {
@@ -17,18 +19,19 @@ func addFalcoSeeds(f *testing.F) {
 	}
 }
 
-// FuzzDecodeFalco: any input either decodes into an envelope the rules can
-// run on, or fails with ErrDecode; never a panic.
+// FuzzDecodeFalco: any input either decodes (shared/falcoevent) into an
+// envelope the rules can run on, or fails; never a panic.
 func FuzzDecodeFalco(f *testing.F) {
 	addFalcoSeeds(f)
 	d := newTestDetector(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := DecodeFalco(b, "fuzz")
+		ev, err := falcoevent.DecodeJSON(b)
 		if err != nil {
 			return
 		}
+		falcoevent.Stamp(&ev.Envelope, "fuzz", "")
 		batch := d.NewBatch()
-		batch.AddEnvelope(&e)
+		batch.AddEnvelope(&ev.Envelope)
 		_ = batch.Alerts()
 	})
 }

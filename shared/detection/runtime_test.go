@@ -12,16 +12,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func testConfig() config.Detect {
-	return config.Detect{Window: time.Hour, BaselineLearning: 24 * time.Hour, BaselineMaxDestinations: 100, AlertTTL: 90 * 24 * time.Hour,
-		MinFalcoPriority: "warning", FailedAuthBurst: 10, SecretReadBurst: 20, ReconBurst: 3, Retries: 2, RetryDelay: time.Millisecond}
+func testConfig() Options {
+	return Options{Window: time.Hour, AlertTTL: 90 * 24 * time.Hour, MinFalcoPriority: "warning", FailedAuthBurst: 10, SecretReadBurst: 20, ReconBurst: 3}
 }
 
 func newTestDetector(t testing.TB) *Detector {
@@ -39,11 +38,12 @@ func loadFalco(t testing.TB, name string) model.Envelope {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := DecodeFalco(b, "aks-prod")
+	ev, err := falcoevent.DecodeJSON(b)
 	if err != nil {
 		t.Fatalf("decode %s: %v", name, err)
 	}
-	return e
+	falcoevent.Stamp(&ev.Envelope, "aks-prod", "")
+	return ev.Envelope
 }
 
 // TestRuntimeRules checks that each real Falco output line raises exactly
@@ -172,7 +172,7 @@ func TestCatalogueCoverage(t *testing.T) {
 func TestWorkloadFromPod(t *testing.T) {
 	for pod, want := range map[string]string{
 		"web-7d4b9c8f5-x2x7q": "web", "agent-x2x7q": "agent", "db-0": "db", "my-app-5f6d7c8b9d-bcdfg": "my-app", "api-xk2pd": "api", "web-abcde": "web-abcde",
-		"standalone": "standalone", "falco-5tjrp": "falco", "node-debugger-aks-nodepool1-12345678-vmss000001-xk2pd": "node-debugger-aks-nodepool1-12345678-vmss000001",
+		"standalone": "standalone", "falco-5tjrp": "falco", "web--x2x7q": "web-", "-x2x7q": "", "": "", "a-b-0": "a-b", "web-7d4b9c8f5-": "web-7d4b9c8f5-", "node-debugger-aks-nodepool1-12345678-vmss000001-xk2pd": "node-debugger-aks-nodepool1-12345678-vmss000001",
 	} {
 		if got := WorkloadFromPod(pod); got != want {
 			t.Errorf("WorkloadFromPod(%q) = %q, want %q", pod, got, want)

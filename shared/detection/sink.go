@@ -10,6 +10,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
 // maxConflicts bounds the re-reads when another instance updates the same
@@ -142,9 +143,9 @@ type imageRisk struct {
 }
 
 // resolve finds the digest of an image reference ("host/repo:tag") among
-// the scanned images, for events whose container runtime reported no digest:
-// the most recently pushed active image of that repository carrying the tag.
-// An unknown image resolves to "".
+// the scanned images, for events whose container runtime reported no digest
+// (vulnstore.ResolveTag). A reference with no registry host, or to an image
+// never scanned, resolves to "".
 func (s *Sink) resolve(ctx context.Context, ref string, c *riskCache) (string, error) {
 	if d, ok := c.digestOf[ref]; ok {
 		return d, nil
@@ -158,41 +159,23 @@ func (s *Sink) resolve(ctx context.Context, ref string, c *riskCache) (string, e
 		c.digestOf[ref] = "" // no registry host: not one Palisade scans
 		return "", nil
 	}
-	q := store.Query{Filters: []store.Filter{
-		{Field: "registry", Op: store.Eq, Value: strings.ToLower(host)},
-		{Field: "repository", Op: store.Eq, Value: repo},
-		{Field: "status", Op: store.Eq, Value: model.ImageActive},
-	}}
-	var best model.Image
-	err := store.Each(ctx, s.st, store.Images, q, func(img model.Image) error {
-		if slices.Contains(img.Tags, tag) && img.PushedUnix >= best.PushedUnix {
-			best = img
-		}
-		return nil
-	})
+	d, err := vulnstore.ResolveTag(ctx, s.st, host, repo, tag)
 	if err != nil {
 		return "", fmt.Errorf("find the image %s: %w", ref, err)
 	}
-	c.digestOf[ref] = best.Digest
-	return best.Digest, nil
+	c.digestOf[ref] = d
+	return d, nil
 }
 
 func (s *Sink) risk(ctx context.Context, digest string, cache map[string]*imageRisk) (*imageRisk, error) {
 	if r, ok := cache[digest]; ok {
 		return r, nil
 	}
-	r := &imageRisk{digest: digest, counts: model.Counts{}}
-	q := store.Query{PartitionKey: digest, Filters: []store.Filter{{Field: "status", Op: store.Eq, Value: model.FindingOpen}}, Limit: 1000}
-	err := store.Each(ctx, s.st, store.Findings, q, func(f model.Finding) error {
-		r.counts[f.Severity]++
-		if f.KnownExploited {
-			r.kev++
-		}
-		return nil
-	})
+	e, err := vulnstore.OpenFindings(ctx, s.st, digest, "")
 	if err != nil {
-		return nil, fmt.Errorf("read open findings of %s: %w", digest, err)
+		return nil, err
 	}
+	r := &imageRisk{digest: digest, counts: e.Counts, kev: e.KnownExploited}
 	cache[digest] = r
 	return r, nil
 }

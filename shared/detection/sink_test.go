@@ -9,6 +9,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
@@ -78,16 +79,18 @@ func TestEnrichment(t *testing.T) {
 	ctx := t.Context()
 	digest := "sha256:" + "ab12000000000000000000000000000000000000000000000000000000000000"[:64]
 	st := faultstore.Open(t)
-	put := func(vuln string, sev model.Severity, kev bool, status string) {
-		f := model.Finding{ID: model.FindingID(digest, vuln, "openssl", "", "3.0.1"), Digest: digest, VulnID: vuln, PkgName: "openssl",
-			InstalledVersion: "3.0.1", Severity: sev, KnownExploited: kev, Status: status}
-		if _, err := st.Put(ctx, store.Findings, digest, f.ID, f, store.Cond{}); err != nil {
+	finding := func(vuln string, sev model.Severity, kev bool) model.Finding {
+		return model.Finding{ID: model.FindingID(digest, vuln, "openssl", "", "3.0.1"), Digest: digest, VulnID: vuln, PkgName: "openssl",
+			InstalledVersion: "3.0.1", Severity: sev, KnownExploited: kev}
+	}
+	open := []model.Finding{finding("CVE-2024-0001", model.SeverityCritical, false), finding("CVE-2024-0002", model.SeverityHigh, true)}
+	img := model.Image{Digest: digest, Status: model.ImageActive}
+	// Scanned with three findings, then rescanned with the third fixed.
+	for i, fs := range [][]model.Finding{append(open, finding("CVE-2024-0003", model.SeverityCritical, false)), open} {
+		if _, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Findings: fs, SeenAt: fixedNow().Add(time.Duration(i) * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	put("CVE-2024-0001", model.SeverityCritical, false, model.FindingOpen)
-	put("CVE-2024-0002", model.SeverityHigh, true, model.FindingOpen)
-	put("CVE-2024-0003", model.SeverityCritical, false, model.FindingResolved)
 	d := newTestDetector(t)
 	e := loadFalco(t, "netcat_rce")
 	e.Container.ImageDigest = digest
@@ -148,23 +151,20 @@ func (c *conflictStore) Put(ctx context.Context, ct store.Container, pk, id stri
 func TestEnrichmentByImageReference(t *testing.T) {
 	ctx := t.Context()
 	st := faultstore.Open(t)
-	putImage := func(digest string, tags []string, pushed int64) {
+	putImage := func(digest string, tags []string, pushed int64, findings ...model.Finding) {
 		img := model.Image{ID: digest, Digest: digest, Registry: "shopacr.azurecr.io", Repository: "shop/web", Tags: tags, Status: model.ImageActive, PushedUnix: pushed}
-		if _, err := st.Put(ctx, store.Images, digest, digest, img, store.Cond{}); err != nil {
+		if _, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Findings: findings, SeenAt: time.Unix(pushed, 0)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := "sha256:" + strings.Repeat("1", 64)
 	current := "sha256:" + strings.Repeat("2", 64)
 	other := "sha256:" + strings.Repeat("3", 64)
-	putImage(old, []string{"1.4.2"}, 100)
-	putImage(current, []string{"1.4.2", "stable"}, 200)
-	putImage(other, []string{"1.5.0"}, 300)
 	f := model.Finding{ID: model.FindingID(current, "CVE-2024-0001", "openssl", "", "3.0.1"), Digest: current, VulnID: "CVE-2024-0001",
-		PkgName: "openssl", InstalledVersion: "3.0.1", Severity: model.SeverityCritical, Status: model.FindingOpen}
-	if _, err := st.Put(ctx, store.Findings, current, f.ID, f, store.Cond{}); err != nil {
-		t.Fatal(err)
-	}
+		PkgName: "openssl", InstalledVersion: "3.0.1", Severity: model.SeverityCritical}
+	putImage(old, []string{"1.4.2"}, 100)
+	putImage(current, []string{"1.4.2", "stable"}, 200, f)
+	putImage(other, []string{"1.5.0"}, 300)
 	d := newTestDetector(t)
 	e := loadFalco(t, "netcat_rce") // shopacr.azurecr.io/shop/web:1.4.2, no digest
 	if e.Container.ImageDigest != "" {

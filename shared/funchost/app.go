@@ -10,9 +10,11 @@ package funchost
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -116,27 +118,39 @@ var functionName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 // LoadApp reads host.json and every <dir>/*/function.json, or, in a source
 // checkout, <dir>/functions/*/function.json.
 func LoadApp(dir string) (*App, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "host.json"))
+	app, err := LoadAppFS(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("function app %s: %w", dir, err)
+	}
+	app.Dir = dir
+	return app, nil
+}
+
+// LoadAppFS reads an app from fsys as LoadApp reads a folder (an app laid
+// out by `make app`, or a source tree), e.g. the definitions embedded in the
+// binary. The App's Dir is empty.
+func LoadAppFS(fsys fs.FS) (*App, error) {
+	b, err := fs.ReadFile(fsys, "host.json")
 	if err != nil {
 		return nil, fmt.Errorf("read host.json: %w", err)
 	}
-	app := &App{Dir: dir, Functions: map[string]Function{}}
+	app := &App{Functions: map[string]Function{}}
 	if err := json.Unmarshal(b, &app.Host); err != nil {
 		return nil, fmt.Errorf("host.json: %w", err)
 	}
-	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
+	paths, err := fs.Glob(fsys, "*/function.json")
 	if err == nil && len(paths) == 0 {
-		paths, err = filepath.Glob(filepath.Join(dir, "functions", "*", "function.json"))
+		paths, err = fs.Glob(fsys, "functions/*/function.json")
 	}
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range paths {
-		name := filepath.Base(filepath.Dir(p))
+		name := path.Base(path.Dir(p))
 		if !functionName.MatchString(name) {
 			return nil, fmt.Errorf("function folder %q: names are lower-case letters and digits", name)
 		}
-		b, err := os.ReadFile(p)
+		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
@@ -151,7 +165,7 @@ func LoadApp(dir string) (*App, error) {
 		app.Functions[name] = f
 	}
 	if len(app.Functions) == 0 {
-		return nil, fmt.Errorf("no */function.json under %s", dir)
+		return nil, errors.New("no */function.json or functions/*/function.json")
 	}
 	return app, nil
 }

@@ -83,7 +83,7 @@ func BenchmarkAssess5000Pods(b *testing.B) {
 	if n := len(snap.Objects.Pods); n != 5000 {
 		b.Fatalf("%d pods", n)
 	}
-	cfg := testConfig(b, map[string]string{"PALISADE_POLICY_DIR": "testdata/policies"})
+	cfg := testConfig(b, "testdata/policies")
 	eng, err := LoadEngine(b.Context(), cfg, nil, clock)
 	if err != nil || len(eng.Policies()) != 3 {
 		b.Fatalf("engine: %v", err)

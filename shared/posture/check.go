@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -64,7 +63,7 @@ type Outcome struct {
 // once per assessment.
 type Env struct {
 	Snap       *Snapshot
-	Cfg        config.Posture
+	Opts       Options
 	Vulns      VulnSource
 	Workloads  []Workload
 	excluded   map[string]bool
@@ -85,8 +84,8 @@ type allowedPath struct {
 }
 
 // newEnv indexes the snapshot and parses the settings the checks need.
-func newEnv(snap *Snapshot, cfg config.Posture, vulns VulnSource) (*Env, error) {
-	env := &Env{Snap: snap, Cfg: cfg, Vulns: vulns, Workloads: snap.Objects.Workloads(),
+func newEnv(snap *Snapshot, cfg Options, vulns VulnSource) (*Env, error) {
+	env := &Env{Snap: snap, Opts: cfg, Vulns: vulns, Workloads: snap.Objects.Workloads(),
 		excluded: set(cfg.ExcludedNamespaces), saByName: map[string]*corev1.ServiceAccount{},
 		hostPorts: map[int]bool{}, svcPorts: map[int]bool{}, caps: map[string]bool{}, apparmor: set(cfg.AllowedAppArmorProfiles)}
 	for _, q := range []struct {

@@ -19,12 +19,14 @@ func clusterCheck(c Check, bad func(env *Env, cl *Cluster) string) Check {
 			return nil // unknown: diagnostic settings were not read
 		}
 		msg := bad(env, cl)
-		return []Outcome{{Resource: clusterResource(cl), Pass: msg == "", Message: msg}}
+		return []Outcome{{Resource: cl.Resource(), Pass: msg == "", Message: msg}}
 	}
 	return c
 }
 
-func clusterResource(cl *Cluster) string {
+// Resource names the cluster in results: its ARM resource id, or
+// managedClusters/NAME when it has none.
+func (cl *Cluster) Resource() string {
 	if cl.ID != "" {
 		return cl.ID
 	}
@@ -137,11 +139,11 @@ func clusterChecks() []Check {
 				if v == "" {
 					v = cl.Properties.KubernetesVersion
 				}
-				if env.Cfg.MinKubernetesVersion == "" {
+				if env.Opts.MinKubernetesVersion == "" {
 					return ""
 				}
-				if olderMinor(v, env.Cfg.MinKubernetesVersion) {
-					return fmt.Sprintf("Kubernetes %s is older than %s", v, env.Cfg.MinKubernetesVersion)
+				if olderMinor(v, env.Opts.MinKubernetesVersion) {
+					return fmt.Sprintf("Kubernetes %s is older than %s", v, env.Opts.MinKubernetesVersion)
 				}
 				return ""
 			}),
@@ -292,7 +294,7 @@ func registryChecks() []Check {
 // healthy nor known to be vulnerable.
 func imageOutcome(ctx context.Context, env *Env, digest, ref, usedBy string) Outcome {
 	res := "Image/" + digest
-	v, err := env.Vulns.ImageVulns(ctx, digest, env.Cfg.VulnSeverity)
+	v, err := env.Vulns.ImageVulns(ctx, digest, env.Opts.VulnSeverity)
 	if err != nil {
 		return Outcome{Resource: res, Err: err, Message: err.Error()}
 	}
@@ -302,7 +304,7 @@ func imageOutcome(ctx context.Context, env *Env, digest, ref, usedBy string) Out
 	msg := ""
 	if v.Open > 0 {
 		msg = fmt.Sprintf("%s has %d open vulnerabilities of severity %s or higher (%s)", ref, v.Open,
-			strings.ToLower(string(env.Cfg.VulnSeverity)), strings.Join(v.Sample, ", "))
+			strings.ToLower(string(env.Opts.VulnSeverity)), strings.Join(v.Sample, ", "))
 		if usedBy != "" {
 			msg += "; running in " + usedBy
 		}

@@ -34,7 +34,7 @@ func objectChecks() []Check {
 					}
 					msg := ""
 					if bad != nil {
-						msg = fmt.Sprintf("listens on %s; allowed: %s", strings.Join(bad, ", "), portsString(env.Cfg.AllowedServicePorts))
+						msg = fmt.Sprintf("listens on %s; allowed: %s", strings.Join(bad, ", "), portsString(env.Opts.AllowedServicePorts))
 					}
 					out = append(out, Outcome{Resource: resourceName("Service", s.Namespace, s.Name), Namespace: s.Namespace,
 						Labels: s.Labels, Pass: bad == nil, Message: msg})

@@ -15,7 +15,7 @@ func assess(t *testing.T, snap *Snapshot) *Report {
 	t.Helper()
 	st := newTestStore(t)
 	seedVulns(t, st)
-	eng := NewEngine(testConfig(t, nil), nil, nil, nil, StoreVulns{Store: st}, clock)
+	eng := NewEngine(testConfig(t, ""), nil, nil, nil, StoreVulns{Store: st}, clock)
 	rep, err := eng.Assess(t.Context(), snap)
 	if err != nil {
 		t.Fatal(err)

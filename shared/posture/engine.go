@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -27,7 +26,7 @@ func Builtin() []Check {
 // Engine assesses snapshots. It holds what is prepared once per run: the
 // checks, the compiled custom policies and the exemptions.
 type Engine struct {
-	cfg        config.Posture
+	opts       Options
 	checks     []Check
 	policies   []*Policy
 	broken     []*PolicyError
@@ -39,23 +38,24 @@ type Engine struct {
 // NewEngine returns an engine running the built-in checks and policies.
 // broken lists custom policies that failed to load, reported with every
 // assessment. vulns may be nil: the vulnerability checks then do not run.
-func NewEngine(cfg config.Posture, policies []*Policy, broken []*PolicyError, exemptions []Exemption, vulns VulnSource, now func() time.Time) *Engine {
-	return &Engine{cfg: cfg, checks: Builtin(), policies: policies, broken: broken, exemptions: exemptions, vulns: vulns, now: now}
+func NewEngine(opts Options, policies []*Policy, broken []*PolicyError, exemptions []Exemption, vulns VulnSource, now func() time.Time) *Engine {
+	opts.defaults()
+	return &Engine{opts: opts, checks: Builtin(), policies: policies, broken: broken, exemptions: exemptions, vulns: vulns, now: now}
 }
 
 // LoadEngine reads the policies (PolicyDir) and exemptions (ExemptionsFile)
-// the settings name and returns an engine. A broken policy does not fail
+// opts name and returns an engine. A broken policy does not fail
 // it; an unreadable exemptions file does.
-func LoadEngine(ctx context.Context, cfg config.Posture, vulns VulnSource, now func() time.Time) (*Engine, error) {
-	policies, broken, err := LoadPolicies(ctx, cfg.PolicyDir)
+func LoadEngine(ctx context.Context, opts Options, vulns VulnSource, now func() time.Time) (*Engine, error) {
+	policies, broken, err := LoadPolicies(ctx, opts.PolicyDir)
 	if err != nil {
 		return nil, err
 	}
-	ex, err := LoadExemptions(cfg.ExemptionsFile)
+	ex, err := LoadExemptions(opts.ExemptionsFile)
 	if err != nil {
 		return nil, err
 	}
-	return NewEngine(cfg, policies, broken, ex, vulns, now), nil
+	return NewEngine(opts, policies, broken, ex, vulns, now), nil
 }
 
 // Checks returns the engine's built-in checks.
@@ -81,7 +81,7 @@ type Report struct {
 
 // Assess runs every check and policy on snap.
 func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
-	env, err := newEnv(snap, e.cfg, e.vulns)
+	env, err := newEnv(snap, e.opts, e.vulns)
 	if err != nil {
 		return nil, err
 	}

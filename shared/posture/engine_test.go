@@ -31,7 +31,7 @@ func TestRegoPolicies(t *testing.T) {
 	good, _ := clusterSnapshot(t, "testdata/good", "", "", "")
 	snap.Objects.Deployments = append(snap.Objects.Deployments, good.Objects.Deployments...)
 	snap.Name = "offline"
-	eng, err := LoadEngine(t.Context(), testConfig(t, map[string]string{"PALISADE_POLICY_DIR": "testdata/policies"}), nil, clock)
+	eng, err := LoadEngine(t.Context(), testConfig(t, "testdata/policies"), nil, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRegoPolicies(t *testing.T) {
 func TestBrokenPolicyReportedOthersRun(t *testing.T) {
 	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
 	snap.Name = "offline"
-	eng, err := LoadEngine(t.Context(), testConfig(t, map[string]string{"PALISADE_POLICY_DIR": "testdata/broken-policies"}), nil, clock)
+	eng, err := LoadEngine(t.Context(), testConfig(t, "testdata/broken-policies"), nil, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ exemptions:
 	}
 	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
 	snap.Name = "offline"
-	eng := NewEngine(testConfig(t, nil), nil, nil, ex, nil, clock)
+	eng := NewEngine(testConfig(t, ""), nil, nil, ex, nil, clock)
 	rep, err := eng.Assess(t.Context(), snap)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 	st := newTestStore(t)
 	seedVulns(t, st)
 	rc := &Recorder{Store: st}
-	cfg := testConfig(t, nil)
+	cfg := testConfig(t, "")
 
 	bad, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
 	bad.Name = "aks-1"
@@ -263,7 +263,7 @@ func TestRemediation(t *testing.T) {
 				return false, nil, nil
 			})
 			st := newTestStore(t)
-			rep, err := NewEngine(testConfig(t, nil), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
+			rep, err := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ func FuzzDecodeManifests(f *testing.F) {
 		if _, err := DecodeManifests(bytes.NewReader(data), "fuzz.yaml", &objs); err != nil {
 			return
 		}
-		eng := NewEngine(testConfig(t, nil), nil, nil, nil, nil, clock)
+		eng := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock)
 		if _, err := eng.Assess(t.Context(), &Snapshot{Name: "fuzz", Objects: objs}); err != nil {
 			t.Fatalf("assess decoded objects: %v", err)
 		}
@@ -35,7 +35,7 @@ func FuzzDecodeCluster(f *testing.F) {
 			return
 		}
 		ds, _ := DecodeDiagnosticSettings(data)
-		eng := NewEngine(testConfig(t, nil), nil, nil, nil, nil, clock)
+		eng := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock)
 		if _, err := eng.Assess(t.Context(), &Snapshot{Name: "fuzz", Cluster: cl, Diagnostics: ds}); err != nil {
 			t.Fatalf("assess decoded cluster: %v", err)
 		}

@@ -16,34 +16,32 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
 var testNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return testNow }
 
-// testConfig loads the posture settings through the real loader.
-func testConfig(t testing.TB, extra map[string]string) config.Posture {
-	t.Helper()
-	env := map[string]string{
-		"PALISADE_TRUSTED_REGISTRIES":          "myacr.azurecr.io",
-		"PALISADE_ALLOWED_CAPABILITIES":        "NET_BIND_SERVICE",
-		"PALISADE_ALLOWED_HOST_PATHS":          "/var/log:ro",
-		"PALISADE_MAX_CPU_LIMIT":               "2",
-		"PALISADE_MAX_MEMORY_LIMIT":            "4Gi",
-		"PALISADE_POSTURE_EXCLUDED_NAMESPACES": "kube-system",
+// testConfig is the settings' defaults (shared/config) with a trusted
+// registry, one allowed capability and host path, limits and one excluded
+// namespace, and custom policies from policyDir.
+func testConfig(_ testing.TB, policyDir string) Options {
+	return Options{
+		TrustedRegistries:       []string{"myacr.azurecr.io"},
+		AllowedServicePorts:     []int{80, 443},
+		AllowedCapabilities:     []string{"NET_BIND_SERVICE"},
+		AllowedHostPaths:        []string{"/var/log:ro"},
+		AllowedAppArmorProfiles: []string{"runtime/default"},
+		MaxCPULimit:             "2",
+		MaxMemoryLimit:          "4Gi",
+		MinKubernetesVersion:    "1.30",
+		ExcludedNamespaces:      []string{"kube-system"},
+		VulnSeverity:            model.SeverityHigh,
+		PolicyDir:               policyDir,
 	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	c, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("load settings: %v", err)
-	}
-	return c.Posture
 }
 
 // readObjects decodes every manifest of a folder into typed objects, as a
@@ -134,28 +132,29 @@ const (
 func seedVulns(t testing.TB, st store.Store) {
 	t.Helper()
 	ctx := t.Context()
-	put := func(c store.Container, pk, id string, v any) {
-		if _, err := st.Put(ctx, c, pk, id, v, store.Cond{}); err != nil {
+	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	finding := func(digest, vuln, pkg, version string, sev model.Severity) model.Finding {
+		return model.Finding{ID: model.FindingID(digest, vuln, pkg, "", version), Digest: digest, VulnID: vuln, PkgName: pkg,
+			InstalledVersion: version, Severity: sev, SeverityRank: sev.Rank()}
+	}
+	libwebp := finding(digestLegacy, "CVE-2023-4863", "libwebp", "1.2.4", model.SeverityHigh)
+	for _, sc := range []vulnstore.Scan{
+		{Image: model.Image{Digest: digestClean, Registry: "myacr.azurecr.io", Repository: "shop/web", Status: model.ImageActive},
+			Findings: []model.Finding{finding(digestClean, "CVE-2024-0001", "zlib", "1.3", model.SeverityLow)}},
+		{Image: model.Image{Digest: digestVulnerable, Registry: "docker.io", Repository: "library/busybox", Status: model.ImageActive},
+			Findings: []model.Finding{finding(digestVulnerable, "CVE-2024-58251", "busybox", "1.36.1", model.SeverityHigh),
+				finding(digestVulnerable, "CVE-2023-42363", "busybox", "1.36.1", model.SeverityMedium)}},
+		// Scanned with libwebp vulnerable, then rescanned with it fixed.
+		{Image: model.Image{Digest: digestLegacy, Registry: "legacyacr.azurecr.io", Repository: "billing/api", Status: model.ImageActive},
+			Findings: []model.Finding{finding(digestLegacy, "CVE-2024-3094", "xz-utils", "5.6.0", model.SeverityCritical), libwebp}},
+		{Image: model.Image{Digest: digestLegacy, Registry: "legacyacr.azurecr.io", Repository: "billing/api", Status: model.ImageActive},
+			Findings: []model.Finding{finding(digestLegacy, "CVE-2024-3094", "xz-utils", "5.6.0", model.SeverityCritical)}},
+	} {
+		sc.SeenAt = at
+		at = at.Add(time.Hour)
+		if _, err := vulnstore.Record(ctx, st, sc); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, img := range []model.Image{
-		{ID: digestClean, Digest: digestClean, Registry: "myacr.azurecr.io", Repository: "shop/web", Status: model.ImageActive},
-		{ID: digestVulnerable, Digest: digestVulnerable, Registry: "docker.io", Repository: "library/busybox", Status: model.ImageActive},
-		{ID: digestLegacy, Digest: digestLegacy, Registry: "legacyacr.azurecr.io", Repository: "billing/api", Status: model.ImageActive},
-	} {
-		put(store.Images, img.Digest, img.ID, img)
-	}
-	for _, f := range []model.Finding{
-		{Digest: digestClean, VulnID: "CVE-2024-0001", PkgName: "zlib", InstalledVersion: "1.3", Severity: model.SeverityLow, Status: model.FindingOpen},
-		{Digest: digestVulnerable, VulnID: "CVE-2024-58251", PkgName: "busybox", InstalledVersion: "1.36.1", Severity: model.SeverityHigh, Status: model.FindingOpen},
-		{Digest: digestVulnerable, VulnID: "CVE-2023-42363", PkgName: "busybox", InstalledVersion: "1.36.1", Severity: model.SeverityMedium, Status: model.FindingOpen},
-		{Digest: digestLegacy, VulnID: "CVE-2024-3094", PkgName: "xz-utils", InstalledVersion: "5.6.0", Severity: model.SeverityCritical, Status: model.FindingOpen},
-		{Digest: digestLegacy, VulnID: "CVE-2023-4863", PkgName: "libwebp", InstalledVersion: "1.2.4", Severity: model.SeverityHigh, Status: model.FindingResolved},
-	} {
-		f.ID = model.FindingID(f.Digest, f.VulnID, f.PkgName, "", f.InstalledVersion)
-		f.SeverityRank = f.Severity.Rank()
-		put(store.Findings, f.Digest, f.ID, f)
 	}
 }
 

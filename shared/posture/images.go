@@ -2,7 +2,6 @@ package posture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
 // ImageVulns is what the store knows of one image digest.
@@ -28,7 +28,7 @@ type VulnSource interface {
 	RegistryImages(ctx context.Context, loginServer string, fn func(model.Image) error) error
 }
 
-// StoreVulns reads the images and findings containers.
+// StoreVulns answers from the scan results stored through vulnstore.
 type StoreVulns struct{ Store store.Store }
 
 var _ VulnSource = StoreVulns{}
@@ -36,46 +36,32 @@ var _ VulnSource = StoreVulns{}
 // sampleSize bounds the vulnerability ids quoted in a message.
 const sampleSize = 5
 
-// ImageVulns implements VulnSource.
+// ImageVulns implements VulnSource: an image counts as scanned when its
+// summary is active (not failed, unsupported or deleted).
 func (s StoreVulns) ImageVulns(ctx context.Context, digest string, min model.Severity) (ImageVulns, error) {
-	var img model.Image
-	_, err := s.Store.Get(ctx, store.Images, digest, model.ImageID(digest), &img)
-	if errors.Is(err, store.ErrNotFound) {
+	img, err := vulnstore.Lookup(ctx, s.Store, digest)
+	if err != nil {
+		return ImageVulns{}, err
+	}
+	if !img.Found || img.Image.Status != model.ImageActive {
 		return ImageVulns{}, nil
 	}
+	e, err := vulnstore.OpenFindings(ctx, s.Store, digest, min)
 	if err != nil {
-		return ImageVulns{}, fmt.Errorf("read image %s: %w", digest, err)
+		return ImageVulns{}, err
 	}
-	if img.Status != model.ImageActive {
-		return ImageVulns{}, nil
+	v := ImageVulns{Scanned: true, Open: e.Total(), Sample: e.VulnIDs}
+	if len(v.Sample) > sampleSize {
+		v.Sample = v.Sample[:sampleSize]
 	}
-	v := ImageVulns{Scanned: true}
-	q := store.Query{PartitionKey: digest, Filters: []store.Filter{
-		{Field: "status", Op: store.Eq, Value: model.FindingOpen},
-		{Field: "severityRank", Op: store.Ge, Value: min.Rank()},
-	}, Limit: 500}
-	err = store.Each(ctx, s.Store, store.Findings, q, func(f model.Finding) error {
-		v.Open++
-		if len(v.Sample) < sampleSize && !containsStr(v.Sample, f.VulnID) {
-			v.Sample = append(v.Sample, f.VulnID)
-		}
-		return nil
-	})
-	if err != nil {
-		return ImageVulns{}, fmt.Errorf("read findings of %s: %w", digest, err)
-	}
-	sort.Strings(v.Sample)
 	return v, nil
 }
 
 // RegistryImages implements VulnSource.
 func (s StoreVulns) RegistryImages(ctx context.Context, loginServer string, fn func(model.Image) error) error {
-	q := store.Query{Filters: []store.Filter{
-		{Field: "registry", Op: store.Eq, Value: strings.ToLower(loginServer)},
-		{Field: "status", Op: store.Eq, Value: model.ImageActive},
-	}}
-	if err := store.Each(ctx, s.Store, store.Images, q, fn); err != nil {
-		return fmt.Errorf("list images of %s: %w", loginServer, err)
+	f := vulnstore.ImageFilter{Registry: strings.ToLower(loginServer), Status: model.ImageActive}
+	if err := vulnstore.EachImage(ctx, s.Store, f, fn); err != nil {
+		return fmt.Errorf("images of %s: %w", loginServer, err)
 	}
 	return nil
 }

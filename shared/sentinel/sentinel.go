@@ -1,7 +1,8 @@
 // Package sentinel streams alerts to Microsoft Sentinel through the Azure
 // Monitor Logs Ingestion API (a data collection endpoint and rule), with the
-// azlogs client: rows in batches under 1 MB, 429 answered by waiting for
-// Retry-After, and a stable AlertId column so that the alert re-sent after
+// azlogs client: rows in batches under 1 MB, throttling (429) and transient
+// failures retried by azcore's retry policy (which waits as Retry-After,
+// retry-after-ms or x-ms-retry-after-ms ask), and a stable AlertId column so that the alert re-sent after
 // each update (or a redelivery) folds into one in KQL (arg_max by AlertId).
 package sentinel
 
@@ -10,15 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -75,50 +72,50 @@ func NewRow(a model.Alert) Row {
 
 // Options configure a Client.
 type Options struct {
-	// ClientOptions are passed to azlogs (transport, cloud, telemetry).
+	// DCE is the data collection endpoint, e.g.
+	// https://palisade-abcd.westeurope-1.ingest.monitor.azure.com. Required.
+	DCE string
+	// DCRID is the immutable id of the data collection rule (dcr-…). Required.
+	DCRID string
+	// Stream is the DCR stream declaration name. Required.
+	Stream string
+	// MaxRetries bounds the retries of one upload (408, 429 and 5xx);
+	// 0 means azcore's default (3), negative none.
+	MaxRetries int
+	// ClientOptions are passed to azlogs (transport, cloud, telemetry, the
+	// retry delays). Its Retry.MaxRetries is set from MaxRetries.
 	ClientOptions azcore.ClientOptions
-	// Sleep waits for Retry-After; nil uses a timer that honours ctx.
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Client uploads alerts. It implements detection.Publisher.
 type Client struct {
-	c       *azlogs.Client
-	rule    string
-	stream  string
-	retries int
-	sleep   func(context.Context, time.Duration) error
+	c      *azlogs.Client
+	rule   string
+	stream string
 }
 
-// New returns a client for cfg authenticating with cred.
-func New(cfg config.Sentinel, cred azcore.TokenCredential, opts Options) (*Client, error) {
-	if !cfg.Enabled() {
-		return nil, errors.New("sentinel: PALISADE_SENTINEL_DCE is not set")
+// New returns a client for opts authenticating with cred, the process's
+// Entra ID credential. Retries are azcore's retry policy alone: it retries
+// 408, 429 and 5xx, and waits as long as the service asks in Retry-After
+// (or retry-after-ms); a wait longer than Retry.MaxRetryDelay (60 s by
+// default) fails the upload instead, so that the invocation's own retry
+// takes over.
+func New(opts Options, cred azcore.TokenCredential) (*Client, error) {
+	switch {
+	case opts.DCE == "":
+		return nil, errors.New("sentinel: no data collection endpoint")
+	case opts.DCRID == "" || opts.Stream == "":
+		return nil, errors.New("sentinel: a data collection rule id and stream are required")
+	case cred == nil:
+		return nil, errors.New("sentinel: no Entra ID credential")
 	}
 	co := opts.ClientOptions
-	// 429 is handled here, so that Retry-After is honoured for every wait
-	// and the number of waits is ours; azcore retries 408 and 5xx.
-	co.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
-	co.Retry.MaxRetries = int32(cfg.MaxRetries)
-	c, err := azlogs.NewClient(cfg.DCE, cred, &azlogs.ClientOptions{ClientOptions: co})
+	co.Retry.MaxRetries = int32(opts.MaxRetries)
+	c, err := azlogs.NewClient(opts.DCE, cred, &azlogs.ClientOptions{ClientOptions: co})
 	if err != nil {
 		return nil, fmt.Errorf("sentinel: logs ingestion client: %w", err)
 	}
-	sleep := opts.Sleep
-	if sleep == nil {
-		sleep = wait
-	}
-	return &Client{c: c, rule: cfg.DCRID, stream: cfg.Stream, retries: cfg.MaxRetries, sleep: sleep}, nil
-}
-
-// NewDefault returns a client authenticating with the default Azure
-// credential chain (managed identity in Azure).
-func NewDefault(cfg config.Sentinel) (*Client, error) {
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
-	if err != nil {
-		return nil, fmt.Errorf("sentinel: credential: %w", err)
-	}
-	return New(cfg, cred, Options{})
+	return &Client{c: c, rule: opts.DCRID, stream: opts.Stream}, nil
 }
 
 // Publish uploads the alerts in batches under MaxBatchBytes.
@@ -128,49 +125,11 @@ func (c *Client) Publish(ctx context.Context, alerts []model.Alert) error {
 		return err
 	}
 	for i, b := range batches {
-		if err := c.upload(ctx, b); err != nil {
+		if _, err := c.c.Upload(ctx, c.rule, c.stream, b, nil); err != nil {
 			return fmt.Errorf("sentinel: upload batch %d of %d: %w", i+1, len(batches), err)
 		}
 	}
 	return nil
-}
-
-func (c *Client) upload(ctx context.Context, body []byte) error {
-	for attempt := 0; ; attempt++ {
-		_, err := c.c.Upload(ctx, c.rule, c.stream, body, nil)
-		var re *azcore.ResponseError
-		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests || attempt >= c.retries {
-			return err
-		}
-		if err := c.sleep(ctx, retryAfter(re.RawResponse)); err != nil {
-			return err
-		}
-	}
-}
-
-// retryAfter reads the wait a 429 asks for: retry-after-ms,
-// x-ms-retry-after-ms, or Retry-After in seconds or as an HTTP date;
-// one second when absent.
-func retryAfter(resp *http.Response) time.Duration {
-	if resp == nil {
-		return time.Second
-	}
-	for _, h := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		if ms, err := strconv.Atoi(resp.Header.Get(h)); err == nil && ms > 0 {
-			return time.Duration(ms) * time.Millisecond
-		}
-	}
-	v := resp.Header.Get("Retry-After")
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-		return 0
-	}
-	return time.Second
 }
 
 // Batches encodes alerts as JSON arrays of rows, each at most max bytes. A
@@ -199,15 +158,4 @@ func Batches(alerts []model.Alert, max int) ([][]byte, error) {
 		out = append(out, append(cur, ']'))
 	}
 	return out, nil
-}
-
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

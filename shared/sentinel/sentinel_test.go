@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -46,17 +45,27 @@ func alerts(n, evidenceBytes int) []model.Alert {
 	return out
 }
 
+// fastRetries makes azcore's own backoff a millisecond, so that a wait of
+// a second or more can only come from the service's Retry-After.
+func fastRetries(srv *httptest.Server) azcore.ClientOptions {
+	return azcore.ClientOptions{Transport: srv.Client(), Retry: policy.RetryOptions{RetryDelay: time.Millisecond}}
+}
+
 // TestPublish runs the real azlogs client against a loopback HTTPS server
 // that checks each request the way the Logs Ingestion API would, answers
 // the first with 429 and Retry-After, and the rest with 204.
 func TestPublish(t *testing.T) {
 	var mu sync.Mutex
 	var ids []string
+	var throttledAt, retriedAt time.Time // when the 429 was sent, when the next request came
 	requests := 0
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		requests++
+		if requests == 2 {
+			retriedAt = time.Now()
+		}
 		check := func(cond bool, format string, args ...any) bool {
 			if !cond {
 				t.Errorf(format, args...)
@@ -78,8 +87,9 @@ func TestPublish(t *testing.T) {
 			return
 		}
 		if requests == 1 {
-			w.Header().Set("Retry-After", "7")
+			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
+			throttledAt = time.Now()
 			return
 		}
 		for _, row := range rows {
@@ -95,10 +105,8 @@ func TestPublish(t *testing.T) {
 	defer srv.Close()
 
 	cred := &staticToken{}
-	var slept []time.Duration
-	c, err := New(config.Sentinel{DCE: srv.URL, DCRID: "dcr-0123456789abcdef", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 3}, cred,
-		Options{ClientOptions: azcore.ClientOptions{Transport: srv.Client()},
-			Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }})
+	c, err := New(Options{DCE: srv.URL, DCRID: "dcr-0123456789abcdef", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 3,
+		ClientOptions: fastRetries(srv)}, cred)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +114,15 @@ func TestPublish(t *testing.T) {
 	if err := c.Publish(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
-	if len(slept) != 1 || slept[0] != 7*time.Second {
-		t.Errorf("waits %v, want one of 7s (Retry-After)", slept)
+	if wait := retriedAt.Sub(throttledAt); wait < time.Second {
+		t.Errorf("the throttled upload was retried after %v; Retry-After asked for 1s", wait)
+	}
+	batches, err := Batches(in, MaxBatchBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requests != len(batches)+1 {
+		t.Errorf("%d requests for %d batches; want one retry, of the throttled one", requests, len(batches))
 	}
 	if len(ids) != len(in) || ids[0] != "alert-0000" || ids[len(ids)-1] != "alert-0599" {
 		t.Errorf("server received %d rows, want %d in order", len(ids), len(in))
@@ -121,22 +136,54 @@ func TestPublish(t *testing.T) {
 }
 
 // TestPublishGivesUp: a service that keeps throttling makes Publish fail
-// after MaxRetries waits, so the invocation can fail and be retried.
+// after MaxRetries waits (each as long as retry-after-ms asks), so the
+// invocation can fail and be retried.
 func TestPublishGivesUp(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "1")
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		w.Header().Set("retry-after-ms", "200")
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	defer srv.Close()
-	waits := 0
-	c, err := New(config.Sentinel{DCE: srv.URL, DCRID: "dcr-1", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 2}, &staticToken{},
-		Options{ClientOptions: azcore.ClientOptions{Transport: srv.Client()}, Sleep: func(context.Context, time.Duration) error { waits++; return nil }})
+	c, err := New(Options{DCE: srv.URL, DCRID: "dcr-1", Stream: "Custom-PalisadeAlerts_CL", MaxRetries: 2, ClientOptions: fastRetries(srv)}, &staticToken{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = c.Publish(t.Context(), alerts(1, 10))
-	if err == nil || !strings.Contains(err.Error(), "429") || waits != 2 {
-		t.Errorf("err %v after %d waits; want a 429 error after 2", err, waits)
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "429") || len(at) != 3 {
+		t.Fatalf("err %v after %d requests; want a 429 error after 2 waits", err, len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < 200*time.Millisecond {
+			t.Errorf("wait %d was %v, shorter than retry-after-ms asked", i, d)
+		}
+	}
+}
+
+// TestNewRefusesIncompleteOptions: a client is not made without an
+// endpoint, rule, stream or credential.
+func TestNewRefusesIncompleteOptions(t *testing.T) {
+	ok := Options{DCE: "https://dce.example", DCRID: "dcr-1", Stream: "Custom-PalisadeAlerts_CL"}
+	for name, tc := range map[string]struct {
+		o    Options
+		cred azcore.TokenCredential
+	}{
+		"no endpoint":   {Options{DCRID: "dcr-1", Stream: "s"}, &staticToken{}},
+		"no rule":       {Options{DCE: ok.DCE, Stream: "s"}, &staticToken{}},
+		"no credential": {ok, nil},
+	} {
+		if _, err := New(tc.o, tc.cred); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := New(ok, &staticToken{}); err != nil {
+		t.Errorf("complete options: %v", err)
 	}
 }
 

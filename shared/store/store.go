@@ -239,3 +239,36 @@ func Each[T any](ctx context.Context, s Store, c Container, q Query, fn func(T) 
 		q.Continuation = page.Continuation
 	}
 }
+
+// Cursor asks for one page of a list: at most Limit items (0 means
+// DefaultLimit) after Continuation ("" for the first page).
+type Cursor struct {
+	Limit        int
+	Continuation string
+}
+
+// List is one page of decoded items. An empty Continuation means there are
+// no more pages. Its JSON is the query API's list shape.
+type List[T any] struct {
+	Items        []T    `json:"items"`
+	Continuation string `json:"continuation,omitempty"`
+}
+
+// QueryList runs one page of q (its Limit and Continuation from cur) and
+// decodes the items into T. Items is never nil.
+func QueryList[T any](ctx context.Context, s Store, c Container, q Query, cur Cursor) (List[T], error) {
+	q.Limit, q.Continuation = cur.Limit, cur.Continuation
+	page, err := s.Query(ctx, c, q)
+	if err != nil {
+		return List[T]{}, err
+	}
+	out := List[T]{Items: make([]T, 0, len(page.Items)), Continuation: page.Continuation}
+	for _, raw := range page.Items {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return List[T]{}, fmt.Errorf("decode %s item: %w", c, err)
+		}
+		out.Items = append(out.Items, v)
+	}
+	return out, nil
+}

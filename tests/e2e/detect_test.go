@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/funchost"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -47,11 +47,12 @@ func alerts(t *testing.T, url string) alertList {
 // alert back through the query API.
 func TestRuntimeDetectionThroughHost(t *testing.T) {
 	h, front := launch(t)
-	env, err := detection.DecodeFalco(fixture(t, "shared", "detection", "testdata", "falco", "drop_execute.json"), "aks-prod")
+	ev, err := falcoevent.DecodeJSON(fixture(t, "shared", "detection", "testdata", "falco", "drop_execute.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(env)
+	falcoevent.Stamp(&ev.Envelope, "aks-prod", "")
+	body, _ := json.Marshal(ev.Envelope)
 	events := []funchost.EventHubEvent{
 		{Body: body, SequenceNumber: 1, EnqueuedTime: time.Now()},
 		{Body: []byte(`{"v":1,"rule":`), SequenceNumber: 2, EnqueuedTime: time.Now()},

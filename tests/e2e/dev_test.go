@@ -14,14 +14,15 @@ import (
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
-// TestDevScansOnPush runs `palisade dev` as `make run` does, offline,
-// pushes a Debian image to its local registry, and waits for the scan to
-// appear in the query API, labelled as demo data.
+// TestDevScansOnPush runs `palisade dev` offline, outside the source root
+// (the test's directory holds no host.json: the built-in definitions are
+// used), pushes a Debian image to its local registry, and waits for the
+// scan to appear in the query API, labelled as demo data.
 func TestDevScansOnPush(t *testing.T) {
 	devAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	regAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	tmp := t.TempDir()
-	cmd := []string{"dev", "--app", testenv.Root(t)}
+	cmd := []string{"dev"}
 	env := []string{
 		"PALISADE_DEV_ADDR=" + devAddr,
 		"PALISADE_DEV_REGISTRY_ADDR=" + regAddr,

@@ -5,10 +5,12 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade/shared/config"
@@ -19,11 +21,14 @@ import (
 )
 
 // Open returns the store cfg selects and logs which one (never the key).
+// cred is the process's Entra ID credential for Cosmos DB without an account
+// key; it is called only then, so that a process with a key or the embedded
+// store never makes one.
 //
 // A Cosmos DB endpoint on a loopback address (a local emulator) is trusted
 // without verifying its certificate, as such emulators use self-signed
 // ones; any other endpoint is verified.
-func Open(ctx context.Context, cfg config.Store, log zerolog.Logger) (store.Store, error) {
+func Open(ctx context.Context, cfg config.Store, cred func() (azcore.TokenCredential, error), log zerolog.Logger) (store.Store, error) {
 	log = log.With().Str(logging.FieldComponent, "store").Logger()
 	if cfg.CosmosEndpoint == "" {
 		s, err := embedded.Open(cfg.Path)
@@ -34,9 +39,18 @@ func Open(ctx context.Context, cfg config.Store, log zerolog.Logger) (store.Stor
 		return s, nil
 	}
 	loopback := isLoopbackURL(cfg.CosmosEndpoint)
+	var tc azcore.TokenCredential
+	if cfg.CosmosKey == "" {
+		c, err := cred()
+		if err != nil {
+			return nil, fmt.Errorf("cosmos DB without an account key: %w", err)
+		}
+		tc = c
+	}
 	s, err := cosmos.New(ctx, cosmos.Options{
 		Endpoint:            cfg.CosmosEndpoint,
 		Key:                 cfg.CosmosKey,
+		Credential:          tc,
 		Database:            cfg.CosmosDatabase,
 		InsecureLoopbackTLS: loopback,
 	})

@@ -26,7 +26,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
 	"github.com/palisade-sec/palisade/shared/store"
@@ -39,10 +38,11 @@ type Options struct {
 	// Endpoint is the account endpoint, e.g.
 	// https://ACCOUNT.documents.azure.com:443/. Required.
 	Endpoint string
-	// Key is the account key. Empty: authenticate with Entra ID through
-	// azidentity.NewDefaultAzureCredential (managed identity, workload
-	// identity, az login).
+	// Key is the account key. Empty: authenticate with Credential.
 	Key string
+	// Credential is the process's Entra ID credential (managed identity,
+	// workload identity, az login), used when Key is empty.
+	Credential azcore.TokenCredential
 	// Database is created when missing. Default "palisade".
 	Database string
 	// HTTPClient sends the requests. Default: azcosmos's client.
@@ -129,11 +129,11 @@ func New(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("cosmos client for %s: %w", o.Endpoint, err)
 		}
 	} else {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
-		if err != nil {
-			return nil, fmt.Errorf("cosmos credential (no account key set, so Entra ID): %w", err)
+		if o.Credential == nil {
+			return nil, fmt.Errorf("cosmos %s: no account key and no Entra ID credential", o.Endpoint)
 		}
-		client, err = azcosmos.NewClient(o.Endpoint, cred, copts)
+		var err error
+		client, err = azcosmos.NewClient(o.Endpoint, o.Credential, copts)
 		if err != nil {
 			return nil, fmt.Errorf("cosmos client for %s: %w", o.Endpoint, err)
 		}

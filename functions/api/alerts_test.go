@@ -1,25 +1,61 @@
-package detection
+package api
 
 import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/tests/faultstore"
 )
 
-func TestAlertsAPI(t *testing.T) {
-	st := faultstore.Open(t)
-	d := newTestDetector(t)
-	if _, err := NewSink(st, d, fixedNow).Save(t.Context(), batchOf(t, d, "netcat_rce", "drop_execute", "nmap", "terminal_shell", "miner_pool_port").Folds()); err != nil {
+// seedAlerts stores the alerts of Falco samples as detectruntime does.
+func seedAlerts(t *testing.T, st store.Store, samples ...string) {
+	t.Helper()
+	d, err := detection.NewDetector(detection.Options{Window: time.Hour})
+	if err != nil {
 		t.Fatal(err)
 	}
-	api := NewAlertsAPI(st)
-	get := func(q string) (int, AlertsPage) {
+	b := d.NewBatch()
+	for _, n := range samples {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "shared", "detection", "testdata", "falco", n+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := falcoevent.DecodeJSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		falcoevent.Stamp(&ev.Envelope, "aks-prod", "")
+		b.AddEnvelope(&ev.Envelope)
+	}
+	now := func() time.Time { return time.Date(2026, 7, 10, 21, 0, 0, 0, time.UTC) }
+	if _, err := detection.NewSink(st, d, now).Save(t.Context(), b.Folds()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alertsPage is the answer of GET /api/alerts.
+type alertsPage struct {
+	Alerts       []model.Alert `json:"items"`
+	Continuation string        `json:"continuation"`
+}
+
+func TestAlertsAPI(t *testing.T) {
+	st := faultstore.Open(t)
+	seedAlerts(t, st, "netcat_rce", "drop_execute", "nmap", "terminal_shell", "miner_pool_port")
+	api := New(st, Options{})
+	get := func(q string) (int, alertsPage) {
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/alerts"+q, nil))
-		var p AlertsPage
+		var p alertsPage
 		if rec.Code == http.StatusOK {
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 				t.Fatal(err)
@@ -65,9 +101,7 @@ func TestAlertsAPI(t *testing.T) {
 		if code != 200 || pages > 5 {
 			t.Fatalf("paging: %d after %d pages", code, pages)
 		}
-		for _, raw := range p.Alerts {
-			var a struct{ ID string }
-			_ = json.Unmarshal(raw, &a)
+		for _, a := range p.Alerts {
 			seen[a.ID] = true
 		}
 		if p.Continuation == "" {

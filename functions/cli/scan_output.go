@@ -1,4 +1,4 @@
-package scancli
+package cli
 
 import (
 	"encoding/json"

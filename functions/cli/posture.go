@@ -1,10 +1,8 @@
-package posture
+package cli
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,143 +10,138 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/sarif"
 )
 
-// Exit codes of `palisade posture`.
-const (
-	ExitOK       = 0 // no failure at or above --fail-on
-	ExitFailures = 1 // failures at or above --fail-on, or a broken policy
-	ExitUsage    = 2 // bad flags, settings or input
-)
+const postureUsage = `usage: palisade posture --manifests DIR [flags]
 
-const cliUsage = `usage: palisade posture --manifests DIR [--cluster-json FILE] [--diagnostics-json FILE]
-                        [--registry-json FILE] [--policies DIR] [--exemptions FILE]
-                        [--format table|json|sarif] [--fail-on SEVERITY] [--all]
+Assesses Kubernetes manifests (YAML or JSON), and optionally a recorded ARM
+managedCluster, its diagnostic settings and a container registry, offline:
+for pipelines before a deploy. Settings (PALISADE_TRUSTED_REGISTRIES, ...)
+are read from the environment.
 
-Assesses Kubernetes manifests (and optionally a recorded ARM managedCluster)
-offline, for pipelines before deploy. Settings (PALISADE_TRUSTED_REGISTRIES,
-...) are read from the environment. Exit code 1 when a check fails at or
-above --fail-on (default high) or a custom policy is broken; 2 on bad input.
+Exit code 1 when a check fails at or above --fail-on (default high) or a
+custom policy is broken; 2 on bad flags, settings or input.
 `
 
-// RunCLI implements `palisade posture`.
-func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runCLI(ctx, args, os.Getenv, time.Now, stdout, stderr)
+// Posture runs `palisade posture` with args (after "posture") and returns
+// the exit code.
+func Posture(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return postureRun(ctx, args, os.Getenv, time.Now, stdout, stderr)
 }
 
-func runCLI(ctx context.Context, args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("posture", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, cliUsage) }
-	manifests := fs.String("manifests", "", "folder of YAML or JSON manifests")
-	clusterJSON := fs.String("cluster-json", "", "recorded ARM managedCluster JSON")
-	diagJSON := fs.String("diagnostics-json", "", "recorded ARM diagnosticSettings JSON of the cluster")
-	registryJSON := fs.String("registry-json", "", "recorded ARM container registry JSON")
-	policies := fs.String("policies", "", "folder of custom Rego policies (default PALISADE_POLICY_DIR)")
-	exemptions := fs.String("exemptions", "", "exemptions file (default PALISADE_EXEMPTIONS_FILE)")
-	format := fs.String("format", "table", "output: table, json or sarif")
-	failOn := fs.String("fail-on", "high", "lowest severity of a failure that fails the run")
-	all := fs.Bool("all", false, "table: list passing results too")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
-	}
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "palisade posture: "+format+"\n", a...)
-		return ExitUsage
-	}
-	if *manifests == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	threshold, err := model.ParseSeverity(*failOn)
+func postureRun(ctx context.Context, args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) int {
+	f := newFlags("posture", postureUsage, stdout, stderr)
+	manifests := f.String("manifests", "", "`folder` of YAML or JSON manifests")
+	clusterJSON := f.String("cluster-json", "", "recorded ARM managedCluster JSON `file`")
+	diagJSON := f.String("diagnostics-json", "", "recorded ARM diagnosticSettings JSON `file` of the cluster")
+	registryJSON := f.String("registry-json", "", "recorded ARM container registry JSON `file`")
+	policies := f.String("policies", "", "`folder` of custom Rego policies (default PALISADE_POLICY_DIR)")
+	exemptions := f.String("exemptions", "", "exemptions `file` (default PALISADE_EXEMPTIONS_FILE)")
+	format := f.String("format", "table", "output: table, json or sarif")
+	failOnFlag := f.String("fail-on", "high", "exit 1 when a check fails at least at this `severity`")
+	all := f.Bool("all", false, "table: list passing results too")
+	pos, err := f.parse(args)
 	if err != nil {
-		return usage("--fail-on: %v", err)
+		return exit(err)
 	}
-	if *format != "table" && *format != "json" && *format != "sarif" {
-		return usage("--format %q: want table, json or sarif", *format)
+	if len(pos) > 0 {
+		return exit(f.fail("unexpected arguments %q", pos))
 	}
-	cfgAll, err := config.Load(getenv)
+	if *manifests == "" {
+		return exit(f.fail("--manifests is required"))
+	}
+	threshold, err := f.failOn(*failOnFlag)
 	if err != nil {
-		return usage("settings: %v", err)
+		return exit(err)
 	}
-	cfg := cfgAll.Posture
+	if err := f.format(*format, "table", "json", "sarif"); err != nil {
+		return exit(err)
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		errorf(stderr, "posture", "settings: %v", err)
+		return ExitUsage
+	}
+	opts := settings.Posture(cfg.Posture)
 	if *policies != "" {
-		cfg.PolicyDir = *policies
+		opts.PolicyDir = *policies
 	}
 	if *exemptions != "" {
-		cfg.ExemptionsFile = *exemptions
+		opts.ExemptionsFile = *exemptions
 	}
 	snap, err := offlineSnapshot(*manifests, *clusterJSON, *diagJSON, *registryJSON)
 	if err != nil {
-		return usage("%v", err)
+		errorf(stderr, "posture", "%v", err)
+		return ExitUsage
 	}
-	eng, err := LoadEngine(ctx, cfg, nil, now)
+	eng, err := posture.LoadEngine(ctx, opts, nil, now)
 	if err != nil {
-		return usage("%v", err)
+		errorf(stderr, "posture", "%v", err)
+		return ExitUsage
 	}
 	rep, err := eng.Assess(ctx, snap)
 	if err != nil {
-		return usage("%v", err)
+		errorf(stderr, "posture", "%v", err)
+		return ExitUsage
 	}
 	for _, pe := range rep.PolicyErrors {
-		fmt.Fprintf(stderr, "palisade posture: broken policy: %v\n", pe)
+		errorf(stderr, "posture", "broken policy: %v", pe)
 	}
 	for _, ex := range rep.ExpiredExemptions {
-		fmt.Fprintf(stderr, "palisade posture: expired exemption: %s\n", ex)
+		errorf(stderr, "posture", "expired exemption: %s", ex)
 	}
 	switch *format {
 	case "json":
-		err = writeJSON(stdout, rep)
+		err = writePostureJSON(stdout, rep)
 	case "sarif":
-		err = writeSARIF(stdout, rep, eng)
+		err = writePostureSARIF(stdout, rep, eng)
 	default:
-		err = writeTable(stdout, rep, *all)
+		err = writePostureTable(stdout, rep, *all)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "palisade posture: write output: %v\n", err)
+		errorf(stderr, "posture", "write output: %v", err)
 		return ExitUsage
 	}
 	for _, r := range rep.Results {
-		if r.Status == model.PostureFail && r.Severity.Rank() >= threshold.Rank() {
-			return ExitFailures
+		if r.Status == model.PostureFail && atOrAbove(r.Severity, threshold) {
+			return ExitPolicy
 		}
 	}
 	if len(rep.PolicyErrors) > 0 {
-		return ExitFailures
+		return ExitPolicy
 	}
 	return ExitOK
 }
 
 // offlineSnapshot reads manifests and the optional recorded ARM JSON.
-func offlineSnapshot(manifests, clusterJSON, diagJSON, registryJSON string) (*Snapshot, error) {
-	objs, _, err := LoadManifestDir(manifests)
+func offlineSnapshot(manifests, clusterJSON, diagJSON, registryJSON string) (*posture.Snapshot, error) {
+	objs, _, err := posture.LoadManifestDir(manifests)
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{Name: "offline", Objects: objs}
+	snap := &posture.Snapshot{Name: "offline", Objects: objs}
 	if clusterJSON != "" {
 		data, err := os.ReadFile(clusterJSON)
 		if err != nil {
 			return nil, fmt.Errorf("--cluster-json: %w", err)
 		}
-		cl, err := DecodeCluster(data)
+		cl, err := posture.DecodeCluster(data)
 		if err != nil {
 			return nil, fmt.Errorf("--cluster-json %s: %w", clusterJSON, err)
 		}
-		snap.Cluster, snap.Name = cl, clusterResource(cl)
+		snap.Cluster, snap.Name = cl, cl.Resource()
 	}
 	if diagJSON != "" {
 		data, err := os.ReadFile(diagJSON)
 		if err != nil {
 			return nil, fmt.Errorf("--diagnostics-json: %w", err)
 		}
-		if snap.Diagnostics, err = DecodeDiagnosticSettings(data); err != nil {
+		if snap.Diagnostics, err = posture.DecodeDiagnosticSettings(data); err != nil {
 			return nil, fmt.Errorf("--diagnostics-json %s: %w", diagJSON, err)
 		}
 	}
@@ -157,16 +150,16 @@ func offlineSnapshot(manifests, clusterJSON, diagJSON, registryJSON string) (*Sn
 		if err != nil {
 			return nil, fmt.Errorf("--registry-json: %w", err)
 		}
-		r, err := DecodeRegistry(data)
+		r, err := posture.DecodeRegistry(data)
 		if err != nil {
 			return nil, fmt.Errorf("--registry-json %s: %w", registryJSON, err)
 		}
-		snap.Registries = []Registry{*r}
+		snap.Registries = []posture.Registry{*r}
 	}
 	return snap, nil
 }
 
-func writeJSON(w io.Writer, rep *Report) error {
+func writePostureJSON(w io.Writer, rep *posture.Report) error {
 	out := struct {
 		Cluster           string                        `json:"cluster"`
 		At                time.Time                     `json:"at"`
@@ -185,7 +178,7 @@ func writeJSON(w io.Writer, rep *Report) error {
 	return enc.Encode(out)
 }
 
-func writeTable(w io.Writer, rep *Report, all bool) error {
+func writePostureTable(w io.Writer, rep *posture.Report, all bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tSEVERITY\tCHECK\tRESOURCE\tMESSAGE")
 	for _, r := range rep.Results {
@@ -206,8 +199,8 @@ func writeTable(w io.Writer, rep *Report, all bool) error {
 	return err
 }
 
-// writeSARIF writes the failed results as SARIF, one rule per check.
-func writeSARIF(w io.Writer, rep *Report, eng *Engine) error {
+// writePostureSARIF writes the failed results as SARIF, one rule per check.
+func writePostureSARIF(w io.Writer, rep *posture.Report, eng *posture.Engine) error {
 	var rules []sarif.Rule
 	seen := map[string]bool{}
 	rule := func(id, title, remediation string, sev model.Severity, benchmarks []string) {

@@ -1,4 +1,4 @@
-package scancli_test
+package cli_test
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/palisade-sec/palisade/functions/cli"
 	"github.com/palisade-sec/palisade/shared/model"
-	"github.com/palisade-sec/palisade/shared/scancli"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 )
@@ -22,7 +22,7 @@ import (
 func withFixtureDB(t *testing.T) {
 	t.Helper()
 	cache := t.TempDir()
-	files, _ := filepath.Glob(filepath.Join("..", "scanner", "testdata", "db", "*.yaml"))
+	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "scanner", "testdata", "db", "*.yaml"))
 	if err := scanner.BuildFixtureDB(filepath.Join(cache, "db"), scantest.DBUpdatedAt, files...); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func withFixtureDB(t *testing.T) {
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := scancli.RunCLI(t.Context(), args, &out, &errb)
+	code := cli.Scan(t.Context(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -51,22 +51,25 @@ func TestScanRegistryImageTableAndFailOn(t *testing.T) {
 	for _, tc := range []struct {
 		failOn string
 		want   int
-	}{{"", scancli.ExitOK}, {"high", scancli.ExitFindings}, {"critical", scancli.ExitOK}} {
-		t.Run("fail-on="+tc.failOn, func(t *testing.T) {
-			args := []string{ref}
-			if tc.failOn != "" {
-				args = []string{"--fail-on", tc.failOn, ref}
+	}{{"", cli.ExitOK}, {"high", cli.ExitPolicy}, {"critical", cli.ExitOK}} {
+		// Flags are read before and after the image, as the README's
+		// pipeline example writes them.
+		for _, args := range [][]string{{"--fail-on", tc.failOn, ref}, {ref, "--fail-on", tc.failOn}} {
+			if tc.failOn == "" {
+				args = []string{ref}
 			}
-			code, out, stderr := run(t, args...)
-			if code != tc.want {
-				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.want, stderr)
-			}
-			for _, want := range []string{"debian 12.5", "CVE-2023-4911", "libc6", "2.36-9+deb12u3", "[known exploited]", "HIGH: 2"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("table lacks %q:\n%s", want, out)
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				code, out, stderr := run(t, args...)
+				if code != tc.want {
+					t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.want, stderr)
 				}
-			}
-		})
+				for _, want := range []string{"debian 12.5", "CVE-2023-4911", "libc6", "2.36-9+deb12u3", "[known exploited]", "HIGH: 2"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("table lacks %q:\n%s", want, out)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -100,7 +103,7 @@ func TestScanLocalArchives(t *testing.T) {
 	}
 
 	code, out, stderr = run(t, "--format", "sarif", "--fail-on", "medium", "--input", ociDir)
-	if code != scancli.ExitFindings {
+	if code != cli.ExitPolicy {
 		t.Fatalf("OCI layout: exit %d, want 1: %s", code, stderr)
 	}
 	var sarif struct {
@@ -148,9 +151,9 @@ func TestDemoDBFallback(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	withFixtureDB(t)
-	for _, args := range [][]string{{}, {"a", "b"}, {"--format", "xml", "x"}, {"--fail-on", "severe", "x"}, {"--input", "/does/not/exist"}} {
-		if code, _, _ := run(t, args...); code != scancli.ExitError {
-			t.Errorf("%q: exit %d, want %d", args, code, scancli.ExitError)
+	for _, args := range [][]string{{}, {"a", "b"}, {"--format", "xml", "x"}, {"--fail-on", "severe", "x"}, {"--input", "/does/not/exist"}, {"x", "--bogus"}, {"--input", "a.tar", "x"}} {
+		if code, _, _ := run(t, args...); code != cli.ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, cli.ExitUsage)
 		}
 	}
 }

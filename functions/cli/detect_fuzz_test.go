@@ -1,11 +1,10 @@
-package detectcli
+package cli
 
 import (
 	"bytes"
 	"io"
 	"testing"
 
-	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
 )
 
@@ -13,15 +12,11 @@ import (
 // line is either analysed or reported.
 func FuzzProcess(f *testing.F) {
 	f.Add([]byte("{\"rule\":\"x\",\"output\":\"y\",\"time\":\"2026-01-01T00:00:00Z\"}\n{\"records\":[]}\nnot json\n"))
-	cfg, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		f.Fatal(err)
-	}
-	d, err := detection.NewDetector(cfg.Detect)
+	d, err := detection.NewDetector(detection.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = process(t.Context(), bytes.NewReader(in), d.NewBatch(), "fuzz", io.Discard)
+		_, _ = process(t.Context(), bytes.NewReader(in), d.NewBatch(), source{cluster: "fuzz"}, io.Discard)
 	})
 }

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vulnstore"
+)
+
+// routes is every endpoint of the API. Lists answer {"items": [...],
+// "continuation": "..."} (store.List); pass continuation back for the next
+// page.
+//
+//	GET /api/images                    ?registry= &repository= &status= &severity= (that or worse)
+//	GET /api/images/{digest}
+//	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package=
+//	GET /api/alerts                    ?cluster= &severity= &minSeverity= &type= &status= &since= &until=
+//	GET /api/posture                   ?cluster= &check= &status= &namespace= &severity= &resource=
+//	GET /api/posture/score             ?cluster=
+func (a *API) routes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
+		{method: http.MethodGet, path: "/api/images/{digest}", serve: (*API).image},
+		{method: http.MethodGet, path: "/api/images/{digest}/findings", params: []string{"severity", "status", "vuln", "package"}, paged: true, serve: (*API).findings},
+		{method: http.MethodGet, path: "/api/alerts", params: []string{"cluster", "severity", "minSeverity", "type", "status", "since", "until"}, paged: true, serve: (*API).alerts},
+		{method: http.MethodGet, path: "/api/posture", params: []string{"cluster", "check", "status", "namespace", "severity", "resource"}, paged: true, serve: (*API).postureResults},
+		{method: http.MethodGet, path: "/api/posture/score", params: []string{"cluster"}, serve: (*API).postureScore},
+	}
+}
+
+func (a *API) images(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := vulnstore.ImageFilter{Registry: r.param("registry"), Repository: r.param("repository")}
+	if f.Status, err = r.oneOf("status", model.ImageActive, model.ImageDeleted, model.ImageUnsupported, model.ImageFailed); err != nil {
+		return nil, err
+	}
+	if f.MinSeverity, err = r.severity("severity"); err != nil {
+		return nil, err
+	}
+	return vulnstore.ListImages(r.Context(), a.st, f, cur)
+}
+
+func (a *API) image(r *request) (any, error) {
+	digest, err := r.digest()
+	if err != nil {
+		return nil, err
+	}
+	return a.getImage(r, digest)
+}
+
+// getImage reads an image summary; an unknown digest is a 404.
+func (a *API) getImage(r *request, digest string) (model.Image, error) {
+	img, err := vulnstore.GetImage(r.Context(), a.st, digest)
+	if errors.Is(err, store.ErrNotFound) {
+		return img, &Error{Status: http.StatusNotFound, Message: "no image with digest " + digest}
+	}
+	return img, err
+}
+
+func (a *API) findings(r *request) (any, error) {
+	digest, err := r.digest()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.getImage(r, digest); err != nil {
+		return nil, err
+	}
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := vulnstore.FindingFilter{VulnID: r.param("vuln"), Package: r.param("package")}
+	if f.Status, err = r.oneOf("status", model.FindingOpen, model.FindingResolved); err != nil {
+		return nil, err
+	}
+	if f.MinSeverity, err = r.severity("severity"); err != nil {
+		return nil, err
+	}
+	return vulnstore.ListFindings(r.Context(), a.st, digest, f, cur)
+}
+
+// alerts lists alerts; pending burst alerts are hidden unless
+// status=pending.
+func (a *API) alerts(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := detection.AlertFilter{Cluster: r.param("cluster"), Type: r.param("type")}
+	if f.Severity, err = r.severity("severity"); err != nil {
+		return nil, err
+	}
+	if f.MinSeverity, err = r.severity("minSeverity"); err != nil {
+		return nil, err
+	}
+	if f.Type != "" && !detection.IsRefType(f.Type) {
+		if _, ok := detection.LookupType(f.Type); !ok {
+			return nil, badRequest("unknown alert type " + quote(f.Type) + " (want a Palisade type name or a K8S_… / K8S.NODE_… reference type)")
+		}
+	}
+	if f.Status, err = r.oneOf("status", model.AlertActive, model.AlertDismissed, model.AlertResolved, model.AlertPending); err != nil {
+		return nil, err
+	}
+	if f.Since, err = r.time("since"); err != nil {
+		return nil, err
+	}
+	if f.Until, err = r.time("until"); err != nil {
+		return nil, err
+	}
+	return detection.ListAlerts(r.Context(), a.st, f, cur)
+}
+
+func (a *API) postureResults(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := posture.ResultFilter{Cluster: r.param("cluster"), Check: r.param("check"), Namespace: r.param("namespace"), Resource: r.param("resource")}
+	if f.Status, err = r.oneOf("status", model.PosturePass, model.PostureFail, model.PostureExempt, model.PostureError); err != nil {
+		return nil, err
+	}
+	if f.Severity, err = r.severity("severity"); err != nil {
+		return nil, err
+	}
+	return posture.ListResults(r.Context(), a.st, f, cur)
+}
+
+// postureScore is the latest run of each cluster or, for one, its history.
+func (a *API) postureScore(r *request) (any, error) {
+	cluster := r.param("cluster")
+	s, err := posture.LoadScores(r.Context(), a.st, cluster)
+	if errors.Is(err, posture.ErrNotAssessed) {
+		return nil, &Error{Status: http.StatusNotFound, Message: "cluster " + quote(cluster) + " has not been assessed"}
+	}
+	return s, err
+}

@@ -1,0 +1,103 @@
+// Package settings maps the app settings (shared/config) onto the Options of
+// each part of Palisade. The handler (functions/wire.go) and the pipeline
+// CLIs (functions/cli) both map through it, so a setting means the same in
+// both; nothing under shared/ but the store factory reads shared/config.
+package settings
+
+import (
+	"slices"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/rs/zerolog"
+
+	"github.com/palisade-sec/palisade/shared/acrauth"
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/sentinel"
+)
+
+// Scanner maps the scan settings. cred (may be nil) is the process's Entra
+// ID credential, used for *.azurecr.io when PALISADE_REGISTRY_ENTRA_ID is
+// true. Registry credentials go only to the registries in
+// PALISADE_REGISTRIES; others are pulled with the docker keychain (pipeline
+// mode) or anonymously.
+func Scanner(c config.Scan, cred azcore.TokenCredential, log zerolog.Logger) scanner.Options {
+	var ex *acrauth.Exchanger
+	if c.UseEntraID && cred != nil {
+		ex = &acrauth.Exchanger{Credential: cred}
+	}
+	return scanner.Options{
+		CacheDir:       c.CacheDir,
+		DBRepositories: c.DBRepositories,
+		SkipDBUpdate:   c.SkipDBUpdate,
+		DemoFallback:   c.DemoDBFallback,
+		MaxBytes:       c.MaxBytes,
+		Timeout:        c.Timeout,
+		Logger:         log,
+		Insecure:       func(r string) bool { return slices.Contains(c.InsecureRegistries, r) },
+		Auth: func(registry string) authn.Authenticator {
+			allowed := slices.Contains(c.Registries, registry)
+			switch {
+			case allowed && c.RegistryUsername != "":
+				return authn.FromConfig(authn.AuthConfig{Username: c.RegistryUsername, Password: c.RegistryPassword})
+			case allowed && ex != nil && acrauth.IsACR(registry):
+				return ex.Authenticator(registry)
+			}
+			reg, err := name.NewRegistry(registry)
+			if err != nil {
+				return authn.Anonymous
+			}
+			a, err := authn.DefaultKeychain.Resolve(reg)
+			if err != nil {
+				return authn.Anonymous
+			}
+			return a
+		},
+	}
+}
+
+// Detection maps the settings of the runtime and audit rules.
+func Detection(c config.Detect) detection.Options {
+	return detection.Options{
+		Window:           c.Window,
+		MinFalcoPriority: c.MinFalcoPriority,
+		FailedAuthBurst:  c.FailedAuthBurst,
+		SecretReadBurst:  c.SecretReadBurst,
+		ReconBurst:       c.ReconBurst,
+		AlertTTL:         c.AlertTTL,
+	}
+}
+
+// Posture maps the settings of the posture checks, policies and
+// exemptions.
+func Posture(c config.Posture) posture.Options {
+	return posture.Options{
+		TrustedRegistries:       c.TrustedRegistries,
+		AllowedServicePorts:     c.AllowedServicePorts,
+		AllowedHostPorts:        c.AllowedHostPorts,
+		AllowedCapabilities:     c.AllowedCapabilities,
+		AllowedHostPaths:        c.AllowedHostPaths,
+		AllowedAppArmorProfiles: c.AllowedAppArmorProfiles,
+		MaxCPULimit:             c.MaxCPULimit,
+		MaxMemoryLimit:          c.MaxMemoryLimit,
+		MinKubernetesVersion:    c.MinKubernetesVersion,
+		ExcludedNamespaces:      c.ExcludedNamespaces,
+		VulnSeverity:            c.VulnSeverity,
+		PolicyDir:               c.PolicyDir,
+		ExemptionsFile:          c.ExemptionsFile,
+	}
+}
+
+// Sentinel maps the Logs Ingestion settings. PALISADE_SENTINEL_MAX_RETRIES
+// of 0 means no retry (azcore reads 0 as its default).
+func Sentinel(c config.Sentinel) sentinel.Options {
+	retries := c.MaxRetries
+	if retries == 0 {
+		retries = -1
+	}
+	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+}
