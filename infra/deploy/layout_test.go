@@ -37,9 +37,13 @@ func writeTar(t *testing.T, entries []entry) string {
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		tw.Write(e.data)
+		if _, err := tw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tw.Close()
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "image.tar")
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -116,7 +120,9 @@ func TestLayoutRoundTrip(t *testing.T) {
 		t.Error("the same index written twice differs")
 	}
 	file := filepath.Join(t.TempDir(), "x.tar")
-	os.WriteFile(file, a.Bytes(), 0o644)
+	if err := os.WriteFile(file, a.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got, cleanup, err := readLayout(file)
 	if err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func (k *acrKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	if k.e == nil {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
-			return nil, fmt.Errorf("Azure credential for %s (run az login): %w", r.RegistryStr(), err)
+			return nil, fmt.Errorf("credential for %s (run az login): %w", r.RegistryStr(), err)
 		}
 		k.e = &acrauth.Exchanger{Credential: cred}
 	}

@@ -87,9 +87,15 @@ func sensorImageDir(t *testing.T) (string, string) {
 	content := []byte("palisade-sensor test image")
 	var layerTar bytes.Buffer
 	tw := tar.NewWriter(&layerTar)
-	tw.WriteHeader(&tar.Header{Name: "palisade-sensor", Mode: 0o755, Size: int64(len(content)), Format: tar.FormatUSTAR})
-	tw.Write(content)
-	tw.Close()
+	if err := tw.WriteHeader(&tar.Header{Name: "palisade-sensor", Mode: 0o755, Size: int64(len(content)), Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil },
 		tarball.WithMediaType(types.OCILayer))
 	if err != nil {

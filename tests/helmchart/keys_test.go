@@ -82,14 +82,7 @@ func keyMap(key string) map[string]any {
 			cur.Reset()
 		case key[i] == '[':
 			// A list index: the list's items are the chart's business.
-			j := strings.IndexByte(key[i:], ']')
-			if j < 0 {
-				j = len(key) - i - 1
-			}
-			i += j
-			parts = append(parts, cur.String())
-			cur.Reset()
-			return nest(parts)
+			return nest(append(parts, cur.String()))
 		default:
 			cur.WriteByte(key[i])
 		}
