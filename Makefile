@@ -5,7 +5,13 @@ BIN := bin
 APP := dist/app
 FUNCTIONS := $(patsubst functions/%/function.json,%,$(wildcard functions/*/function.json))
 
-.PHONY: build run test bench app lint tidy clean test-deps kube-apiserver infra-check package deploy
+# Image metadata: the commit, and its time for every timestamp in the images
+# (same commit, same digests).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: build run test bench app images lint tidy clean test-deps kube-apiserver infra-check package deploy
 
 build:
 	$(GO) build -o $(BIN)/palisade ./functions
@@ -37,6 +43,11 @@ app:
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o $(APP)/palisade ./functions
 	for f in $(FUNCTIONS); do mkdir -p $(APP)/$$f && cp functions/$$f/function.json $(APP)/$$f/; done
 
+## images: OCI images of the binaries (infra/deploy/images.go lists them) for linux/amd64 and
+## linux/arm64, one OCI image-layout tar each in dist/images, built without Docker, reproducibly.
+images:
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./infra/deploy images -out dist/images -version '$(VERSION)' -revision '$(REVISION)'
+
 ## infra-check: tofu fmt -check and tofu validate against the real azurerm schema, and Trivy's misconfiguration checks, offline.
 infra-check:
 	PALISADE_INFRA_TRIVY=build infra/check.sh
@@ -44,7 +55,8 @@ infra-check:
 package: app
 	infra/deploy.sh package
 
-deploy: package
+## deploy: tofu apply, publish the app, push the images, install the sensor chart in every cluster (infra/deploy.sh).
+deploy: package images
 	infra/deploy.sh deploy
 
 ## lint: golangci-lint, pinned here.

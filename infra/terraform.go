@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -221,4 +222,35 @@ func evalContext(variables map[string]cty.Value) *hcl.EvalContext {
 			"sort": stdlib.SortFunc,
 		},
 	}
+}
+
+// ExampleDir is the root module infra/deploy.sh applies, relative to the
+// repository root.
+const ExampleDir = "infra/terraform/examples/main"
+
+// Outputs returns the names of the outputs the .tf files of dir declare,
+// sorted.
+func Outputs(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no .tf files in %s", dir)
+	}
+	var names []string
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		file, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("parse %s: %w", f, diags)
+		}
+		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
+			if b.Type == "output" && len(b.Labels) == 1 {
+				names = append(names, b.Labels[0])
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }

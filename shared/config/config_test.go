@@ -68,10 +68,15 @@ func TestSettingsAreUniqueAndDocumented(t *testing.T) {
 	}
 }
 
-// hostSettings are read by the Functions host, not by Palisade's code.
+// hostSettings are read by the Functions host, not by Palisade's code. Run
+// locally (func start), the Event Hubs triggers are off until
+// PALISADE_EVENTHUB_CONNECTION names a namespace (README, "Running under
+// Azure Functions Core Tools"; tests/coretools checks them).
 var hostSettings = map[string]string{
-	"FUNCTIONS_WORKER_RUNTIME": "Custom",
-	"AzureWebJobsStorage":      "UseDevelopmentStorage=true",
+	"FUNCTIONS_WORKER_RUNTIME":            "Custom",
+	"AzureWebJobsStorage":                 "UseDevelopmentStorage=true",
+	"AzureWebJobs.detectruntime.Disabled": "true",
+	"AzureWebJobs.analyzeaudit.Disabled":  "true",
 }
 
 // TestLocalSettingsExample checks that local.settings.example.json holds

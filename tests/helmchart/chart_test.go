@@ -17,14 +17,26 @@ import (
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
+// sensorChart is the sensor chart's folder.
+func sensorChart(t *testing.T) string {
+	return filepath.Join(testenv.Root(t), "infra", "helm", "palisade-sensor")
+}
+
 // render is `helm template` of the sensor chart with vals over values.yaml.
 func render(t *testing.T, vals map[string]any) (map[string]string, error) {
 	t.Helper()
-	chrt, err := loader.Load(filepath.Join(testenv.Root(t), "infra", "helm", "palisade-sensor"))
+	return renderRelease(t, sensorChart(t), "palisade", "security", vals)
+}
+
+// renderRelease is `helm template --namespace ns release chart` with vals
+// over the chart's values.yaml.
+func renderRelease(t *testing.T, chart, release, ns string, vals map[string]any) (map[string]string, error) {
+	t.Helper()
+	chrt, err := loader.Load(chart)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
 	}
-	rv, err := util.ToRenderValues(chrt, vals, common.ReleaseOptions{Name: "palisade", Namespace: "security", IsInstall: true}, nil)
+	rv, err := util.ToRenderValues(chrt, vals, common.ReleaseOptions{Name: release, Namespace: ns, IsInstall: true}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +221,42 @@ func TestRequiredValuesFail(t *testing.T) {
 		"no client id":  {"clusterId": "c", "eventHubs": map[string]any{"namespace": "n"}},
 		"unknown input": {"clusterId": "c", "eventHubs": base["eventHubs"], "sensor": map[string]any{"input": "kafka"}},
 		"unknown spool": {"clusterId": "c", "eventHubs": base["eventHubs"], "sensor": map[string]any{"spool": map[string]any{"type": "nfs"}}},
+		"short digest":  {"clusterId": "c", "eventHubs": base["eventHubs"], "image": map[string]any{"digest": "sha256:abc"}},
+		"tag as digest": {"clusterId": "c", "eventHubs": base["eventHubs"], "image": map[string]any{"digest": "0.1.0"}},
 	}
 	for name, vals := range tests {
 		t.Run(name, func(t *testing.T) {
 			if _, err := render(t, vals); err == nil {
 				t.Error("rendered without error")
+			}
+		})
+	}
+}
+
+// TestImageByDigestOrTag: a digest pins both the sensor and its init
+// container to repository@digest; without one the tag (or appVersion) is used.
+func TestImageByDigestOrTag(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := map[string]struct {
+		image map[string]any
+		want  string
+	}{
+		"digest":     {map[string]any{"repository": "r.azurecr.io/palisade/palisade-sensor", "digest": digest, "tag": "ignored"}, "r.azurecr.io/palisade/palisade-sensor@" + digest},
+		"tag":        {map[string]any{"repository": "r.azurecr.io/palisade-sensor", "tag": "0.2.0"}, "r.azurecr.io/palisade-sensor:0.2.0"},
+		"appVersion": {map[string]any{}, "ghcr.io/palisade-sec/palisade-sensor:0.1.0"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, err := render(t, map[string]any{"clusterId": "c", "eventHubs": base["eventHubs"], "image": tt.image})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds := objects(t, out)["DaemonSet"]
+			if got := container(t, ds, "sensor")["image"]; got != tt.want {
+				t.Errorf("sensor image %v, want %s", got, tt.want)
+			}
+			if got := get(t, ds, "spec", "template", "spec", "initContainers", 0, "image"); got != tt.want {
+				t.Errorf("init container image %v, want %s", got, tt.want)
 			}
 		})
 	}

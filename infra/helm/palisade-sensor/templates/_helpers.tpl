@@ -34,3 +34,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "palisade-sensor.useWorkloadIdentity" -}}
 {{- if and .Values.eventHubs.workloadIdentity.enabled (not .Values.eventHubs.connectionString.existingSecret) -}}true{{- end -}}
 {{- end -}}
+
+{{- /* The sensor image: repository@digest when a digest is given (what
+infra/deploy.sh installs), else repository:tag. */ -}}
+{{- define "palisade-sensor.image" -}}
+{{- with .Values.image.digest -}}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .) -}}
+{{- fail (printf "image.digest %q is not sha256: and 64 hex digits" .) -}}
+{{- end -}}
+{{- printf "%s@%s" $.Values.image.repository . -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}

@@ -30,6 +30,15 @@ data "azurerm_container_registry" "this" {
   resource_group_name = each.value.resource_group_name
 }
 
+# An existing registry for Palisade's own images, when one is named;
+# otherwise the module creates one.
+data "azurerm_container_registry" "images" {
+  count = var.image_registry == null ? 0 : 1
+
+  name                = var.image_registry.name
+  resource_group_name = var.image_registry.resource_group_name
+}
+
 data "azurerm_kubernetes_cluster" "this" {
   for_each = var.clusters
 
@@ -55,9 +64,15 @@ module "palisade" {
 
   aks_clusters = {
     for k, c in data.azurerm_kubernetes_cluster.this : k => {
-      id              = c.id
-      oidc_issuer_url = c.oidc_issuer_url
+      id                = c.id
+      oidc_issuer_url   = c.oidc_issuer_url
+      kubelet_object_id = c.kubelet_identity[0].object_id
     }
+  }
+
+  image_registry = var.image_registry == null ? null : {
+    id           = data.azurerm_container_registry.images[0].id
+    login_server = data.azurerm_container_registry.images[0].login_server
   }
 
   enable_event_subscriptions = var.enable_event_subscriptions

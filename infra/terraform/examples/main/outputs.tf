@@ -13,6 +13,11 @@ output "sensor_client_id" {
   value       = module.palisade.sensor_client_id
 }
 
+output "image_registry_login_server" {
+  description = "Registry infra/deploy.sh pushes Palisade's images to."
+  value       = module.palisade.image_registry_login_server
+}
+
 output "sensor_service_account" {
   description = "Service account the sensor must run as."
   value       = module.palisade.sensor_service_account

@@ -40,6 +40,15 @@ variable "clusters" {
   default = {}
 }
 
+variable "image_registry" {
+  description = "Existing container registry for Palisade's own images (palisade-sensor), which infra/deploy.sh pushes to and the clusters pull from. null: one is created in resource_group_name."
+  type = object({
+    name                = string
+    resource_group_name = string
+  })
+  default = null
+}
+
 variable "enable_event_subscriptions" {
   description = "Create the Event Grid subscriptions to scanimage (false on the very first apply, before the package is published)."
   type        = bool

@@ -23,6 +23,11 @@ output "sensor_client_id" {
   value       = azurerm_user_assigned_identity.sensor.client_id
 }
 
+output "image_registry_login_server" {
+  description = "Login server of the registry Palisade's images are pushed to and pulled from (infra/deploy.sh)."
+  value       = local.image_registry_login_server
+}
+
 output "sensor_service_account" {
   description = "Namespace and name of the Kubernetes service account the sensor's federated credentials trust."
   value       = { namespace = var.sensor_namespace, name = var.sensor_service_account }

@@ -68,12 +68,39 @@ variable "container_registries" {
 }
 
 variable "aks_clusters" {
-  description = "AKS clusters Palisade protects, keyed by a short name: resource id and OIDC issuer URL. Each gets the kube-audit-admin diagnostic setting, posture read access for the Function App and a federated credential for the sensor."
+  description = "AKS clusters Palisade protects, keyed by a short name: resource id, OIDC issuer URL and the object id of the kubelet identity. Each gets the kube-audit-admin diagnostic setting, posture read access for the Function App, a federated credential for the sensor and AcrPull on the image registry for its kubelet."
   type = map(object({
-    id              = string
-    oidc_issuer_url = string
+    id                = string
+    oidc_issuer_url   = string
+    kubelet_object_id = string
   }))
   default = {}
+}
+
+variable "image_registry" {
+  description = "Existing Azure Container Registry that infra/deploy.sh pushes Palisade's images to and the clusters pull them from: resource id and login server. null: the module creates one (image_registry_sku)."
+  type = object({
+    id           = string
+    login_server = string
+  })
+  default = null
+}
+
+variable "image_registry_sku" {
+  description = "SKU of the registry the module creates when image_registry is null (Basic holds 10 GB, plenty for Palisade's images)."
+  type        = string
+  default     = "Basic"
+
+  validation {
+    condition     = contains(["Basic", "Standard", "Premium"], var.image_registry_sku)
+    error_message = "image_registry_sku must be Basic, Standard or Premium."
+  }
+}
+
+variable "grant_deployer_image_push" {
+  description = "Give the identity running the Terraform AcrPush on the registry the module creates, so infra/deploy.sh can push the images right after apply."
+  type        = bool
+  default     = true
 }
 
 variable "subscription_ids" {
