@@ -84,7 +84,7 @@ func TestBenignCorpus(t *testing.T) {
 	t.Logf("%d bodies, %d audit events, skipped %v; active alerts at or below Low: %v", bodies, counts.Events, counts.Skipped, byType)
 }
 
-func writeGzip(t *testing.T, path string, b []byte) {
+func writeGzip(t testing.TB, path string, b []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -105,7 +105,7 @@ func writeGzip(t *testing.T, path string, b []byte) {
 	}
 }
 
-func readGzip(t *testing.T, path string) []byte {
+func readGzip(t testing.TB, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

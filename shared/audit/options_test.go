@@ -153,3 +153,21 @@ func TestMixedCategories(t *testing.T) {
 		t.Errorf("%d categories kept, other %d; want %d and 5", len(c2.Skipped), c2.Skipped["other"], MaxSkippedCategories+1)
 	}
 }
+
+func TestAttackTool(t *testing.T) {
+	for name, want := range map[string]string{
+		"kube-hunter": "kube-hunter", "kali-rolling": "kali", "cdk": "cdk", "cdk-deployer": "", "peirates-runner": "peirates",
+		"hunter": "", "kube-hunters": "", "metasploit-framework": "metasploit", "": "",
+	} {
+		if got := attackTool(name); got != want {
+			t.Errorf("attackTool(%q) = %q, want %q", name, got, want)
+		}
+	}
+	for ref, want := range map[string]string{
+		"docker.io/aquasec/kube-hunter:0.6.8": "kube-hunter", "kalilinux/kali-rolling@sha256:abc": "kali-rolling", "cdk": "cdk", "registry:5000/team/app:1": "app",
+	} {
+		if got := imageName(ref); got != want {
+			t.Errorf("imageName(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}

@@ -55,17 +55,15 @@ func (a Analyzer) Hits(cluster string, e *Event, out []detection.Hit) []detectio
 		code = e.ResponseStatus.Code
 	}
 	user := e.User.Username
-	base := detection.Hit{Cluster: cluster, User: user, EventID: e.AuditID, Time: eventTime(e).UnixNano(), Rule: e.Verb + " " + resourceName(e.ObjectRef)}
-	ev := map[string]string{"verb": e.Verb, "requestURI": truncate(e.RequestURI, 512), "user": user, "userAgent": truncate(e.UserAgent, 256), "responseCode": strconv.Itoa(code)}
-	if len(e.SourceIPs) > 0 {
-		ev["sourceIP"] = e.SourceIPs[0]
-	}
+	// Most events raise nothing: the hit and its evidence are built only
+	// when one does.
 	hit := func(typ, entity string, extra ...string) {
-		h := base
-		h.Type, h.Entity = typ, entity
-		h.Evidence = make(map[string]string, len(ev)+len(extra)/2)
-		for k, v := range ev {
-			h.Evidence[k] = v
+		h := detection.Hit{Type: typ, Entity: entity, Cluster: cluster, User: user, EventID: e.AuditID, Time: eventTime(e).UnixNano(), Rule: e.Verb + " " + resourceName(e.ObjectRef)}
+		h.Evidence = make(map[string]string, 6+len(extra)/2)
+		h.Evidence["verb"], h.Evidence["requestURI"], h.Evidence["user"] = e.Verb, truncate(e.RequestURI, 512), user
+		h.Evidence["userAgent"], h.Evidence["responseCode"] = truncate(e.UserAgent, 256), strconv.Itoa(code)
+		if len(e.SourceIPs) > 0 {
+			h.Evidence["sourceIP"] = e.SourceIPs[0]
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
 			h.Evidence[extra[i]] = extra[i+1]
@@ -440,11 +438,12 @@ func helmStorage(ua, uri string) bool {
 }
 
 // attackTool returns the attack tool a name (an image's repository name or
-// a service account) belongs to, or "".
+// a service account) belongs to, or "". Names of three letters or fewer
+// must match whole: "cdk-deployer" is somebody's deployment tool.
 func attackTool(name string) string {
 	name = strings.ToLower(name)
 	for _, t := range attackTools {
-		if name == t || strings.HasPrefix(name, t+"-") {
+		if name == t || len(t) > 3 && strings.HasPrefix(name, t+"-") {
 			return t
 		}
 	}
