@@ -147,7 +147,9 @@ var processTypes = map[string]string{
 	"mimipenguin": "CredentialAccessTool", "mimipenguin.sh": "CredentialAccessTool", "lazagne": "CredentialAccessTool", "laZagne": "CredentialAccessTool",
 	"hping3": "DDoSToolkit", "slowhttptest": "DDoSToolkit", "slowloris": "DDoSToolkit", "goldeneye": "DDoSToolkit", "t50": "DDoSToolkit", "xerxes": "DDoSToolkit", "mhddos": "DDoSToolkit",
 	"mirai": "LinuxBot", "gafgyt": "LinuxBot", "tsunami": "LinuxBot", "kaiten": "LinuxBot", "dvrhelper": "LinuxBot", "xorddos": "LinuxBot", "billgates": "LinuxBot",
-	"sandcat": "CalderaAgent", "sandcat.go": "CalderaAgent",
+	"mozi.m": "LinuxBot", "mozi.a": "LinuxBot", "muhstik": "LinuxBot", "kaiji": "LinuxBot", "hajime": "LinuxBot", "sysrv": "LinuxBot",
+	"bonesi": "DDoSToolkit", "ufonet": "DDoSToolkit", "thc-ssl-dos": "DDoSToolkit",
+	"sandcat": "CalderaAgent", "sandcat.go": "CalderaAgent", "manx": "CalderaAgent", "manx.go": "CalderaAgent",
 	"chisel": "PortForwarding", "frpc": "PortForwarding", "ngrok": "PortForwarding", "gost": "PortForwarding", "iodine": "PortForwarding",
 	"useradd": "UserAdded", "adduser": "UserAdded", "groupadd": "UserAdded",
 	"sshd": "ContainerSSH", "dropbear": "ContainerSSH",
@@ -163,6 +165,7 @@ var containerOnly = map[string]bool{"ContainerSSH": true, "KubernetesAPIAccess":
 var reconCommands = map[string]bool{
 	"whoami": true, "id": true, "uname": true, "hostname": true, "ifconfig": true, "ip": true, "netstat": true,
 	"ss": true, "w": true, "who": true, "last": true, "arp": true, "route": true, "lscpu": true, "printenv": true, "getent": true,
+	"ps": true, "env": true, "df": true, "lsmod": true, "lsblk": true, "nproc": true, "free": true, "uptime": true, "lsb_release": true, "groups": true, "users": true,
 }
 
 var (
@@ -186,8 +189,10 @@ var (
 	// they run.
 	platformImages     = []string{"mcr.microsoft.com/oss/kubernetes-csi/", "mcr.microsoft.com/oss/v2/kubernetes-csi/", "mcr.microsoft.com/oss/kubernetes/kube-proxy", "mcr.microsoft.com/oss/v2/kubernetes/kube-proxy", "mcr.microsoft.com/containernetworking/", "mcr.microsoft.com/oss/cilium/", "mcr.microsoft.com/oss/v2/cilium/", "mcr.microsoft.com/oss/calico/", "mcr.microsoft.com/oss/tigera/", "mcr.microsoft.com/aks/", "mcr.microsoft.com/azuremonitor/", "mcr.microsoft.com/oss/kubernetes/azure-cloud-node-manager"}
 	platformNamespaces = map[string]bool{"kube-system": true, "calico-system": true}
-	securityPro        = []string{"falco", "auditd", "apparmor", "osqueryd", "wazuh", "ossec", "falcon-sensor", "mdatp", "wdavdaemon", "omsagent", "palisade-sensor", "tetragon"}
-	bareIPURL          = regexp.MustCompile(`(?:https?|ftp)://(\d{1,3}(?:\.\d{1,3}){3})`)
+	// ddosScripts are flooding tools run as scripts.
+	ddosScripts = []string{"slowloris", "torshammer", "goldeneye.py", "hulk.py", "mhddos", "pyloris", "xerxes", "ufonet"}
+	securityPro = []string{"falco", "auditd", "apparmor", "osqueryd", "wazuh", "ossec", "falcon-sensor", "mdatp", "wdavdaemon", "omsagent", "palisade-sensor", "tetragon"}
+	bareIPURL   = regexp.MustCompile(`(?:https?|ftp)://(\d{1,3}(?:\.\d{1,3}){3})`)
 )
 
 // event is the part of an envelope the rules read, extracted once.
@@ -462,7 +467,8 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if has("chpasswd -e") || has("usermod -p") || has("usermod --password") || has("openssl passwd") || (has("chpasswd") && (has(":$6$") || has(":$1$") || has(":$5$"))) {
 		add("PasswordChange")
 	}
-	if has("docker build") || has("buildah bud") || has("buildah build") || has("podman build") || has("nerdctl build") || has("docker buildx build") {
+	if has("docker build") || has("docker image build") || has("buildah bud") || has("buildah build") || has("podman build") || has("nerdctl build") ||
+		has("docker buildx build") || has("buildctl build") || has("buildctl-daemonless.sh build") {
 		add("ImageBuildOnNode")
 	}
 	if has("asc_alerttest_662jfi039n") || has("eicar-standard-antivirus-test-file") {
@@ -499,10 +505,10 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if containsAny(c, kubeletCred) {
 		add("KubeConfigAccess")
 	}
-	if has("hping3") && has("--flood") {
+	if has("hping3") && has("--flood") || containsAny(c, ddosScripts) {
 		add("DDoSToolkit")
 	}
-	if has("sandcat") || (has(" -server http") && has(" -group ")) {
+	if has("sandcat") || has("ragdoll.py") || (has(" -server http") && has(" -group ")) {
 		add("CalderaAgent")
 	}
 }

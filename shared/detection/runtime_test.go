@@ -354,3 +354,60 @@ func TestFalcoRuleMap(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeHeuristics: the process, command-line and path checks that
+// apply whatever Falco rule reported the event.
+func TestRuntimeHeuristics(t *testing.T) {
+	app := &model.ContainerRef{ID: "253a53abf758", Name: "web", Image: "shopacr.azurecr.io/shop/web"}
+	priv := &model.ContainerRef{ID: "4f2a9c1b7d3e", Name: "agent", Image: "docker.io/library/busybox", Privileged: true}
+	csi := &model.ContainerRef{ID: "7c1d2e3f4a5b", Name: "blob", Image: "mcr.microsoft.com/oss/kubernetes-csi/blob-csi", Privileged: true}
+	cases := []struct {
+		name      string
+		c         *model.ContainerRef
+		ns        string
+		fields    map[string]string
+		want, not string
+	}{
+		{"mozi", app, "shop", map[string]string{"proc.name": "mozi.m", "proc.cmdline": "./mozi.m"}, "LinuxBot", ""},
+		{"buildkit", nil, "", map[string]string{"proc.name": "buildctl", "proc.cmdline": "buildctl build --frontend dockerfile.v0 --local context=."}, "ImageBuildOnNode", ""},
+		{"slowloris script", app, "shop", map[string]string{"proc.name": "python3", "proc.cmdline": "python3 slowloris.py 203.0.113.9 -s 500"}, "DDoSToolkit", ""},
+		{"caldera ragdoll", app, "shop", map[string]string{"proc.name": "python3", "proc.cmdline": "python3 ragdoll.py -W http://10.0.4.20:8888#"}, "CalderaAgent", ""},
+		{"recon ps", app, "shop", map[string]string{"proc.name": "ps", "proc.cmdline": "ps aux"}, "ReconnaissanceBurst", ""},
+		{"memfd exe", nil, "", map[string]string{"proc.name": "3", "proc.exepath": "/memfd:x (deleted)", "proc.is_exe_from_memfd": "true"}, "ExploitAttempt", ""},
+		{"shm script", app, "shop", map[string]string{"proc.name": "sh", "proc.cmdline": "sh /dev/shm/.s"}, "ExploitAttempt", ""},
+		{"tmp binary", app, "shop", map[string]string{"proc.name": "x", "proc.exepath": "/var/tmp/x"}, "BinaryDrift", ""},
+		{"go test binary", app, "ci", map[string]string{"proc.name": "pkg.test", "proc.exepath": "/tmp/go-build123/b001/pkg.test"}, "", "BinaryDrift"},
+		{"tmp binary on the node", nil, "", map[string]string{"proc.name": "x", "proc.exepath": "/tmp/x"}, "", "BinaryDrift"},
+		{"kubectl in container", app, "shop", map[string]string{"proc.name": "kubectl", "proc.cmdline": "kubectl auth can-i --list"}, "KubernetesAPIAccess", ""},
+		{"kubectl on the node", nil, "", map[string]string{"proc.name": "kubectl", "proc.cmdline": "kubectl get nodes"}, "", "KubernetesAPIAccess"},
+		{"mount in privileged", priv, "shop", map[string]string{"proc.name": "mount", "proc.cmdline": "mount -t cgroup -o memory cgroup /tmp/cg"}, "ExploitAttempt", ""},
+		{"mount listing", priv, "shop", map[string]string{"proc.name": "mount", "proc.cmdline": "mount"}, "", "ExploitAttempt"},
+		{"modprobe in privileged", priv, "shop", map[string]string{"proc.name": "modprobe", "proc.cmdline": "modprobe rootkit"}, "Backdoor", ""},
+		{"chroot to host", priv, "shop", map[string]string{"proc.name": "chroot", "proc.cmdline": "chroot /host bash"}, "ExploitAttempt", ""},
+		{"unshare in privileged", priv, "shop", map[string]string{"proc.name": "unshare", "proc.cmdline": "unshare -m -p -f bash"}, "NamespaceChange", ""},
+		{"csi mount", csi, "kube-system", map[string]string{"proc.name": "mount", "proc.cmdline": "mount -t ext4 /dev/sdc /var/lib/kubelet/plugins/x"}, "", "ExploitAttempt"},
+		{"csi image outside kube-system", csi, "shop", map[string]string{"proc.name": "mount", "proc.cmdline": "mount /dev/sda1 /mnt"}, "ExploitAttempt", ""},
+		{"core_pattern", priv, "shop", map[string]string{"proc.name": "sh", "proc.cmdline": "sh -c echo '|/tmp/x' > /proc/sys/kernel/core_pattern"}, "ExploitAttempt", ""},
+		{"dashboard by name", app, "shop", map[string]string{"proc.name": "python3", "fd.sip.name": "kubernetes-dashboard.kubernetes-dashboard.svc.cluster.local", "fd.sip": "10.0.88.1", "fd.sport": "443"}, "KubernetesDashboardAccess", ""},
+	}
+	d := newTestDetector(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := model.Envelope{Version: 1, ID: "h-" + tc.name, Cluster: "aks-prod", Node: "node-1", Rule: "A custom rule", Priority: "Notice",
+				Time: time.Date(2026, 7, 10, 20, 0, 0, 0, time.UTC), OutputFields: map[string]string{"evt.type": "execve"}, Container: tc.c}
+			for k, v := range tc.fields {
+				e.OutputFields[k] = v
+			}
+			if tc.c != nil {
+				e.K8s = &model.K8sRef{Namespace: tc.ns, Pod: "p-x2x7q"}
+			}
+			var got []string
+			for _, h := range d.runtimeHits(&e, nil) {
+				got = append(got, h.Type)
+			}
+			if tc.want != "" && !slices.Contains(got, tc.want) || tc.not != "" && slices.Contains(got, tc.not) {
+				t.Errorf("types %v; want %q, not %q", got, tc.want, tc.not)
+			}
+		})
+	}
+}
