@@ -153,7 +153,8 @@ func (a Analyzer) Hits(cluster string, e *Event, out []detection.Hit) []detectio
 	return out
 }
 
-// threatHits raises a hit for each source address on the threat list.
+// threatHits raises a hit for the first source address of a request that
+// is on the threat list.
 func threatHits(ti *ThreatList, ips []string, hit func(string, string, ...string)) {
 	if ti.Len() == 0 {
 		return
