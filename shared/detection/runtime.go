@@ -408,8 +408,16 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 		h.Severity = prioritySeverity(e.Priority)
 		return append(out, h)
 	}
-	for _, t := range found {
-		out = append(out, d.runtimeHit(&ev, t))
+	if len(found) == 0 {
+		return out
+	}
+	// The hits of one event differ only in type: they share the entity,
+	// the techniques and the (never modified) evidence.
+	h := d.runtimeHit(&ev, found[0])
+	out = append(out, h)
+	for _, t := range found[1:] {
+		h.Type = t
+		out = append(out, h)
 	}
 	return out
 }
@@ -467,8 +475,8 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if has("chpasswd -e") || has("usermod -p") || has("usermod --password") || has("openssl passwd") || (has("chpasswd") && (has(":$6$") || has(":$1$") || has(":$5$"))) {
 		add("PasswordChange")
 	}
-	if has("docker build") || has("docker image build") || has("buildah bud") || has("buildah build") || has("podman build") || has("nerdctl build") ||
-		has("docker buildx build") || has("buildctl build") || has("buildctl-daemonless.sh build") {
+	if (has("build") || has("bud")) && (has("docker build") || has("docker image build") || has("buildah bud") || has("buildah build") || has("podman build") ||
+		has("nerdctl build") || has("docker buildx build") || has("buildctl build") || has("buildctl-daemonless.sh build")) {
 		add("ImageBuildOnNode")
 	}
 	if has("asc_alerttest_662jfi039n") || has("eicar-standard-antivirus-test-file") {
@@ -478,9 +486,9 @@ func cmdlineTypes(ev *event, add func(string)) {
 		add("Backdoor")
 	}
 	if has("release_agent") || has("nsenter -t 1 ") || has("nsenter --target 1 ") || has("gconv_path") || has("chroot /host") ||
-		has("/proc/sys/kernel/core_pattern") || has("/sys/kernel/uevent_helper") || has("/proc/sysrq-trigger") ||
-		shells[ev.proc] && (has(" /dev/shm/") || has(" -c /dev/shm/")) ||
-		ev.inCont && (has("docker.sock") || has("containerd.sock") || has("crio.sock")) && !ev.platform() {
+		has("/sys") && (has("/proc/sys/kernel/core_pattern") || has("/sys/kernel/uevent_helper") || has("/proc/sysrq-trigger")) ||
+		shells[ev.proc] && has(" /dev/shm/") ||
+		ev.inCont && has(".sock") && (has("docker.sock") || has("containerd.sock") || has("crio.sock")) && !ev.platform() {
 		add("ExploitAttempt")
 	}
 	if (has("grep") && (has("password") || has("passwd") || has("private key") || has("aws_secret"))) && (has(" -r") || has(" -r ")) ||
