@@ -261,7 +261,7 @@ func labels(app string) map[string]any {
 
 func deployment(ns, name, image string, replicas int, extra map[string]any) map[string]any {
 	c := map[string]any{"name": name, "image": image, "ports": []any{map[string]any{"containerPort": 8080, "name": "http"}},
-		"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}, "limits": map[string]any{"memory": "256Mi"}},
+		"resources":       map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}, "limits": map[string]any{"memory": "256Mi"}},
 		"securityContext": map[string]any{"runAsNonRoot": true, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true}}
 	spec := map[string]any{"containers": []any{c}, "serviceAccountName": name}
 	for k, v := range extra {
