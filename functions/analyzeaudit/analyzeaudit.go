@@ -62,14 +62,13 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	}
 	var parked []model.Parked
 	batch := f.det.NewBatch()
-	events := 0
+	var counts audit.Counts
 	for i, s := range items {
-		n, bad, err := (audit.Analyzer{}).AddBody(batch, []byte(s))
+		bad, err := (audit.Analyzer{}).Analyze(batch, []byte(s), &counts)
 		if err != nil {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
 			continue
 		}
-		events += n
 		for _, r := range bad {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
 		}
@@ -81,7 +80,9 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if err != nil {
 		return nil, err
 	}
-	msg := fmt.Sprintf("%d hub events, %d audit events, %d parked, %d alerts, %d published", len(items), events, len(parked), len(saved), published)
+	events := counts.Events
+	msg := fmt.Sprintf("%d hub events, %d audit events, %d parked, %d alerts, %d published, %d records of other categories skipped %v",
+		len(items), events, len(parked), len(saved), published, counts.SkippedTotal(), counts.Skipped)
 	logging.Ctx(ctx).Info().Int(logging.FieldCount, events).Msg(msg)
 	return &customhandler.Response{Outputs: map[string]any{}, Logs: []string{msg}}, nil
 }

@@ -39,6 +39,26 @@ func body(t *testing.T, logs ...string) string {
 	return string(b)
 }
 
+// otherCategories is a body of records that an AKS diagnostic setting
+// sends to the audit hub beside kube-audit when more categories are on.
+func otherCategories(t *testing.T) string {
+	t.Helper()
+	rec := func(cat, log string) map[string]any {
+		return map[string]any{"time": "2024-05-01T12:00:00.0000000Z", "resourceId": resourceID, "category": cat,
+			"operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
+			"properties":    map[string]any{"log": log, "stream": "stderr", "pod": cat + "-7d9c8b6f5-x2x7q"}}
+	}
+	b, err := json.Marshal(map[string]any{"records": []any{
+		rec("kube-apiserver", "I0501 12:00:00.123456       1 controller.go:624] quota admission added evaluator for: leases.coordination.k8s.io"),
+		rec("guard", `{"level":"info","ts":"2024-05-01T12:00:00Z","msg":"authentication succeeded"}`),
+		rec("kube-apiserver", "W0501 12:00:01.000001       1 dispatcher.go:205] Failed calling webhook, failing open"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // hostRequest encodes three levels deep, as the host does for cardinality
 // many / dataType string: Data.events is a string holding an array of
 // strings, each a diagnostic body whose records hold audit events as strings.
@@ -69,14 +89,18 @@ func TestHandle(t *testing.T) {
 		body(t, auditLog(t, "cluster_admin_binding"), "{not json", auditLog(t, "exec")),
 		`{"records":`,
 		body(t, auditLog(t, "plain_get")),
+		otherCategories(t),
 	)
 	for range 2 { // the second run is a redelivery
 		resp, err := f.Handle(t.Context(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "3 hub events, 3 audit events, 2 parked, 2 alerts"; !strings.HasPrefix(resp.Logs[0], want) {
+		if want := "4 hub events, 3 audit events, 2 parked, 2 alerts"; !strings.HasPrefix(resp.Logs[0], want) {
 			t.Errorf("log %q, want prefix %q", resp.Logs[0], want)
+		}
+		if want := "3 records of other categories skipped map[guard:1 kube-apiserver:2]"; !strings.HasSuffix(resp.Logs[0], want) {
+			t.Errorf("log %q, want suffix %q", resp.Logs[0], want)
 		}
 	}
 	got := map[string]int{}

@@ -30,6 +30,26 @@ func newDetector(t testing.TB) *detection.Detector {
 	return d
 }
 
+// testAnalyzer is the default analyzer with the test threat-intelligence
+// list.
+func testAnalyzer(t testing.TB) Analyzer {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "threat-intel.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ti, err := ParseThreatList(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{ThreatIntel: ti})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func readEvent(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "events", name+".json"))
@@ -98,7 +118,31 @@ func TestAuditRules(t *testing.T) {
 		{"miner_image", []string{"MinerImage"}},
 		{"denied_create", []string{"FailedAuthBurst"}},
 		{"plain_get", nil},
+		{"exposed_kubeflow", []string{"ExposedKubeflow"}},
+		{"exposed_web_gitops", nil},
+		{"exposed_notebook", []string{"ExposedService"}},
+		{"exposed_kubelet_port", []string{"ExposedService"}},
+		{"exposed_mysql_restricted", nil},
+		{"postgres_trust_env", []string{"ExposedPostgresTrustAuth"}},
+		{"postgres_trust_hba", []string{"ExposedPostgresTrustAuth"}},
+		{"postgres_hba_safe", nil},
+		{"cnpg_trust", []string{"ExposedPostgresTrustAuth"}},
+		{"ti_tor", []string{"ProxySourceAddress"}},
+		{"ti_malicious", []string{"FailedAuthBurst", "MaliciousSourceAddress"}},
+		{"coredns_replace", []string{"CoreDNSModification"}},
+		{"coredns_custom_create", []string{"CoreDNSModification"}},
+		{"coredns_deployment_conf", []string{"CoreDNSModification"}},
+		{"coredns_rollout_restart", nil},
+		{"pentest_image", []string{"PenTestTool"}},
+		{"pentest_sa", []string{"PenTestTool"}},
+		{"ephemeral_container", []string{"ExecIntoPod"}},
+		{"webhook_cainjector_patch", nil},
+		{"secret_watch_argocd", nil},
+		{"secret_list_helm", nil},
+		{"secret_list_sa_kubectl", []string{"SecretEnumeration"}},
+		{"forbidden_controller", nil},
 	}
+	a := testAnalyzer(t)
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			e, err := DecodeEvent(readEvent(t, tc.file))
@@ -106,7 +150,7 @@ func TestAuditRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, h := range (Analyzer{}).Hits("aks-prod", &e, nil) {
+			for _, h := range a.Hits("aks-prod", &e, nil) {
 				got = append(got, h.Type)
 				if _, ok := detection.LookupType(h.Type); !ok {
 					t.Errorf("hit of undeclared type %s", h.Type)
@@ -132,7 +176,7 @@ func TestAuditGolden(t *testing.T) {
 		events = append(events, readEvent(t, strings.TrimSuffix(filepath.Base(f), ".json")))
 	}
 	b := newDetector(t).NewBatch()
-	n, bad, err := (Analyzer{}).AddBody(b, diagnosticBody(t, events...))
+	n, bad, err := testAnalyzer(t).AddBody(b, diagnosticBody(t, events...))
 	if err != nil || len(bad) != 0 || n != len(events) {
 		t.Fatalf("AddBody: %d events, bad %v, err %v; want %d, none, nil", n, bad, err, len(events))
 	}

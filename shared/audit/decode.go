@@ -2,8 +2,12 @@
 // streams them through a diagnostic setting (categories kube-audit and
 // kube-audit-admin) to Event Hubs, and raises the control-plane alert types
 // of the detection catalogue (K8S_*): privileged pods, sensitive host
-// mounts, cluster-admin bindings, exposed services, exec into pods, failed
-// authentication bursts, secret enumeration, attack tools and more.
+// mounts, cluster-admin bindings, exposed sensitive services, Postgres with
+// trust authentication, CoreDNS changes, exec into pods, failed
+// authentication bursts, secret enumeration, attack tools, requests from
+// threat-intelligence addresses and more. Records of the diagnostic
+// setting's other categories, which may share the hub, are skipped and
+// counted.
 package audit
 
 import (

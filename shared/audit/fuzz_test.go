@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,12 +34,39 @@ func FuzzDiagnostic(f *testing.F) {
 	f.Add([]byte(`{"records":[{"resourceId":"/x/MANAGEDCLUSTERS/AKS","properties":{"log":"{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":\"a\",\"verb\":\"create\",\"stageTimestamp\":\"2024-05-01T11:59:59Z\",\"objectRef\":{\"resource\":\"pods\",\"subresource\":\"exec\",\"namespace\":\"d\",\"name\":\"p\"},\"responseStatus\":{\"code\":101}}"}}]}`))
 	f.Add([]byte(`{"records":[{"properties":{}}]}`))
 	f.Add([]byte(`{"records":null}`))
+	f.Add([]byte(`{"records":[{"category":"guard","properties":{"log":"x"}},{"category":"kube-audit","properties":{"log":"{}"}}]}`))
 	d := newDetector(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		batch := d.NewBatch()
-		n, bad, err := (Analyzer{}).AddBody(batch, b)
-		if err == nil && n+len(bad) < 0 {
-			t.Fatal("negative counts")
+		var c Counts
+		bad, err := (Analyzer{}).Analyze(batch, b, &c)
+		if err != nil {
+			return
+		}
+		d, _ := DecodeDiagnostic(b)
+		if c.Events+len(bad)+c.SkippedTotal() != len(d.Records) {
+			t.Fatalf("%d events, %d bad, %d skipped of %d records", c.Events, len(bad), c.SkippedTotal(), len(d.Records))
+		}
+	})
+}
+
+// FuzzParseThreatList: a threat feed either parses into a list whose every
+// entry is found again, or fails with ErrThreatList.
+func FuzzParseThreatList(f *testing.F) {
+	f.Add([]byte("185.220.101.0/24 tor\n# c\n2001:db8::/32,proxy\n203.0.113.9\n"))
+	f.Add([]byte("::ffff:1.2.3.4/120 vpn"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ti, err := ParseThreatList(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, ErrThreatList) {
+				t.Fatalf("error %v is not ErrThreatList", err)
+			}
+			return
+		}
+		for p, cat := range ti.byPrefix {
+			if got, ok := ti.Lookup(p.Addr()); !ok || got == "" {
+				t.Fatalf("entry %s (%s) not found: %q %v", p, cat, got, ok)
+			}
 		}
 	})
 }

@@ -57,14 +57,22 @@ type podSpec struct {
 	HostNetwork         bool        `json:"hostNetwork"`
 	HostPID             bool        `json:"hostPID"`
 	HostIPC             bool        `json:"hostIPC"`
+	ServiceAccountName  string      `json:"serviceAccountName"`
 }
 
 type container struct {
-	Name            string `json:"name"`
-	Image           string `json:"image"`
+	Name            string   `json:"name"`
+	Image           string   `json:"image"`
+	Args            []string `json:"args"`
+	Env             []envVar `json:"env"`
 	SecurityContext *struct {
 		Privileged *bool `json:"privileged"`
 	} `json:"securityContext"`
+}
+
+type envVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 type volume struct {
@@ -72,16 +80,22 @@ type volume struct {
 	HostPath *struct {
 		Path string `json:"path"`
 	} `json:"hostPath"`
+	ConfigMap *struct {
+		Name string `json:"name"`
+	} `json:"configMap"`
 }
 
 type serviceSpec struct {
-	Type  string `json:"type"`
-	Ports []struct {
-		Port       int       `json:"port"`
-		TargetPort portValue `json:"targetPort"`
-	} `json:"ports"`
+	Type                     string            `json:"type"`
+	Ports                    []servicePort     `json:"ports"`
 	Selector                 map[string]string `json:"selector"`
 	LoadBalancerSourceRanges []string          `json:"loadBalancerSourceRanges"`
+}
+
+type servicePort struct {
+	Name       string    `json:"name"`
+	Port       int       `json:"port"`
+	TargetPort portValue `json:"targetPort"`
 }
 
 // portValue is an IntOrString port.

@@ -1,8 +1,12 @@
 package detection
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -64,4 +68,49 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRuntimeBenign measures the committed benign Falco corpus, the
+// mix of routine alerts a cluster's Falco sends all day, as envelopes.
+func BenchmarkRuntimeBenign(b *testing.B) {
+	f, err := os.Open(benignFalcoPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var corpus [][]byte
+	for line := range bytes.Lines(raw) {
+		e, err := decodeFalco(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		j, err := json.Marshal(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		corpus = append(corpus, j)
+	}
+	d := newTestDetector(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		batch := d.NewBatch()
+		for _, raw := range corpus {
+			e, err := DecodeEnvelope(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch.AddEnvelope(&e)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(corpus))/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
 }

@@ -13,54 +13,123 @@ import (
 // IMDSAddress is the cloud instance metadata service.
 const IMDSAddress = "169.254.169.254"
 
-// falcoRuleTypes maps Falco rule names (stable, incubating and sandbox
-// rulesets, current and older names) to alert types.
+// falcoRuleTypes maps Falco rule names (the stable, incubating, sandbox and
+// deprecated rulesets of falcosecurity/rules, the k8saudit plugin's rules,
+// and older names) to alert types. Rules left out on purpose raise the
+// generic FalcoRule alert at their own priority; conditionalRules holds the
+// rules whose type depends on the event. testdata/falco-rule-map.tsv
+// records the decision for every rule and the tests walk it.
 var falcoRuleTypes = map[string]string{
-	"Terminal shell in container":                                           "ShellInContainer",
-	"Read sensitive file untrusted":                                         "PasswordFileAccess",
-	"Read sensitive file trusted after startup":                             "PasswordFileAccess",
-	"Create Symlink Over Sensitive Files":                                   "PasswordFileAccess",
-	"Create Hardlink Over Sensitive Files":                                  "PasswordFileAccess",
-	"Drop and execute new binary in container":                              "BinaryDrift",
-	"Container Drift Detected (chmod)":                                      "BinaryDrift",
-	"Container Drift Detected (open+create)":                                "BinaryDrift",
-	"Outbound Connection to C2 Servers":                                     "SocksConnection",
-	"Detect outbound connections to common miner pool ports":                "DigitalCurrencyMining",
-	"Detect crypto miners using the Stratum protocol":                       "DigitalCurrencyMining",
-	"Contact cloud metadata service from container":                         "ImdsAccess",
-	"Contact EC2 Instance Metadata Service From Container":                  "ImdsAccess",
-	"Clear Log Activities":                                                  "LogTampering",
-	"Delete or rename shell history":                                        "HistoryFileCleared",
-	"Delete Bash History":                                                   "HistoryFileCleared",
-	"Search Private Keys or Passwords":                                      "CredentialAccessTool",
-	"Netcat Remote Code Execution in Container":                             "ReverseShell",
-	"Redirect STDOUT/STDIN to Network Connection in Container":              "ReverseShell",
-	"Launch Privileged Container":                                           "PrivilegedContainerStarted",
-	"Launch Suspicious Network Tool in Container":                           "AttackTool",
-	"Launch Suspicious Network Tool on Host":                                "AttackTool",
-	"Contact K8S API Server From Container":                                 "KubernetesAPIAccess",
-	"User mgmt binaries":                                                    "UserAdded",
-	"Schedule Cron Jobs":                                                    "Backdoor",
-	"Linux Kernel Module Injection Detected":                                "Backdoor",
+	// Stable.
+	"Directory traversal monitored file read":                  "ExploitAttempt",
+	"Read sensitive file trusted after startup":                "PasswordFileAccess",
+	"Read sensitive file untrusted":                            "PasswordFileAccess",
+	"Terminal shell in container":                              "ShellInContainer",
+	"Netcat Remote Code Execution in Container":                "ReverseShell",
+	"Search Private Keys or Passwords":                         "CredentialAccessTool",
+	"Clear Log Activities":                                     "LogTampering",
+	"Create Symlink Over Sensitive Files":                      "PasswordFileAccess",
+	"Create Hardlink Over Sensitive Files":                     "PasswordFileAccess",
+	"Redirect STDOUT/STDIN to Network Connection in Container": "ReverseShell",
+	"Linux Kernel Module Injection Detected":                   "Backdoor",
+	"Debugfs Launched in Privileged Container":                 "ExploitAttempt",
+	"Detect release_agent File Container Escapes":              "ExploitAttempt",
+	"PTRACE attached to process":                               "ExploitAttempt",
+	"PTRACE anti-debug attempt":                                "ExploitAttempt",
+	"Find AWS Credentials":                                     "CredentialAccessTool",
+	"Execution from /dev/shm":                                  "ExploitAttempt",
+	"Drop and execute new binary in container":                 "BinaryDrift",
+	"Disallowed SSH Connection Non Standard Port":              "SocksConnection",
+	"Fileless execution via memfd_create":                      "ExploitAttempt",
+	// Incubating.
 	"Modify Shell Configuration File":                                       "Backdoor",
-	"Backdoored library loaded into SSHD (CVE-2024-3094)":                   "Backdoor",
-	"Detect release_agent File Container Escapes":                           "ExploitAttempt",
-	"Polkit Local Privilege Escalation Vulnerability (CVE-2021-4034)":       "ExploitAttempt",
-	"Sudo Potential Privilege Escalation":                                   "ExploitAttempt",
-	"Java Process Class File Download":                                      "ExploitAttempt",
-	"PTRACE attached to process":                                            "ExploitAttempt",
-	"PTRACE anti-debug attempt":                                             "ExploitAttempt",
-	"Debugfs Launched in Privileged Container":                              "ExploitAttempt",
-	"Mount Launched in Privileged Container":                                "ExploitAttempt",
-	"Execution from /dev/shm":                                               "ExploitAttempt",
-	"Fileless execution via memfd_create":                                   "ExploitAttempt",
-	"Potential Local Privilege Escalation via Environment Variables Misuse": "ExploitAttempt",
+	"Schedule Cron Jobs":                                                    "Backdoor",
+	"Read ssh information":                                                  "SSHKeyAccess",
+	"DB program spawned process":                                            "ExploitAttempt",
 	"Change thread namespace":                                               "NamespaceChange",
 	"Change namespace privileges via unshare":                               "NamespaceChange",
-	"Read ssh information":                                                  "SSHKeyAccess",
-	"Adding ssh keys to authorized_keys":                                    "SSHKeyAccess",
-	"Launch Ingress Remote File Copy Tools in Container":                    "SuspiciousDownload",
+	"Launch Privileged Container":                                           "PrivilegedContainerStarted",
+	"Launch Excessively Capable Container":                                  "PrivilegedContainerStarted",
+	"User mgmt binaries":                                                    "UserAdded",
+	"Create files below dev":                                                "Backdoor",
+	"Contact EC2 Instance Metadata Service From Container":                  "ImdsAccess",
+	"Contact cloud metadata service from container":                         "ImdsAccess",
+	"Launch Suspicious Network Tool in Container":                           "AttackTool",
+	"Launch Suspicious Network Tool on Host":                                "AttackTool",
+	"Delete or rename shell history":                                        "HistoryFileCleared",
 	"Launch Remote File Copy Tools in Container":                            "SuspiciousDownload",
+	"Launch Ingress Remote File Copy Tools in Container":                    "SuspiciousDownload",
+	"Read environment variable from /proc files":                            "CredentialAccessTool",
+	"Adding ssh keys to authorized_keys":                                    "SSHKeyAccess",
+	"Potential Local Privilege Escalation via Environment Variables Misuse": "ExploitAttempt",
+	"Backdoored library loaded into SSHD (CVE-2024-3094)":                   "Backdoor",
+	// Sandbox.
+	"Detect outbound connections to common miner pool ports":                 "DigitalCurrencyMining",
+	"Detect crypto miners using the Stratum protocol":                        "DigitalCurrencyMining",
+	"Kubernetes Client Tool Launched in Container":                           "KubernetesAPIAccess",
+	"Container Drift Detected (chmod)":                                       "BinaryDrift",
+	"Container Drift Detected (open+create)":                                 "BinaryDrift",
+	"Sudo Potential Privilege Escalation":                                    "ExploitAttempt",
+	"Unprivileged Delegation of Page Faults Handling to a Userspace Process": "ExploitAttempt",
+	"Polkit Local Privilege Escalation Vulnerability (CVE-2021-4034)":        "ExploitAttempt",
+	"Java Process Class File Download":                                       "ExploitAttempt",
+	"Modify Container Entrypoint":                                            "ExploitAttempt",
+	"Basic Interactive Reconnaissance":                                       "ReconnaissanceBurst",
+	"Netcat/Socat Remote Code Execution on Host":                             "ReverseShell",
+	"Known Cryptominer Process Executed":                                     "CryptoMinerProcess",
+	"Web Server Spawned Shell":                                               "WebShell",
+	"Web Server Spawned Suspicious Child Process":                            "WebShell",
+	"Reverse Shell from Web Server":                                          "ReverseShell",
+	"Privileged Container Device Access":                                     "ExploitAttempt",
+	// Deprecated and older names.
+	"Outbound Connection to C2 Servers": "SocksConnection",
+	"Delete Bash History":               "HistoryFileCleared",
+	// k8saudit plugin (source k8s_audit): the control-plane types.
+	"Create Privileged Pod":               "PrivilegedPod",
+	"Create Sensitive Mount Pod":          "SensitiveMount",
+	"Create HostNetwork Pod":              "HostNamespacePod",
+	"Create HostPid Pod":                  "HostNamespacePod",
+	"Create HostIPC Pod":                  "HostNamespacePod",
+	"Anonymous Request Allowed":           "AnonymousAccess",
+	"Attach/Exec Pod":                     "ExecIntoPod",
+	"port-forward":                        "PortForwardToPod",
+	"EphemeralContainers Created":         "ExecIntoPod",
+	"Pod Created in Kube Namespace":       "KubeSystemContainer",
+	"System ClusterRole Modified/Deleted": "HighPrivilegesRole",
+	"Attach to cluster-admin Role":        "ClusterAdminBinding",
+	"ClusterRole With Wildcard Created":   "HighPrivilegesRole",
+	"ClusterRole With Pod Exec Created":   "HighPrivilegesRole",
+	"K8s Secret Get Successfully":         "SecretReadBurst",
+	"K8s Secret Get Unsuccessfully Tried": "FailedAuthBurst",
+}
+
+// conditionalRules are Falco rules whose alert type depends on the event;
+// each returns "" when the event is expected activity (no alert at all).
+var conditionalRules = map[string]func(*event) string{
+	// A shell under a web server is a web shell; under anything else, a
+	// shell.
+	"Run shell untrusted": func(ev *event) string {
+		if webServers[ev.pname] {
+			return "WebShell"
+		}
+		return "ShellInContainer"
+	},
+	// Every operator and controller talks to the API server; Falco's list of
+	// known ones is short. A client tool, a shell, or a script that is not
+	// the container's own entrypoint is what a person or an intruder uses.
+	"Contact K8S API Server From Container": func(ev *event) string {
+		if clientTools[ev.proc] || shells[ev.proc] || interpreters[ev.proc] && !entrypointParents[ev.pname] {
+			return "KubernetesAPIAccess"
+		}
+		return ""
+	},
+	// The cluster's own CSI drivers mount volumes in privileged containers.
+	"Mount Launched in Privileged Container": func(ev *event) string {
+		if ev.platform() {
+			return ""
+		}
+		return "ExploitAttempt"
+	},
 }
 
 // processTypes maps process names to alert types.
@@ -78,17 +147,25 @@ var processTypes = map[string]string{
 	"mimipenguin": "CredentialAccessTool", "mimipenguin.sh": "CredentialAccessTool", "lazagne": "CredentialAccessTool", "laZagne": "CredentialAccessTool",
 	"hping3": "DDoSToolkit", "slowhttptest": "DDoSToolkit", "slowloris": "DDoSToolkit", "goldeneye": "DDoSToolkit", "t50": "DDoSToolkit", "xerxes": "DDoSToolkit", "mhddos": "DDoSToolkit",
 	"mirai": "LinuxBot", "gafgyt": "LinuxBot", "tsunami": "LinuxBot", "kaiten": "LinuxBot", "dvrhelper": "LinuxBot", "xorddos": "LinuxBot", "billgates": "LinuxBot",
-	"sandcat": "CalderaAgent", "sandcat.go": "CalderaAgent",
+	"mozi.m": "LinuxBot", "mozi.a": "LinuxBot", "muhstik": "LinuxBot", "kaiji": "LinuxBot", "hajime": "LinuxBot", "sysrv": "LinuxBot",
+	"bonesi": "DDoSToolkit", "ufonet": "DDoSToolkit", "thc-ssl-dos": "DDoSToolkit",
+	"sandcat": "CalderaAgent", "sandcat.go": "CalderaAgent", "manx": "CalderaAgent", "manx.go": "CalderaAgent",
 	"chisel": "PortForwarding", "frpc": "PortForwarding", "ngrok": "PortForwarding", "gost": "PortForwarding", "iodine": "PortForwarding",
 	"useradd": "UserAdded", "adduser": "UserAdded", "groupadd": "UserAdded",
 	"sshd": "ContainerSSH", "dropbear": "ContainerSSH",
 	"tor": "SocksConnection", "proxychains": "SocksConnection", "proxychains4": "SocksConnection",
+	"kubectl": "KubernetesAPIAccess", "oc": "KubernetesAPIAccess", "crictl": "KubernetesAPIAccess", "ctr": "KubernetesAPIAccess",
 }
+
+// containerOnly are process types that are alerts inside a container only:
+// on the node itself these programs are the node's own.
+var containerOnly = map[string]bool{"ContainerSSH": true, "KubernetesAPIAccess": true}
 
 // reconCommands are discovery commands counted by ReconnaissanceBurst.
 var reconCommands = map[string]bool{
 	"whoami": true, "id": true, "uname": true, "hostname": true, "ifconfig": true, "ip": true, "netstat": true,
 	"ss": true, "w": true, "who": true, "last": true, "arp": true, "route": true, "lscpu": true, "printenv": true, "getent": true,
+	"ps": true, "env": true, "df": true, "lsmod": true, "lsblk": true, "nproc": true, "free": true, "uptime": true, "lsb_release": true, "groups": true, "users": true,
 }
 
 var (
@@ -100,6 +177,20 @@ var (
 	socksPorts  = map[int]bool{1080: true, 9050: true, 9150: true}
 	kubeletCred = []string{"/var/lib/kubelet/kubeconfig", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/var/lib/kubelet/pki/", "/etc/kubernetes/azure.json", "/var/lib/kubelet/bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubeconfig"}
 	payloadHost = []string{"pastebin.com/raw", "transfer.sh", "temp.sh", "ngrok.io", "ngrok-free.app", "paste.ee", "termbin.com", "bashupload.com", "0x0.st", "trycloudflare.com"}
+	// clientTools talk to the API server on a person's behalf.
+	clientTools = map[string]bool{"curl": true, "wget": true, "kubectl": true, "oc": true, "nc": true, "ncat": true, "netcat": true, "socat": true, "openssl": true, "busybox": true, "kubeletctl": true, "peirates": true}
+	// entrypointParents start a container's main process.
+	entrypointParents = map[string]bool{"runc": true, "containerd-shim": true, "containerd-shim-runc-v2": true, "tini": true, "dumb-init": true,
+		"s6-svscan": true, "supervisord": true, "runsv": true, "catatonit": true, "pause": true, "systemd": true, "init": true}
+	interpreters = map[string]bool{"python": true, "python2": true, "python3": true, "perl": true, "ruby": true, "php": true, "node": true, "lua": true}
+	// platformImages are the cluster's own node agents (CSI drivers, CNI,
+	// kube-proxy, monitoring), which mount volumes, load kernel modules and
+	// enter the node's namespaces as their job; platformNamespaces are where
+	// they run.
+	platformImages     = []string{"mcr.microsoft.com/oss/kubernetes-csi/", "mcr.microsoft.com/oss/v2/kubernetes-csi/", "mcr.microsoft.com/oss/kubernetes/kube-proxy", "mcr.microsoft.com/oss/v2/kubernetes/kube-proxy", "mcr.microsoft.com/containernetworking/", "mcr.microsoft.com/oss/cilium/", "mcr.microsoft.com/oss/v2/cilium/", "mcr.microsoft.com/oss/calico/", "mcr.microsoft.com/oss/tigera/", "mcr.microsoft.com/aks/", "mcr.microsoft.com/azuremonitor/", "mcr.microsoft.com/oss/kubernetes/azure-cloud-node-manager"}
+	platformNamespaces = map[string]bool{"kube-system": true, "calico-system": true}
+	// ddosScripts are flooding tools run as scripts.
+	ddosScripts = []string{"slowloris", "torshammer", "goldeneye.py", "hulk.py", "mhddos", "pyloris", "xerxes", "ufonet"}
 	securityPro = []string{"falco", "auditd", "apparmor", "osqueryd", "wazuh", "ossec", "falcon-sensor", "mdatp", "wdavdaemon", "omsagent", "palisade-sensor", "tetragon"}
 	bareIPURL   = regexp.MustCompile(`(?:https?|ftp)://(\d{1,3}(?:\.\d{1,3}){3})`)
 )
@@ -117,6 +208,7 @@ type event struct {
 	destPort int
 	proto    string
 	inCont   bool
+	exe      string // the executable's full path, when known
 }
 
 func newEvent(e *model.Envelope) event {
@@ -128,7 +220,72 @@ func newEvent(e *model.Envelope) event {
 	}
 	ev.inCont = e.Container != nil && e.Container.ID != "" && e.Container.ID != "host"
 	ev.destIP, ev.destPort, ev.proto = destination(f)
+	ev.exe = f["proc.exepath"]
+	if ev.exe == "" && strings.HasPrefix(f["proc.exe"], "/") {
+		ev.exe = f["proc.exe"]
+	}
+	if f["proc.is_exe_from_memfd"] == "true" && !strings.HasPrefix(ev.exe, "memfd:") {
+		ev.exe = "memfd:" + ev.exe
+	}
 	return ev
+}
+
+// platform reports whether the event comes from one of the cluster's own
+// node agents.
+func (ev *event) platform() bool {
+	if !ev.inCont {
+		return false
+	}
+	ns := ""
+	if k := ev.env.K8s; k != nil {
+		ns = k.Namespace
+	}
+	if !platformNamespaces[ns] {
+		return false
+	}
+	img := ev.env.Container.Image
+	for _, p := range platformImages {
+		if strings.HasPrefix(img, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// exeTypes judges where the program was run from: memory-backed files
+// (/dev/shm, memfd) are how fileless malware runs; a binary in a
+// container's temporary directory was not part of its image.
+func exeTypes(ev *event, add func(string)) {
+	x := ev.exe
+	switch {
+	case strings.HasPrefix(x, "/dev/shm/") || strings.HasPrefix(x, "/run/shm/") || strings.HasPrefix(x, "memfd:"):
+		add("ExploitAttempt")
+	case ev.inCont && (strings.HasPrefix(x, "/tmp/") || strings.HasPrefix(x, "/var/tmp/")) && !strings.HasPrefix(x, "/tmp/go-build"):
+		add("BinaryDrift")
+	}
+}
+
+// privilegedTypes judges what a process in a privileged container does
+// with the node it can reach: mounting the node's disks or cgroups,
+// loading kernel modules, entering the node's namespaces.
+func privilegedTypes(ev *event, add func(string)) {
+	args := strings.Fields(ev.cmdline)
+	switch ev.proc {
+	case "mount":
+		if len(args) > 1 && args[1] != "-l" && args[1] != "--list" && args[1] != "-v" {
+			add("ExploitAttempt")
+		}
+	case "nsenter", "debugfs":
+		add("ExploitAttempt")
+	case "chroot":
+		if len(args) > 1 && (strings.HasPrefix(args[1], "/host") || strings.HasPrefix(args[1], "/rootfs") || strings.HasPrefix(args[1], "/node")) {
+			add("ExploitAttempt")
+		}
+	case "insmod", "modprobe":
+		add("Backdoor")
+	case "unshare":
+		add("NamespaceChange")
+	}
 }
 
 // destination reads the remote end of a connection from Falco's fd fields:
@@ -193,13 +350,10 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 	if t, ok := falcoRuleTypes[e.Rule]; ok {
 		mapped = true
 		add(t)
-	}
-	if e.Rule == "Run shell untrusted" {
+	} else if f, ok := conditionalRules[e.Rule]; ok {
 		mapped = true
-		if webServers[ev.pname] {
-			add("WebShell")
-		} else {
-			add("ShellInContainer")
+		if t := f(&ev); t != "" {
+			add(t)
 		}
 	}
 	for _, tag := range e.Tags {
@@ -207,13 +361,19 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 			add("BinaryDrift")
 		}
 	}
-	if t, ok := processTypes[ev.proc]; ok && (t != "ContainerSSH" || ev.inCont) {
+	if t, ok := processTypes[ev.proc]; ok && (!containerOnly[t] || ev.inCont) {
 		add(t)
+	}
+	if ev.exe != "" {
+		exeTypes(&ev, add)
+	}
+	if ev.inCont && e.Container.Privileged && !ev.platform() {
+		privilegedTypes(&ev, add)
 	}
 	if shells[ev.proc] && webServers[ev.pname] {
 		add("WebShell")
 	}
-	if ev.inCont && e.Container.Privileged && (ev.evtType == "execve" || e.Rule == "Terminal shell in container") && ev.proc != "" {
+	if ev.inCont && e.Container.Privileged && (ev.evtType == "execve" || e.Rule == "Terminal shell in container") && ev.proc != "" && !ev.platform() {
 		add("PrivilegedExecution")
 	}
 	if reconCommands[ev.proc] && ev.inCont {
@@ -224,6 +384,9 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 	}
 	if ev.fdName != "" {
 		fileTypes(&ev, add)
+	}
+	if strings.Contains(ev.env.OutputFields["fd.sip.name"], "kubernetes-dashboard") || strings.Contains(ev.env.OutputFields["fd.rip.name"], "kubernetes-dashboard") {
+		add("KubernetesDashboardAccess")
 	}
 	if ev.destIP != "" {
 		if ev.destIP == IMDSAddress {
@@ -245,8 +408,16 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 		h.Severity = prioritySeverity(e.Priority)
 		return append(out, h)
 	}
-	for _, t := range found {
-		out = append(out, d.runtimeHit(&ev, t))
+	if len(found) == 0 {
+		return out
+	}
+	// The hits of one event differ only in type: they share the entity,
+	// the techniques and the (never modified) evidence.
+	h := d.runtimeHit(&ev, found[0])
+	out = append(out, h)
+	for _, t := range found[1:] {
+		h.Type = t
+		out = append(out, h)
 	}
 	return out
 }
@@ -304,7 +475,8 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if has("chpasswd -e") || has("usermod -p") || has("usermod --password") || has("openssl passwd") || (has("chpasswd") && (has(":$6$") || has(":$1$") || has(":$5$"))) {
 		add("PasswordChange")
 	}
-	if has("docker build") || has("buildah bud") || has("buildah build") || has("podman build") || has("nerdctl build") || has("docker buildx build") {
+	if (has("build") || has("bud")) && (has("docker build") || has("docker image build") || has("buildah bud") || has("buildah build") || has("podman build") ||
+		has("nerdctl build") || has("docker buildx build") || has("buildctl build") || has("buildctl-daemonless.sh build")) {
 		add("ImageBuildOnNode")
 	}
 	if has("asc_alerttest_662jfi039n") || has("eicar-standard-antivirus-test-file") {
@@ -313,7 +485,10 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if has("ld.so.preload") || has("insmod ") || (has("crontab") && (has("curl") || has("wget"))) {
 		add("Backdoor")
 	}
-	if has("release_agent") || has("nsenter -t 1 ") || has("nsenter --target 1 ") || has("gconv_path") || has("chroot /host") {
+	if has("release_agent") || has("nsenter -t 1 ") || has("nsenter --target 1 ") || has("gconv_path") || has("chroot /host") ||
+		has("/sys") && (has("/proc/sys/kernel/core_pattern") || has("/sys/kernel/uevent_helper") || has("/proc/sysrq-trigger")) ||
+		shells[ev.proc] && has(" /dev/shm/") ||
+		ev.inCont && has(".sock") && (has("docker.sock") || has("containerd.sock") || has("crio.sock")) && !ev.platform() {
 		add("ExploitAttempt")
 	}
 	if (has("grep") && (has("password") || has("passwd") || has("private key") || has("aws_secret"))) && (has(" -r") || has(" -r ")) ||
@@ -338,10 +513,10 @@ func cmdlineTypes(ev *event, add func(string)) {
 	if containsAny(c, kubeletCred) {
 		add("KubeConfigAccess")
 	}
-	if has("hping3") && has("--flood") {
+	if has("hping3") && has("--flood") || containsAny(c, ddosScripts) {
 		add("DDoSToolkit")
 	}
-	if has("sandcat") || (has(" -server http") && has(" -group ")) {
+	if has("sandcat") || has("ragdoll.py") || (has(" -server http") && has(" -group ")) {
 		add("CalderaAgent")
 	}
 }
@@ -422,6 +597,8 @@ func (d *Detector) runtimeHit(ev *event, t string) Hit {
 		}
 	}
 	switch {
+	case e.Source == "k8s_audit":
+		auditEntity(&h, e.OutputFields)
 	case h.Workload != "":
 		h.Entity = h.Namespace + "/" + h.Workload
 	case h.Container != "":
@@ -435,7 +612,8 @@ func (d *Detector) runtimeHit(ev *event, t string) Hit {
 		}
 	}
 	h.Evidence = map[string]string{"falcoRule": e.Rule, "priority": e.Priority, "output": truncate(e.Output, 1024)}
-	for _, k := range [...]string{"proc.cmdline", "proc.name", "proc.pname", "proc.exepath", "fd.name", "user.name", "container.id", "evt.type"} {
+	for _, k := range [...]string{"proc.cmdline", "proc.name", "proc.pname", "proc.exepath", "fd.name", "user.name", "container.id", "evt.type",
+		"ka.user.name", "ka.verb", "ka.uri", "ka.target.resource", "ka.target.namespace", "ka.target.name"} {
 		if v := e.OutputFields[k]; v != "" {
 			h.Evidence[k] = truncate(v, 512)
 		}
@@ -444,6 +622,30 @@ func (d *Detector) runtimeHit(ev *event, t string) Hit {
 		h.Evidence["destination"] = netip.AddrPortFrom(parseAddr(ev.destIP), uint16(ev.destPort)).String()
 	}
 	return h
+}
+
+// auditEntity names the entity of an alert raised by a Falco k8saudit
+// rule as the audit rules do: the workload for pod-level resources, else
+// the user who made the request.
+func auditEntity(h *Hit, f map[string]string) {
+	h.User = f["ka.user.name"]
+	h.Namespace = f["ka.target.namespace"]
+	name := f["ka.target.name"]
+	if name == "" {
+		name = f["ka.resp.name"]
+	}
+	switch res := f["ka.target.resource"]; {
+	case name != "" && res == "pods":
+		h.Workload = WorkloadFromPod(name)
+		h.Entity = h.Namespace + "/" + h.Workload
+	case name != "" && (res == "deployments" || res == "daemonsets" || res == "statefulsets" || res == "replicasets" || res == "jobs" || res == "cronjobs"):
+		h.Workload = name
+		h.Entity = h.Namespace + "/" + name
+	case h.User != "":
+		h.Entity = "user/" + h.User
+	default:
+		h.Entity = "cluster"
+	}
 }
 
 func parseAddr(s string) netip.Addr {

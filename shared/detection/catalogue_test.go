@@ -1,0 +1,162 @@
+package detection_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/audit"
+	"github.com/palisade-sec/palisade/shared/config"
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/falcoevent"
+	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/tests/faultstore"
+)
+
+const auditResourceID = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG-AKS/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-PROD"
+
+// defaultDetect is the detection configuration with every setting at its
+// default, as a new installation runs.
+func defaultDetect(t *testing.T) config.Detect {
+	t.Helper()
+	c, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Detect
+}
+
+// jsonLines reads a file of one JSON document a line (a .json file is one
+// line).
+func jsonLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, detection.MaxEventBytes)
+	for sc.Scan() {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			out = append(out, append([]byte(nil), line...))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func glob(t *testing.T, patterns ...string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range patterns {
+		m, err := filepath.Glob(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestEveryTypeFires: every alert type of the catalogue, runtime and
+// audit, is raised as an active alert by at least one of the committed
+// real-format samples, with the default settings: Falco output lines
+// (testdata/falco), AKS kube-audit records (../audit/testdata/events and
+// bursts) and, for NetworkAnomaly, connections before and after the
+// learning period.
+func TestEveryTypeFires(t *testing.T) {
+	cfg := defaultDetect(t)
+	d, err := detection.NewDetector(detection.Options{}) // zero: the defaults
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := map[string][]string{}
+	collect := func(sample string, b *detection.Batch) {
+		for _, a := range b.Alerts() {
+			if a.Status == model.AlertActive && !slices.Contains(fired[a.Type], sample) {
+				fired[a.Type] = append(fired[a.Type], sample)
+			}
+		}
+	}
+
+	// Runtime: each sample on its own batch, so that a burst fires on its
+	// own events only.
+	st := faultstore.Open(t)
+	bl := detection.NewBaselines(st, d, cfg.BaselineLearning, cfg.BaselineMaxDestinations, time.Now)
+	for _, path := range glob(t, filepath.Join("testdata", "falco", "*.json"), filepath.Join("testdata", "falco", "*.jsonl")) {
+		name := filepath.Base(path)
+		b := d.NewBatch()
+		for _, line := range jsonLines(t, path) {
+			ev, err := falcoevent.DecodeJSON(line)
+			e := ev.Envelope
+			falcoevent.Stamp(&e, "aks-prod", "")
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			b.AddEnvelope(&e)
+			hits, err := bl.Observe(t.Context(), []*model.Envelope{&e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				b.Add(h)
+			}
+		}
+		collect(name, b)
+	}
+
+	// Audit: each sample wrapped as AKS diagnostics deliver it.
+	ti, err := os.Open(filepath.Join("..", "audit", "testdata", "threat-intel.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ti.Close()
+	list, err := audit.ParseThreatList(ti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := audit.New(audit.Options{ThreatIntel: list})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "audit", "testdata")
+	for _, path := range glob(t, filepath.Join(dir, "events", "*.json"), filepath.Join(dir, "bursts", "*.jsonl")) {
+		var recs []map[string]any
+		for _, line := range jsonLines(t, path) {
+			recs = append(recs, map[string]any{"time": "2024-05-01T12:00:00.0000000Z", "resourceId": auditResourceID, "category": "kube-audit",
+				"operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read", "properties": map[string]any{"log": string(line)}})
+		}
+		body, err := json.Marshal(map[string]any{"records": recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := d.NewBatch()
+		var c audit.Counts
+		bad, err := an.Analyze(b, body, &c)
+		if err != nil || len(bad) != 0 {
+			t.Fatalf("%s: bad %v, err %v", path, bad, err)
+		}
+		collect(filepath.Base(path), b)
+	}
+
+	var missing []string
+	for _, at := range detection.Types() {
+		if len(fired[at.Name]) == 0 {
+			missing = append(missing, at.Name+" ("+at.RefType+")")
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d of %d alert types fire on no sample: %s", len(missing), len(detection.Types()), strings.Join(missing, ", "))
+	}
+}
