@@ -1,8 +1,9 @@
 // Package scanner finds the vulnerabilities of container images. It is the
 // only package of Palisade that imports Trivy (as a library): it pulls an
-// image by digest, analyses its OS and language packages with Trivy's fanal
-// (each layer's analysis cached by layer digest), and matches the package
-// inventory against Trivy's vulnerability DB.
+// image by digest (or reads a local archive), analyses its OS and language
+// packages with Trivy's fanal (each layer's analysis cached by diff ID, the
+// digest of its uncompressed content, which is checked as a local layer is
+// read), and matches the package inventory against Trivy's vulnerability DB.
 //
 // Matching is a separate, cheap entry point (Match): rescans re-match a
 // stored inventory against a newer DB without pulling any layer.
@@ -249,6 +250,7 @@ func (s *Scanner) scan(ctx context.Context, t Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer src.Close()
 	inv, cfgOS, err := s.analyse(ctx, src)
 	if err != nil {
 		return nil, err
@@ -280,8 +282,9 @@ func (s *Scanner) scan(ctx context.Context, t Target) (*Result, error) {
 // analyse runs Trivy's image artifact over the guarded image and returns the
 // package inventory and the OS named by the image config.
 func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, string, error) {
-	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}}
-	art, err := aimage.NewArtifact(gi, s.cache, artifact.Option{
+	v := newVerdicts()
+	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}, verdicts: v}
+	art, err := aimage.NewArtifact(gi, verifiedCache{ArtifactCache: s.cache, v: v}, artifact.Option{
 		DisabledAnalyzers: disabledAnalyzers(),
 		Parallel:          s.opts.Parallel,
 		Offline:           true,

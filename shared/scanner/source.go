@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -31,6 +30,15 @@ type source struct {
 	name      string
 	repoTags  []string
 	local     bool
+	archive   *archive // a `docker save` tar, read in place
+}
+
+// Close releases the archive's file, if any.
+func (s *source) Close() error {
+	if s.archive == nil {
+		return nil
+	}
+	return s.archive.Close()
 }
 
 // pullRemote resolves registry/repository@digest and picks linux/amd64 from
@@ -192,28 +200,38 @@ func openLocal(input string) (*source, error) {
 		}
 		src.img, src.digest, src.mediaType = img, d.Digest.String(), string(d.MediaType)
 	} else {
-		img, err := tarball.ImageFromPath(input, nil)
+		a, err := openArchive(input)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s is not a docker save archive: %v", ErrNotImage, input, err)
+			return nil, err
 		}
-		dg, err := img.Digest()
+		img, err := a.image()
 		if err != nil {
+			_ = a.Close()
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotImage, input, err)
 		}
-		mt, _ := img.MediaType()
-		src.img, src.digest, src.mediaType = img, dg.String(), string(mt)
+		// A docker save archive holds no registry manifest, so the image is
+		// known by its ID, the digest of its config, as `docker images`
+		// shows it.
+		id, err := img.ConfigName()
+		if err != nil {
+			_ = a.Close()
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotImage, input, err)
+		}
+		src.img, src.archive, src.digest, src.mediaType = img, a, id.String(), string(types.DockerManifestSchema2)
 	}
 	src.platform = configPlatform(src.img)
 	return src, nil
 }
 
 // guardedImage is the v1.Image handed to Trivy: its layers charge a byte
-// budget, classify decompression errors and reject path traversal. It also
-// supplies the names Trivy's image interface asks for.
+// budget, classify decompression errors, reject path traversal and (for
+// local images) check their diff IDs. It also supplies the names Trivy's
+// image interface asks for.
 type guardedImage struct {
 	v1.Image
-	src    *source
-	budget *budget
+	src      *source
+	budget   *budget
+	verdicts *verdicts
 }
 
 func (g *guardedImage) Name() string { return g.src.name }
@@ -241,11 +259,14 @@ func (g *guardedImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	gl := &guardedLayer{Layer: l, budget: g.budget, local: g.src.local}
+	gl := &guardedLayer{Layer: l, diffID: h, budget: g.budget, verdicts: g.verdicts, stored: l.Compressed, verify: g.src.local}
+	if a := g.src.archive; a != nil {
+		gl.stored = func() (io.ReadCloser, error) { return a.blob(h) }
+	}
 	if g.src.local {
 		// Trivy computes the compressed digest of layers it believes are
-		// compressed; for a local uncompressed layer that means gzipping
-		// it. The marker field tells Trivy not to.
+		// compressed; for a layer of an archive that means gzipping it.
+		// The marker field tells Trivy not to.
 		return &localLayer{guardedLayer: gl}, nil
 	}
 	return gl, nil
@@ -260,33 +281,36 @@ type localLayer struct {
 
 type guardedLayer struct {
 	v1.Layer
-	budget *budget
-	local  bool
+	diffID   v1.Hash
+	budget   *budget
+	verdicts *verdicts
+	stored   func() (io.ReadCloser, error) // the layer's bytes as stored: compressed, or a plain tar
+	// verify hashes the content against the diff ID, for local images.
+	// A registry layer's stored bytes are checked against the manifest's
+	// digest by go-containerregistry; its diff ID is taken from the config
+	// as Trivy takes it.
+	verify bool
 }
 
+// Uncompressed reads the layer as stored and decompresses it here rather
+// than through go-containerregistry, so that every byte, stored and
+// decompressed, is charged to the budget.
 func (l *guardedLayer) Uncompressed() (io.ReadCloser, error) {
-	id := "unknown"
-	if d, err := l.Layer.DiffID(); err == nil {
-		id = d.String()
-	}
-	if l.local {
-		rc, err := l.Layer.Uncompressed()
-		if err != nil {
-			return nil, fmt.Errorf("%w: layer %s: %v", ErrCorruptLayer, id, err)
-		}
-		return newTarGuard(readCloser{&decodeErrReader{r: &countingReader{r: rc, b: l.budget}, close: rc.Close, layer: id}, rc}, id), nil
-	}
-	rc, err := l.Layer.Compressed()
+	id := l.diffID.String()
+	rc, err := l.stored()
 	if err != nil {
 		return nil, fmt.Errorf("fetch layer %s: %w", id, err)
 	}
-	dec, err := decompress(&countingReader{r: rc, b: l.budget}, id)
+	dec, compressed, err := decompress(&countingReader{r: rc, b: l.budget}, id)
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
-	counted := &countingReader{r: dec, b: l.budget}
-	return newTarGuard(readCloser{counted, closeBoth{dec, rc}}, id), nil
+	var r io.Reader = dec
+	if compressed {
+		r = &countingReader{r: dec, b: l.budget}
+	}
+	return newTarGuard(readCloser{r, closeBoth{dec, rc}}, l.diffID, l.verdicts, l.verify), nil
 }
 
 type readCloser struct {
