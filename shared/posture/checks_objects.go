@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/rbacrisk"
 )
 
 // objectChecks are the checks of services, ingresses, RBAC and namespaces.
@@ -193,6 +194,12 @@ func objectChecks() []Check {
 					return "creates pods"
 				}
 				return ""
+			}),
+		roleCheck("high-privilege-roles", "Roles should not grant high privileges: reading every Secret, exec into pods, escalation or the kubelet API", model.SeverityHigh,
+			[]string{"CIS-Kubernetes 5.1.2", "CIS-Kubernetes 5.1.8", "CIS-Kubernetes 5.1.10"},
+			"Grant the specific resources and verbs needed: no wildcards on the core API group or on pods, no pods/exec, pods/attach or nodes/proxy, no escalate, bind or impersonate.",
+			func(r rbacv1.PolicyRule) string {
+				return strings.Join(rbacrisk.Reasons(rbacrisk.Rule(r)), ", ")
 			}),
 		{
 			ID: "default-service-account", Title: "Default service accounts should not be actively used",
