@@ -30,6 +30,10 @@ type Posture struct {
 	// AllowedAppArmorProfiles are the AppArmor profiles containers may use
 	// ("runtime/default", "localhost/NAME").
 	AllowedAppArmorProfiles []string
+	// AllowedSeccompProfiles are the seccomp profiles containers may use
+	// (runtime/default, docker/default, unconfined, localhost/NAME,
+	// localhost/*, *).
+	AllowedSeccompProfiles []string
 	// MaxCPULimit and MaxMemoryLimit bound container limits ("" = any limit,
 	// as long as one is set).
 	MaxCPULimit    string
@@ -68,6 +72,7 @@ func postureSettings() []Setting {
 		{Name: "PALISADE_ALLOWED_CAPABILITIES", Default: "", Doc: "Comma-separated Linux capabilities containers may add (e.g. NET_BIND_SERVICE). Empty: none."},
 		{Name: "PALISADE_ALLOWED_HOST_PATHS", Default: "", Doc: "Comma-separated host path prefixes hostPath volumes may mount; append :ro to require a read-only mount. Empty: none."},
 		{Name: "PALISADE_ALLOWED_APPARMOR_PROFILES", Default: "runtime/default", Doc: "Comma-separated AppArmor profiles containers may use (runtime/default, localhost/NAME)."},
+		{Name: "PALISADE_ALLOWED_SECCOMP_PROFILES", Default: "runtime/default,docker/default", Doc: "Comma-separated seccomp profiles containers may use: runtime/default, docker/default, unconfined, localhost/NAME, localhost/* (any Localhost profile) or *. The field forms RuntimeDefault, Localhost and Unconfined are accepted."},
 		{Name: "PALISADE_MAX_CPU_LIMIT", Default: "", Doc: "Largest CPU limit a container may set (e.g. 2 or 500m). Empty: any, as long as one is set."},
 		{Name: "PALISADE_MAX_MEMORY_LIMIT", Default: "", Doc: "Largest memory limit a container may set (e.g. 4Gi). Empty: any, as long as one is set."},
 		{Name: "PALISADE_MIN_KUBERNETES_VERSION", Default: "1.30", Doc: "Oldest Kubernetes minor version considered supported. Empty disables the check."},
@@ -91,6 +96,7 @@ func loadPosture(l *lookup) Posture {
 		AllowedCapabilities:     l.list("PALISADE_ALLOWED_CAPABILITIES"),
 		AllowedHostPaths:        l.list("PALISADE_ALLOWED_HOST_PATHS"),
 		AllowedAppArmorProfiles: l.list("PALISADE_ALLOWED_APPARMOR_PROFILES"),
+		AllowedSeccompProfiles:  l.list("PALISADE_ALLOWED_SECCOMP_PROFILES"),
 		MaxCPULimit:             l.str("PALISADE_MAX_CPU_LIMIT"),
 		MaxMemoryLimit:          l.str("PALISADE_MAX_MEMORY_LIMIT"),
 		MinKubernetesVersion:    l.str("PALISADE_MIN_KUBERNETES_VERSION"),
@@ -100,6 +106,11 @@ func loadPosture(l *lookup) Posture {
 		Remediate:               l.list("PALISADE_REMEDIATE"),
 		RemediateApply:          l.bool("PALISADE_REMEDIATE_APPLY"),
 		Schedule:                l.str("PALISADE_POSTURE_SCHEDULE"),
+	}
+	for _, p := range p.AllowedSeccompProfiles {
+		if !seccompProfile(p) {
+			l.fail("setting PALISADE_ALLOWED_SECCOMP_PROFILES: %q is not a seccomp profile (runtime/default, docker/default, unconfined, localhost/NAME, localhost/* or *)", p)
+		}
 	}
 	sev, err := model.ParseSeverity(l.str("PALISADE_POSTURE_VULN_SEVERITY"))
 	if err != nil {
@@ -133,4 +144,18 @@ func ports(l *lookup, name string) []int {
 		}
 	}
 	return out
+}
+
+// seccompProfile reports whether an entry of the seccomp allow-list has a
+// known form (shared/posture normalises it).
+func seccompProfile(p string) bool {
+	switch p {
+	case "runtime/default", "docker/default", "unconfined", "*", "localhost/*":
+		return true
+	}
+	switch strings.ToLower(p) {
+	case "runtimedefault", "localhost", "unconfined":
+		return true
+	}
+	return strings.HasPrefix(p, "localhost/") && len(p) > len("localhost/")
 }
