@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/palisade-sec/palisade/shared/model"
@@ -202,6 +203,39 @@ func objectChecks() []Check {
 				return strings.Join(rbacrisk.Reasons(rbacrisk.Rule(r)), ", ")
 			}),
 		{
+			ID: "service-account-token-automount", Title: "Service accounts should not mount their API token in every pod",
+			Severity: model.SeverityLow, Scope: ScopeRBAC,
+			Benchmarks:  []string{"CIS-Kubernetes 5.1.6", "CIS-AKS 4.1.6"},
+			Remediation: "Set automountServiceAccountToken: false on the service account, and true only on the pod specs that call the Kubernetes API: kubectl patch serviceaccount NAME -n NAMESPACE -p '{\"automountServiceAccountToken\": false}'.",
+			Evaluate: func(_ context.Context, env *Env) []Outcome {
+				mounting := map[string][]string{} // namespace/service account -> workloads mounting its token
+				for i := range env.Workloads {
+					w := &env.Workloads[i]
+					if a := w.Spec.AutomountServiceAccountToken; a != nil && !*a {
+						continue
+					}
+					key := w.Namespace + "/" + serviceAccountOf(w.Spec)
+					mounting[key] = append(mounting[key], w.Resource())
+				}
+				var out []Outcome
+				for _, sa := range env.Snap.Objects.ServiceAccounts {
+					if env.Excluded(sa.Namespace) || isSystemNamespace(sa.Namespace) {
+						continue
+					}
+					msg := ""
+					if a := sa.AutomountServiceAccountToken; a != nil && *a {
+						msg = "automountServiceAccountToken: true; no workload uses it"
+						if ws := mounting[sa.Namespace+"/"+sa.Name]; ws != nil {
+							msg = "automountServiceAccountToken: true; mounted by " + strings.Join(ws, ", ")
+						}
+					}
+					out = append(out, Outcome{Resource: resourceName("ServiceAccount", sa.Namespace, sa.Name), Namespace: sa.Namespace,
+						Labels: sa.Labels, Pass: msg == "", Message: msg})
+				}
+				return out
+			},
+		},
+		{
 			ID: "default-service-account", Title: "Default service accounts should not be actively used",
 			Severity: model.SeverityMedium, Scope: ScopeRBAC,
 			Benchmarks:  []string{"CIS-Kubernetes 5.1.5", "CIS-AKS 4.1.5"},
@@ -313,6 +347,17 @@ func subjectName(s rbacv1.Subject) string {
 		return s.Namespace + "/" + s.Name
 	}
 	return s.Name
+}
+
+// serviceAccountOf is the service account a pod spec runs as.
+func serviceAccountOf(spec *corev1.PodSpec) string {
+	switch {
+	case spec.ServiceAccountName != "":
+		return spec.ServiceAccountName
+	case spec.DeprecatedServiceAccount != "":
+		return spec.DeprecatedServiceAccount
+	}
+	return "default"
 }
 
 func isSystemNamespace(ns string) bool {

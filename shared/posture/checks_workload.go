@@ -278,10 +278,7 @@ func workloadChecks() []Check {
 					}
 					return nil, nil
 				}
-				sa := w.Spec.ServiceAccountName
-				if sa == "" {
-					sa = "default"
-				}
+				sa := serviceAccountOf(w.Spec)
 				if acct := env.saByName[w.Namespace+"/"+sa]; acct != nil && acct.AutomountServiceAccountToken != nil && !*acct.AutomountServiceAccountToken {
 					return nil, nil
 				}
