@@ -120,7 +120,7 @@ func postureRun(ctx context.Context, args []string, getenv func(string) string, 
 
 // offlineSnapshot reads manifests and the optional recorded ARM JSON.
 func offlineSnapshot(manifests, clusterJSON, diagJSON, registryJSON string) (*posture.Snapshot, error) {
-	objs, _, err := posture.LoadManifestDir(manifests)
+	objs, err := posture.LoadManifestDir(manifests, posture.ManifestOptions{})
 	if err != nil {
 		return nil, err
 	}

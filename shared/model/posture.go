@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Posture result statuses.
 const (
@@ -80,6 +83,47 @@ type PostureRun struct {
 	// Problems of the run that did not stop it.
 	PolicyErrors      []string `json:"policyErrors,omitempty"`
 	ExpiredExemptions []string `json:"expiredExemptions,omitempty"`
+}
+
+// PostureNotAssessed is an object, or a kind of objects, that posture did
+// not assess, and why: an API version or kind no check reads, a custom
+// resource, a kind Kubernetes removed. Nothing is skipped in silence: these
+// appear in every output of `palisade posture` and in the run record.
+type PostureNotAssessed struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	// Source is the manifest file, or "cluster" for objects of a live
+	// cluster.
+	Source string `json:"source,omitempty"`
+	// Document is the 1-based document number in the file.
+	Document int `json:"document,omitempty"`
+	// Count is the number of objects of the kind (a live cluster reports
+	// kinds, not each object).
+	Count  int    `json:"count,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// String names the object (or kind) and where it came from.
+func (n PostureNotAssessed) String() string {
+	s := n.Kind + " " + n.APIVersion
+	switch {
+	case n.Name != "" && n.Namespace != "":
+		s += " " + n.Namespace + "/" + n.Name
+	case n.Name != "":
+		s += " " + n.Name
+	}
+	if n.Count > 0 {
+		s += fmt.Sprintf(" (%d objects)", n.Count)
+	}
+	if n.Source != "" {
+		s += " in " + n.Source
+		if n.Document > 0 {
+			s += fmt.Sprintf(" document %d", n.Document)
+		}
+	}
+	return s
 }
 
 // RunningImage is one image digest running in a cluster.

@@ -121,23 +121,27 @@ func objectChecks() []Check {
 			ID: "namespace-network-policy", Title: "Namespaces should have a network policy",
 			Severity: model.SeverityMedium, Scope: ScopeNamespace,
 			Benchmarks:  []string{"CIS-Kubernetes 5.3.2", "CIS-AKS 4.3.2"},
-			Remediation: "Add a NetworkPolicy to the namespace, starting with a default deny of ingress and egress.",
+			Remediation: "Add a NetworkPolicy (or a CiliumNetworkPolicy or Calico NetworkPolicy) to the namespace, starting with a default deny of ingress and egress.",
 			Evaluate: func(_ context.Context, env *Env) []Outcome {
-				has := map[string]bool{}
-				for _, np := range env.Snap.Objects.NetworkPolicies {
-					has[np.Namespace] = true
-				}
+				cov := newCoverage(&env.Snap.Objects)
 				var out []Outcome
-				for _, ns := range env.Snap.Objects.Namespaces {
+				for i := range env.Snap.Objects.Namespaces {
+					ns := &env.Snap.Objects.Namespaces[i]
 					if env.Excluded(ns.Name) || isSystemNamespace(ns.Name) {
 						continue
 					}
-					msg := ""
-					if !has[ns.Name] {
-						msg = "no NetworkPolicy in the namespace"
+					by, broken := cov.of(ns)
+					o := Outcome{Resource: resourceName("Namespace", "", ns.Name), Namespace: ns.Name, Labels: ns.Labels, Pass: by != nil}
+					switch {
+					case by != nil:
+						o.Message = "covered by " + strings.Join(by, ", ")
+					case broken != nil:
+						o.Err = fmt.Errorf("cluster-wide policies could not be read: %s", strings.Join(broken, "; "))
+						o.Message = o.Err.Error()
+					default:
+						o.Message = "no NetworkPolicy, CiliumNetworkPolicy or Calico network policy covers the namespace"
 					}
-					out = append(out, Outcome{Resource: resourceName("Namespace", "", ns.Name), Namespace: ns.Name,
-						Labels: ns.Labels, Pass: has[ns.Name], Message: msg})
+					out = append(out, o)
 				}
 				return out
 			},

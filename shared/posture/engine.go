@@ -9,6 +9,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/palisade-sec/palisade/shared/model"
@@ -77,6 +78,9 @@ type Report struct {
 	ExpiredExemptions []string
 	// RunningImages are the image digests running in the cluster.
 	RunningImages []model.RunningImage
+	// NotAssessed lists the objects (or kinds) that could not be assessed,
+	// and why.
+	NotAssessed []model.PostureNotAssessed
 }
 
 // Assess runs every check and policy on snap.
@@ -87,7 +91,7 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 	}
 	now := e.now().UTC()
 	rep := &Report{Cluster: snap.Name, At: now, PolicyErrors: append([]*PolicyError(nil), e.broken...),
-		RunningImages: RunningImages(&snap.Objects)}
+		RunningImages: RunningImages(&snap.Objects), NotAssessed: snap.Objects.NotAssessed}
 	for _, ex := range e.exemptions {
 		if !ex.Expires.After(now) {
 			rep.ExpiredExemptions = append(rep.ExpiredExemptions, ex.describe())
@@ -171,8 +175,9 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 	}
 	failed := map[string]bool{}
 	var err error
-	env.Snap.Objects.each(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) {
-		if err != nil || env.Excluded(meta.Namespace) {
+	env.Snap.Objects.each(func(kind string, meta metav1.Object, obj runtime.Object) {
+		ns, name := meta.GetNamespace(), meta.GetName()
+		if err != nil || env.Excluded(ns) {
 			return
 		}
 		var input ast.Value
@@ -183,17 +188,17 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 			if input == nil {
 				m, cerr := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 				if cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 				if input, cerr = ast.InterfaceToValue(m); cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 			}
 			msgs, verr := p.Violations(ctx, input)
-			o := Outcome{Resource: resourceName(kind, meta.Namespace, meta.Name), Namespace: meta.Namespace,
-				Labels: meta.Labels, Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
+			o := Outcome{Resource: resourceName(kind, ns, name), Namespace: ns,
+				Labels: meta.GetLabels(), Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
 			if verr != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()
@@ -213,7 +218,7 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 }
 
 // each calls fn on every object with its kind and metadata.
-func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime.Object)) {
+func (o *Objects) each(fn func(kind string, m metav1.Object, obj runtime.Object)) {
 	for i := range o.Namespaces {
 		fn("Namespace", &o.Namespaces[i].ObjectMeta, &o.Namespaces[i])
 	}
@@ -261,6 +266,11 @@ func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime
 	}
 	for i := range o.ClusterRoleBindings {
 		fn("ClusterRoleBinding", &o.ClusterRoleBindings[i].ObjectMeta, &o.ClusterRoleBindings[i])
+	}
+	for _, list := range [][]unstructured.Unstructured{o.CNIPolicies, o.Other} {
+		for i := range list {
+			fn(list[i].GetKind(), &list[i], &list[i])
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ func TestHighPrivilegeRoleVariants(t *testing.T) {
 	}
 	defer f.Close()
 	var objs Objects
-	if _, err := DecodeManifests(f, "variants.yaml", &objs); err != nil {
+	if err := DecodeManifests(f, "variants.yaml", &objs, ManifestOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]model.PostureResult{}
