@@ -90,6 +90,7 @@ func Posture(c config.Posture) posture.Options {
 		VulnSeverity:            c.VulnSeverity,
 		PolicyDir:               c.PolicyDir,
 		ExemptionsFile:          c.ExemptionsFile,
+		HistoryDays:             c.HistoryDays,
 	}
 }
 

@@ -51,6 +51,9 @@ type Posture struct {
 	PolicyDir string
 	// ExemptionsFile lists exemptions (YAML or JSON); "" = none.
 	ExemptionsFile string
+	// HistoryDays is how long score history and remediation records are
+	// kept (per-item TTL); 0 keeps them forever.
+	HistoryDays int
 	// Remediate lists the check ids remediated automatically ("*" = every
 	// check with a patch). Empty: remediation is only offered.
 	Remediate []string
@@ -80,6 +83,7 @@ func postureSettings() []Setting {
 		{Name: "PALISADE_POSTURE_VULN_SEVERITY", Default: "high", Doc: "Lowest vulnerability severity that fails the images-should-have-vulnerabilities-resolved checks."},
 		{Name: "PALISADE_POLICY_DIR", Default: "", Doc: "Folder of custom Rego policies (*.rego, Gatekeeper-style violation[{\"msg\": msg}]). Empty: none."},
 		{Name: "PALISADE_EXEMPTIONS_FILE", Default: "", Doc: "YAML or JSON file of posture exemptions (check, namespace, resource or labels; reason; expires). Empty: none."},
+		{Name: "PALISADE_POSTURE_HISTORY_DAYS", Default: "90", Doc: "Days posture score history and remediation records are kept in the store (per-item TTL); 0 keeps them forever."},
 		{Name: "PALISADE_REMEDIATE", Default: "", Doc: "Comma-separated check ids to remediate automatically with server-side apply (* = every check with a patch). Empty: remediation is only offered."},
 		{Name: "PALISADE_REMEDIATE_APPLY", Default: "false", Doc: "true: apply opted-in patches after a successful server-side dry run. false: dry run only."},
 		{Name: "PALISADE_POSTURE_SCHEDULE", Default: "0 0 * * * *", Doc: "NCRONTAB schedule of assessposture (hourly by default)."},
@@ -103,9 +107,13 @@ func loadPosture(l *lookup) Posture {
 		ExcludedNamespaces:      l.list("PALISADE_POSTURE_EXCLUDED_NAMESPACES"),
 		PolicyDir:               l.str("PALISADE_POLICY_DIR"),
 		ExemptionsFile:          l.str("PALISADE_EXEMPTIONS_FILE"),
+		HistoryDays:             l.int("PALISADE_POSTURE_HISTORY_DAYS"),
 		Remediate:               l.list("PALISADE_REMEDIATE"),
 		RemediateApply:          l.bool("PALISADE_REMEDIATE_APPLY"),
 		Schedule:                l.str("PALISADE_POSTURE_SCHEDULE"),
+	}
+	if p.HistoryDays < 0 || p.HistoryDays > 24855 {
+		l.fail("setting PALISADE_POSTURE_HISTORY_DAYS: %d is not between 0 and 24855 (a Cosmos DB ttl is at most 2^31-1 seconds)", p.HistoryDays)
 	}
 	for _, p := range p.AllowedSeccompProfiles {
 		if !seccompProfile(p) {

@@ -81,6 +81,8 @@ type Report struct {
 	// NotAssessed lists the objects (or kinds) that could not be assessed,
 	// and why.
 	NotAssessed []model.PostureNotAssessed
+	// Checks summarise every check and policy evaluated, by id.
+	Checks []model.PostureCheckSummary
 }
 
 // Assess runs every check and policy on snap.
@@ -140,7 +142,43 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 		return a.Resource < b.Resource
 	})
 	rep.Score, rep.ByBenchmark = Score(rep.Results)
+	rep.Checks = e.summaries(rep)
 	return rep, nil
+}
+
+// summaries counts the results of every check and policy, in id order.
+func (e *Engine) summaries(rep *Report) []model.PostureCheckSummary {
+	idx := map[string]int{}
+	var out []model.PostureCheckSummary
+	add := func(id string, sev model.Severity) {
+		if _, ok := idx[id]; !ok {
+			idx[id] = len(out)
+			out = append(out, model.PostureCheckSummary{CheckID: id, Severity: sev, EvaluatedAt: rep.At})
+		}
+	}
+	for _, c := range e.checks {
+		add(c.ID, c.Severity)
+	}
+	for _, p := range e.policies {
+		add(p.ID, p.Severity)
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		add(r.CheckID, r.Severity)
+		s := &out[idx[r.CheckID]]
+		switch r.Status {
+		case model.PosturePass:
+			s.Passed++
+		case model.PostureFail:
+			s.Failed++
+		case model.PostureExempt:
+			s.Exempt++
+		default:
+			s.Errors++
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CheckID < out[j].CheckID })
+	return out
 }
 
 // exempt marks a failed result exempt when an exemption in force covers

@@ -44,6 +44,9 @@ type Options struct {
 	PolicyDir string
 	// ExemptionsFile lists exemptions (YAML or JSON); "" = none.
 	ExemptionsFile string
+	// HistoryDays is how long score history and remediation records are
+	// kept (Recorder.HistoryDays, Remediator.HistoryDays); 0 = forever.
+	HistoryDays int
 }
 
 func (o *Options) defaults() {

@@ -84,6 +84,7 @@ locals {
     PALISADE_POSTURE_VULN_SEVERITY       = "high"
     PALISADE_POLICY_DIR                  = ""
     PALISADE_EXEMPTIONS_FILE             = ""
+    PALISADE_POSTURE_HISTORY_DAYS        = "90"
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
   }
