@@ -71,12 +71,15 @@ type timerInfo struct {
 
 // Summary is the function's return value.
 type Summary struct {
-	Clusters   int      `json:"clusters"`
-	Registries int      `json:"registries"`
-	Results    int      `json:"results"`
-	Failed     int      `json:"failed"`
-	Remediated int      `json:"remediated"`
-	Errors     []string `json:"errors,omitempty"`
+	Clusters   int `json:"clusters"`
+	Registries int `json:"registries"`
+	Results    int `json:"results"`
+	Failed     int `json:"failed"`
+	Remediated int `json:"remediated"`
+	// NotAssessed counts the objects (or custom resource kinds) that could
+	// not be assessed; the run records list them.
+	NotAssessed int      `json:"notAssessed"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // Handle runs one assessment. A target that cannot be assessed does not stop
@@ -171,6 +174,7 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 	}
 	sum.Results += len(rep.Results)
 	sum.Failed += rep.Score.Failed
+	sum.NotAssessed += len(rep.NotAssessed)
 	log := logging.Ctx(ctx)
 	for _, pe := range rep.PolicyErrors {
 		log.Error().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, pe.Error()).Msg("custom policy broken")

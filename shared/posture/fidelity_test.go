@@ -148,3 +148,43 @@ func TestManifestSeccompAllowList(t *testing.T) {
 		t.Errorf("%s %s", r.Status, r.Message)
 	}
 }
+
+// TestPoliciesSeeOtherKinds: custom policies evaluate kinds no built-in
+// check reads, older versions as the current one, and the Cilium and
+// Calico policies.
+func TestPoliciesSeeOtherKinds(t *testing.T) {
+	p, perr := CompilePolicy(t.Context(), "pdb.rego", `# METADATA
+# custom:
+#   kinds: [PodDisruptionBudget, CiliumClusterwideNetworkPolicy]
+package palisade.pdb
+
+violation contains {"msg": msg} if {
+	msg := sprintf("%s %s", [input.apiVersion, input.kind])
+}
+`)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	objs, err := LoadManifestDir("testdata/fidelity", ManifestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := NewEngine(testConfig(t, ""), []*Policy{p}, nil, nil, nil, clock).Assess(t.Context(), &Snapshot{Name: "c", Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rep.Results {
+		if r.CheckID == p.ID {
+			got[r.Resource] = r.Message
+		}
+	}
+	want := map[string]string{
+		"PodDisruptionBudget/legacy/api":               "policy/v1 PodDisruptionBudget",
+		"CiliumClusterwideNetworkPolicy/pci-lockdown":  "cilium.io/v2 CiliumClusterwideNetworkPolicy",
+		"CiliumClusterwideNetworkPolicy/host-firewall": "cilium.io/v2 CiliumClusterwideNetworkPolicy",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("policy results (-want +got)\n%s", diff)
+	}
+}
