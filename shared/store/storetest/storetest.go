@@ -677,7 +677,9 @@ func testConcurrentConditional(t *testing.T, s store.Store) {
 // write, from reads and queries alike, and can then be created again; a
 // ttl of -1 or none keeps an item; a rewrite without ttl keeps it too; a
 // ttl Cosmos DB refuses is invalid. It waits for real time to pass (about
-// two seconds): Cosmos DB expires items by its own clock.
+// three seconds): Cosmos DB expires items by its own clock, counting from
+// the whole second of the write (_ts), so a ttl of n lives at least n-1
+// seconds.
 func testTTL(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	put := func(id string, ttl any, cond store.Cond) error {
@@ -688,7 +690,7 @@ func testTTL(t *testing.T, s store.Store) {
 		_, err := s.Put(ctx, store.State, "ttl", id, it, cond)
 		return err
 	}
-	for id, ttl := range map[string]any{"short": 1, "forever": -1, "none": nil, "long": 3600, "rewritten": 1} {
+	for id, ttl := range map[string]any{"short": 3, "forever": -1, "none": nil, "long": 3600, "rewritten": 1} {
 		if err := put(id, ttl, store.Cond{}); err != nil {
 			t.Fatalf("put %s: %v", id, err)
 		}
@@ -710,11 +712,11 @@ func testTTL(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("item with ttl 1 still there after 10s")
+			t.Fatal("item with ttl 3 still there after 10s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(1100 * time.Millisecond) // past the first expiry of "rewritten" too
+	// "rewritten" is past the expiry of its first write.
 	want := []string{"forever", "long", "none", "rewritten"}
 	if diff := cmp.Diff(want, ids(t, s, store.State, store.Query{PartitionKey: "ttl"})); diff != "" {
 		t.Errorf("items after expiry (-want +got)\n%s", diff)
