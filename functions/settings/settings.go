@@ -82,6 +82,7 @@ func Posture(c config.Posture) posture.Options {
 		AllowedCapabilities:     c.AllowedCapabilities,
 		AllowedHostPaths:        c.AllowedHostPaths,
 		AllowedAppArmorProfiles: c.AllowedAppArmorProfiles,
+		AllowedSeccompProfiles:  c.AllowedSeccompProfiles,
 		MaxCPULimit:             c.MaxCPULimit,
 		MaxMemoryLimit:          c.MaxMemoryLimit,
 		MinKubernetesVersion:    c.MinKubernetesVersion,
@@ -89,6 +90,7 @@ func Posture(c config.Posture) posture.Options {
 		VulnSeverity:            c.VulnSeverity,
 		PolicyDir:               c.PolicyDir,
 		ExemptionsFile:          c.ExemptionsFile,
+		HistoryDays:             c.HistoryDays,
 	}
 }
 

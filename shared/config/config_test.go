@@ -198,3 +198,23 @@ func TestFunctionSettings(t *testing.T) {
 		t.Errorf("undeclared app setting in %s", m)
 	}
 }
+
+func TestSeccompProfiles(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Posture.AllowedSeccompProfiles, ","); got != "runtime/default,docker/default" {
+		t.Errorf("default allow-list %q", got)
+	}
+	ok := "RuntimeDefault,Localhost,Unconfined,localhost/profiles/audit.json,localhost/*,*"
+	if _, err := Load(env(map[string]string{"PALISADE_ALLOWED_SECCOMP_PROFILES": ok})); err != nil {
+		t.Errorf("%s: %v", ok, err)
+	}
+	for _, bad := range []string{"localhost/", "runtime", "default"} {
+		_, err := Load(env(map[string]string{"PALISADE_ALLOWED_SECCOMP_PROFILES": bad}))
+		if err == nil || !strings.Contains(err.Error(), "PALISADE_ALLOWED_SECCOMP_PROFILES") {
+			t.Errorf("%q: err %v, want one naming the setting", bad, err)
+		}
+	}
+}

@@ -12,6 +12,10 @@ type State struct {
 	Kind      string          `json:"kind"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 	Data      json.RawMessage `json:"data"`
+	// TTL, when set, is the item's time to live in seconds (Cosmos DB
+	// per-item ttl; the embedded store honours it too): records such as
+	// posture history expire on their own.
+	TTL int `json:"ttl,omitempty"`
 }
 
 // Parked is an input that could not be processed and was set aside with the

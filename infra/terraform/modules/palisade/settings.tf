@@ -76,6 +76,7 @@ locals {
     PALISADE_ALLOWED_CAPABILITIES        = ""
     PALISADE_ALLOWED_HOST_PATHS          = ""
     PALISADE_ALLOWED_APPARMOR_PROFILES   = "runtime/default"
+    PALISADE_ALLOWED_SECCOMP_PROFILES    = "runtime/default,docker/default"
     PALISADE_MAX_CPU_LIMIT               = ""
     PALISADE_MAX_MEMORY_LIMIT            = ""
     PALISADE_MIN_KUBERNETES_VERSION      = "1.30"
@@ -83,6 +84,7 @@ locals {
     PALISADE_POSTURE_VULN_SEVERITY       = "high"
     PALISADE_POLICY_DIR                  = ""
     PALISADE_EXEMPTIONS_FILE             = ""
+    PALISADE_POSTURE_HISTORY_DAYS        = "90"
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
   }
