@@ -25,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
@@ -127,7 +128,13 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
 		}
 	}
-	sc := scanner.NewLazy(settings.Scanner(e.cfg.Scan, cred, e.log))
+	scanOpts := settings.Scanner(e.cfg.Scan, cred, e.log)
+	// The Windows advisory data lives in the state container, so every
+	// instance matches against what the DB lifecycle (rescanimages) stored.
+	msrcOpts := settings.MSRC(e.cfg.MSRC)
+	msrcOpts.Now = e.now
+	scanOpts.Windows = msrc.NewSource(msrc.StateStore{St: e.store, Now: e.now}, msrcOpts)
+	sc := scanner.NewLazy(scanOpts)
 	e.closers = append(e.closers, sc.Close)
 	go func() {
 		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
@@ -138,7 +145,8 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One scanner for both: the process can only have one DB open.
+	// One scanner for both: the process can only have one DB open, and one
+	// Windows advisory source.
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{

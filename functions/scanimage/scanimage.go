@@ -135,12 +135,12 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if err != nil {
 		return nil, err
 	}
-	if prev.Found && prev.Image.DBVersion == db.Version && (prev.Image.Status == model.ImageActive || prev.Image.Status == model.ImageUnsupported) {
+	if prev.Found && prev.Image.DBVersion == db.VersionFor(prev.Image) && (prev.Image.Status == model.ImageActive || prev.Image.Status == model.ImageUnsupported) {
 		if err := vulnstore.AddTag(ctx, f.st, prev, ev.Tag); err != nil {
 			return nil, err
 		}
 		f.skipped.Add(1)
-		l.Info().Str("db_version", db.Version).Msg("already scanned with this vulnerability DB; skipped")
+		l.Info().Str("db_version", prev.Image.DBVersion).Msg("already scanned with this vulnerability DB; skipped")
 		return &customhandler.Response{}, nil
 	}
 	start := f.opts.Now()
