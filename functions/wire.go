@@ -87,8 +87,8 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 
 // newHandler registers every function on a custom-handler server, mapping
 // the settings onto each one's Options. The scanner opens its vulnerability
-// DB in the background, so the handler answers the host's readiness probe
-// at once.
+// DB (and fetches the Windows advisory data when none is stored) in the
+// background, so the handler answers the host's readiness probe at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
@@ -137,9 +137,18 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	sc := scanner.NewLazy(scanOpts)
 	e.closers = append(e.closers, sc.Close)
 	go func() {
-		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+		s, err := sc.Get(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+			}
+			return
 		}
+		// Scans never wait for MSRC: the Windows advisory data is fetched
+		// here when none is stored (a first start), then kept current by
+		// rescanimages; Windows images scanned before it arrives are
+		// unsupported until the next rescan matches them.
+		s.PrepareWindows(ctx)
 	}()
 	events, err := scanEvents(e)
 	if err != nil {

@@ -84,7 +84,7 @@ func (d DBInfo) VersionFor(img model.Image) string {
 // an error: the index is nil and the info says why.
 func (s *Scanner) loadWindows(ctx context.Context) (*msrc.Index, WindowsDB, error) {
 	if s.opts.Windows == nil {
-		return nil, WindowsDB{Stale: true, Problems: []string{"no Windows advisory source is configured"}}, nil
+		return nil, WindowsDB{}, nil
 	}
 	ix, st, err := s.opts.Windows.Load(ctx)
 	if err != nil && !errors.Is(err, msrc.ErrNoData) {
@@ -155,8 +155,11 @@ func (s *Scanner) noWindowsDataReason(info WindowsDB) string {
 	if f := s.winFail.Load(); f != nil && *f != "" {
 		return "no Windows advisory data (MSRC unreachable): " + *f
 	}
+	if s.opts.Windows == nil {
+		return "no Windows advisory data: no source is configured"
+	}
 	why := cmp.Or(strings.Join(info.Problems, "; "), "none is stored")
-	if s.opts.SkipDBUpdate && s.opts.Windows != nil {
+	if s.opts.SkipDBUpdate {
 		why += "; downloads are off (PALISADE_TRIVY_SKIP_DB_UPDATE)"
 	}
 	return "no Windows advisory data: " + why

@@ -62,16 +62,26 @@ type CountingRegistry struct {
 // NewCountingRegistry starts a counting registry, closed when the test ends.
 func NewCountingRegistry(t testing.TB) *CountingRegistry {
 	t.Helper()
+	return ServeCounting(t, func(string) http.Handler { return registry.New(registry.Logger(discardLogger())) })
+}
+
+// ServeCounting serves, counting its requests, the registry handler that
+// newHandler makes for the host:port it is served on: a registry that
+// needs its own address, such as palisade dev's (shared/localregistry).
+func ServeCounting(t testing.TB, newHandler func(host string) http.Handler) *CountingRegistry {
+	t.Helper()
 	r := &CountingRegistry{}
-	reg := registry.New(registry.Logger(discardLogger()))
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = httptest.NewUnstartedServer(nil)
+	r.Host = r.srv.Listener.Addr().String()
+	reg := newHandler(r.Host)
+	r.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
 		r.mu.Unlock()
 		reg.ServeHTTP(w, req)
-	}))
+	})
+	r.srv.Start()
 	t.Cleanup(r.srv.Close)
-	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
 }
 
