@@ -124,7 +124,7 @@ func scan(ctx context.Context, c config.Scan, m config.MSRC, log zerolog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	return res, withWindowsData(ctx, s, res, log)
+	return res, withWindowsData(ctx, s, res, c.SkipDBUpdate, log)
 }
 
 // progress shows a ticking status line on a terminal; elsewhere nothing.

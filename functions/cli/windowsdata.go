@@ -21,10 +21,11 @@ func windowsSource(c config.Scan, m config.MSRC) *msrc.Source {
 
 // withWindowsData completes the result of a Windows image: the scan
 // matched it against the Windows data kept in the cache; when there is none,
-// or it is stale, the data is fetched now (only Windows images need it) and
-// the inventory matched again, which reads no layer.
-func withWindowsData(ctx context.Context, s *scanner.Scanner, res *scanner.Result, log zerolog.Logger) error {
-	if !scanner.IsWindows(res.Image) {
+// or it is stale, the data is fetched now (only Windows images need it;
+// not with --skip-db-update, which is offline) and the inventory matched
+// again, which reads no layer.
+func withWindowsData(ctx context.Context, s *scanner.Scanner, res *scanner.Result, offline bool, log zerolog.Logger) error {
+	if !scanner.IsWindows(res.Image) || offline {
 		return nil
 	}
 	w := s.PrepareWindows(ctx)

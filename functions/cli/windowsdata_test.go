@@ -121,3 +121,21 @@ func TestScanWindowsImageWithoutMSRC(t *testing.T) {
 		t.Fatalf("exit %d, image %s %q\nstderr:\n%s", code, got.Image.Status, got.Image.Error, stderr)
 	}
 }
+
+// Offline (--skip-db-update, or the setting), MSRC is not called either.
+func TestScanWindowsImageOffline(t *testing.T) {
+	withFixtureDB(t)
+	f := msrctest.NewServer(t)
+	f.Publish("2024-Dec", msrctest.DecRelease, msrctest.Doc(t, "2024-Dec"))
+	code, out, stderr := run(t, "--format", "json", "--skip-db-update", "--input", windowsTar(t), "--msrc-url", f.BaseURL())
+	var got jsonOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: exit %d %s", err, code, stderr)
+	}
+	if code != cli.ExitOK || got.Image.Status != model.ImageUnsupported || got.Image.Error != "no Windows advisory data: never refreshed" {
+		t.Fatalf("exit %d, image %s %q", code, got.Image.Status, got.Image.Error)
+	}
+	if r := f.Requests(); len(r) != 0 {
+		t.Fatalf("offline scan asked MSRC for %q", r)
+	}
+}

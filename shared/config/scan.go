@@ -18,9 +18,8 @@ type Scan struct {
 	// DBRepositories are OCI repositories to download the DB from; empty
 	// means Trivy's defaults.
 	DBRepositories []string
-	// SkipDBUpdate never downloads the DB nor the Windows advisory data
-	// (offline); the DB in CacheDir/db, or the built-in demo DB, is used as
-	// it is.
+	// SkipDBUpdate never downloads the DB (offline); the DB in CacheDir/db,
+	// or the built-in demo DB, is used as it is.
 	SkipDBUpdate bool
 	// DemoDBFallback allows the built-in demo DB when no DB is present and
 	// none can be downloaded.
@@ -47,7 +46,7 @@ func scanSettings() []Setting {
 		{Name: "PALISADE_REGISTRIES", Default: "", Doc: "Comma-separated registry login servers scanimage may pull from (e.g. contoso.azurecr.io,localhost:5000). An event naming any other host is refused."},
 		{Name: "PALISADE_TRIVY_CACHE_DIR", Default: "/tmp/palisade/trivy", Doc: "Directory for Trivy's layer-analysis cache (by layer digest) and the vulnerability DB (in db/)."},
 		{Name: "PALISADE_TRIVY_DB_REPOSITORY", Default: "", Doc: "Comma-separated OCI repositories of the Trivy vulnerability DB (e.g. an ACR mirror). Empty: Trivy's default repositories."},
-		{Name: "PALISADE_TRIVY_SKIP_DB_UPDATE", Default: "false", Doc: "true: never download the vulnerability DB or the Windows advisory data (offline); use what the cache directory and the store already hold."},
+		{Name: "PALISADE_TRIVY_SKIP_DB_UPDATE", Default: "false", Doc: "true: never download the vulnerability DB (offline); use the DB already in the cache directory."},
 		{Name: "PALISADE_TRIVY_DEMO_DB", Default: "true", Doc: "true: when no vulnerability DB is present and none can be downloaded, scan against a small built-in demo DB (results are marked demoData)."},
 		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "4294967296", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
 		{Name: "PALISADE_SCAN_TIMEOUT", Default: "8m", Doc: "Time limit of one image scan; keep it under the Functions timeout (host.json functionTimeout)."},

@@ -94,8 +94,8 @@ type Options struct {
 	Now func() time.Time
 	// Windows is the Windows advisory data Windows images are matched
 	// against; nil records every Windows image as unsupported for want of
-	// it. RefreshDB refreshes it with the DB, and SkipDBUpdate turns its
-	// downloads off too.
+	// it. RefreshDB refreshes it with the DB (SkipDBUpdate is about the
+	// Trivy DB alone: the Windows data has its own source).
 	Windows WindowsAdvisories
 }
 
@@ -187,20 +187,12 @@ func (s *Scanner) DB() DBInfo {
 // (per Trivy's metadata and the Options) and switches to it; matches in
 // flight finish on the old one first. A failed download keeps the DB in use,
 // is logged, and is named in the returned DBInfo's DownloadError. It also
-// refreshes the Windows advisory data (unless SkipDBUpdate), whose problems
-// are in DBInfo.Windows and never fail the call. It returns the DB now in
-// use.
+// refreshes the Windows advisory data, whose problems are in
+// DBInfo.Windows and never fail the call. It returns the DB now in use.
 func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	info, err := s.refreshTrivyDB(ctx)
-	switch {
-	case s.opts.Windows != nil && !s.opts.SkipDBUpdate:
+	if s.opts.Windows != nil {
 		info.Windows = s.refreshWindows(ctx)
-	default:
-		if _, w, werr := s.loadWindows(ctx); werr == nil {
-			info.Windows = w
-		} else {
-			info.Windows = WindowsDB{Stale: true, Problems: []string{werr.Error()}}
-		}
 	}
 	return info, err
 }

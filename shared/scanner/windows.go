@@ -104,8 +104,8 @@ func windowsInfo(ix *msrc.Index, st msrc.Status) WindowsDB {
 }
 
 // PrepareWindows makes sure there is Windows advisory data to match
-// against: when none is stored, or it is stale, it refreshes it (unless
-// SkipDBUpdate). Scans never download it themselves, so a scan is not held
+// against: when none is stored, or it is stale, it refreshes it. Scans
+// never download it themselves, so a scan is not held
 // up by MSRC: the handler prepares it in the background when it starts, the
 // DB lifecycle (RefreshDB) keeps it current, and `palisade scan` prepares it
 // when it meets a Windows image. It returns what is held.
@@ -114,7 +114,7 @@ func (s *Scanner) PrepareWindows(ctx context.Context) WindowsDB {
 	switch {
 	case err != nil:
 		return WindowsDB{Stale: true, Problems: []string{err.Error()}}
-	case s.opts.Windows == nil || s.opts.SkipDBUpdate || (info.Version != "" && !info.Stale):
+	case s.opts.Windows == nil || (info.Version != "" && !info.Stale):
 		return info
 	}
 	return s.refreshWindows(ctx)
@@ -158,11 +158,7 @@ func (s *Scanner) noWindowsDataReason(info WindowsDB) string {
 	if s.opts.Windows == nil {
 		return "no Windows advisory data: no source is configured"
 	}
-	why := cmp.Or(strings.Join(info.Problems, "; "), "none is stored")
-	if s.opts.SkipDBUpdate {
-		why += "; downloads are off (PALISADE_TRIVY_SKIP_DB_UPDATE)"
-	}
-	return "no Windows advisory data: " + why
+	return "no Windows advisory data: " + cmp.Or(strings.Join(info.Problems, "; "), "none is stored")
 }
 
 // windowsMatch is the Windows half of matching an inventory.
