@@ -107,6 +107,31 @@ func TestScanWindowsImageTar(t *testing.T) {
 	}
 }
 
+// A Windows image in a registry, by tag: the base told from its files.
+func TestScanWindowsRegistryImage(t *testing.T) {
+	withDBMirror(t)
+	f := msrctest.NewServer(t)
+	f.Publish("2024-Nov", msrctest.NovRelease, msrctest.Doc(t, "2024-Nov"))
+	f.Publish("2024-Dec", msrctest.DecRelease, msrctest.Doc(t, "2024-Dec"))
+	host := scantest.Registry(t)
+	scantest.Push(t, host, "team/winsvc", "2.0", scantest.WindowsImage(t, "10.0.17763.6532", "",
+		scantest.Layer(t, scantest.WindowsBaseFiles(windowsimage.NanoServer))))
+	code, out, stderr := run(t, host+"/team/winsvc:2.0", "--format", "json", "--msrc-url", f.BaseURL())
+	var got jsonOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != cli.ExitOK {
+		t.Fatalf("exit %d, %v: %s", code, err, stderr)
+	}
+	var ids []string
+	for _, fd := range got.Findings {
+		ids = append(ids, fd.VulnID)
+	}
+	// Windows Server 2019 at November's update lacks December's fixes.
+	if got.Image.OS != "Windows Server 2019 Nano Server 10.0.17763.6532" || got.Image.Platform != "windows/amd64" ||
+		strings.Join(ids, " ") != "CVE-2024-49112 CVE-2024-49118 CVE-2024-49138" {
+		t.Fatalf("image %s %s, findings %q", got.Image.OS, got.Image.Platform, ids)
+	}
+}
+
 // With no Windows data and MSRC out of reach, the image cannot be assessed:
 // it says so and fails a --fail-on gate rather than passing as clean.
 func TestScanWindowsImageWithoutMSRC(t *testing.T) {
