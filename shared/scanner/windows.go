@@ -105,10 +105,10 @@ func windowsInfo(ix *msrc.Index, st msrc.Status) WindowsDB {
 
 // PrepareWindows makes sure there is Windows advisory data to match
 // against: when none is stored, or it is stale, it refreshes it. Scans
-// never download it themselves, so a scan is not held
-// up by MSRC: the handler prepares it in the background when it starts, the
-// DB lifecycle (RefreshDB) keeps it current, and `palisade scan` prepares it
-// when it meets a Windows image. It returns what is held.
+// never download it themselves, so that no scan waits on MSRC: the handler
+// prepares it in the background when it starts, the DB lifecycle
+// (RefreshDB) keeps it current, and `palisade scan` prepares it when it
+// meets a Windows image. It returns what is held.
 func (s *Scanner) PrepareWindows(ctx context.Context) WindowsDB {
 	_, info, err := s.loadWindows(ctx)
 	switch {

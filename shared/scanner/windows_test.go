@@ -305,3 +305,20 @@ func TestWindowsArchive(t *testing.T) {
 	}
 	sameFindings(t, want.Findings, got.Findings)
 }
+
+// An image scanned as Windows before Windows images were assessed has no
+// identity in its stored inventory: a rescan keeps it unsupported, saying
+// how to have it assessed, and records the Windows data's version so later
+// rescans skip it.
+func TestWindowsImageScannedBefore(t *testing.T) {
+	r := newWinRig(t)
+	img := model.Image{Digest: "sha256:" + strings.Repeat("0a", 32), Registry: "contoso.azurecr.io", Repository: "shop/old", Platform: "windows/amd64"}
+	m, err := r.s.Match(t.Context(), img, model.Inventory{Groups: []model.PackageGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Image.Status != model.ImageUnsupported || !strings.Contains(m.Image.Error, "push the image again") ||
+		m.Image.DBVersion != r.s.DB().VersionFor(m.Image) || !strings.Contains(m.Image.DBVersion, "+msrc:2024-Dec:") || len(m.Findings) != 0 {
+		t.Fatalf("%+v", m.Image)
+	}
+}
