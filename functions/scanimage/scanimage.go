@@ -176,8 +176,11 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 		f.publish(ctx, img, ch, ev.Time, l)
 	}
 	e := l.Info()
-	if img.DemoData {
+	switch {
+	case img.DemoData:
 		e = l.Warn().Bool("demo_data", true)
+	case scanner.IsWindows(img) && db.Windows.Stale:
+		e = l.Warn().Bool("windows_data_stale", true).Strs("windows_data_problems", db.Windows.Problems)
 	}
 	e.Str("status", img.Status).Str("os", img.OS).Int("packages", img.Packages).Int(logging.FieldCount, len(res.Findings)).
 		Int("new", ch.New).Int("resolved", ch.Resolved).Str("db_version", img.DBVersion).
