@@ -25,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 var (
@@ -111,7 +112,7 @@ func counts(r model.RescanRun) model.RescanRun {
 // registry away, and rescans through the Functions host as the DB gains an
 // advisory and then fixes another.
 func TestRescanAfterDBChange(t *testing.T) {
-	reg := scantest.NewCountingRegistry(t)
+	reg := testenv.NewCountingRegistry(t)
 	st := openStore(t)
 	base := openScanner(t, buildDB(t, dbBase))
 	deb := scantest.Push(t, reg.Host, "team/deb", "1", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
@@ -422,7 +423,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 // every DBMaxAge and once however many invocations arrive together, and a
 // failed download keeps the last good DB and says so in the run record.
 func TestDBLifecycle(t *testing.T) {
-	mirror := scantest.NewCountingRegistry(t)
+	mirror := testenv.NewCountingRegistry(t)
 	ref := mirror.Host + "/mirror/trivy-db:2"
 	scantest.PushDB(t, ref, buildDB(t, dbBase))
 	clk := &clock{now: time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)}

@@ -22,6 +22,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/shared/windowsimage"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // msrcCVEs are the Windows findings of an image, in order.
@@ -59,7 +60,7 @@ func TestWindowsImagesThroughThePipeline(t *testing.T) {
 
 	var mu sync.Mutex
 	var pushed []json.RawMessage
-	reg := scantest.ServeCounting(t, func(host string) http.Handler {
+	reg := testenv.ServeCounting(t, func(host string) http.Handler {
 		return localregistry.New(host, zerolog.Nop(), clk.Now, func(ev json.RawMessage) {
 			mu.Lock()
 			defer mu.Unlock()

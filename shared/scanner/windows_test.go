@@ -21,6 +21,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
 	"github.com/palisade-sec/palisade/shared/windowsimage"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // testClock is a settable clock.
@@ -39,7 +40,7 @@ func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 type winRig struct {
 	s    *scanner.Scanner
 	msrc *msrctest.Server
-	reg  *scantest.CountingRegistry
+	reg  *testenv.CountingRegistry
 	clk  *testClock
 }
 
@@ -60,7 +61,7 @@ func newUnpreparedWinRig(t *testing.T) *winRig {
 	clk := &testClock{t: time.Date(2024, 12, 20, 6, 0, 0, 0, time.UTC)}
 	src := msrc.NewSource(&msrc.MemoryStore{}, msrc.Options{BaseURL: f.BaseURL(), Months: 2, Now: clk.Now})
 	s := newScanner(t, scanner.Options{Windows: src})
-	return &winRig{s: s, msrc: f, reg: scantest.NewCountingRegistry(t), clk: clk}
+	return &winRig{s: s, msrc: f, reg: testenv.NewCountingRegistry(t), clk: clk}
 }
 
 func (r *winRig) scan(t *testing.T, repo string, img v1.Image) *scanner.Result {

@@ -62,7 +62,7 @@ func TestWindowsScanOnPush(t *testing.T) {
 	f := msrcAPI(t)
 	var mu sync.Mutex
 	var events []json.RawMessage
-	reg := scantest.ServeCounting(t, func(host string) http.Handler {
+	reg := testenv.ServeCounting(t, func(host string) http.Handler {
 		return localregistry.New(host, zerolog.Nop(), time.Now, func(ev json.RawMessage) {
 			mu.Lock()
 			defer mu.Unlock()
