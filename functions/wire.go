@@ -25,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
@@ -86,8 +87,8 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 
 // newHandler registers every function on a custom-handler server, mapping
 // the settings onto each one's Options. The scanner opens its vulnerability
-// DB in the background, so the handler answers the host's readiness probe
-// at once.
+// DB (and fetches the Windows advisory data when none is stored) in the
+// background, so the handler answers the host's readiness probe at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
@@ -127,18 +128,34 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
 		}
 	}
-	sc := scanner.NewLazy(settings.Scanner(e.cfg.Scan, cred, e.log))
+	scanOpts := settings.Scanner(e.cfg.Scan, cred, e.log)
+	// The Windows advisory data lives in the state container, so every
+	// instance matches against what the DB lifecycle (rescanimages) stored.
+	msrcOpts := settings.MSRC(e.cfg.MSRC)
+	msrcOpts.Now = e.now
+	scanOpts.Windows = msrc.NewSource(msrc.StateStore{St: e.store, Now: e.now}, msrcOpts)
+	sc := scanner.NewLazy(scanOpts)
 	e.closers = append(e.closers, sc.Close)
 	go func() {
-		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+		s, err := sc.Get(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+			}
+			return
 		}
+		// Scans never wait for MSRC: the Windows advisory data is fetched
+		// here when none is stored (a first start), then kept current by
+		// rescanimages; Windows images scanned before it arrives are
+		// unsupported until the next rescan matches them.
+		s.PrepareWindows(ctx)
 	}()
 	events, err := scanEvents(e)
 	if err != nil {
 		return nil, err
 	}
-	// One scanner for both: the process can only have one DB open.
+	// One scanner for both: the process can only have one DB open, and one
+	// Windows advisory source.
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{

@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/acrauth"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
@@ -58,6 +59,12 @@ func Scanner(c config.Scan, cred azcore.TokenCredential, log zerolog.Logger) sca
 			return a
 		},
 	}
+}
+
+// MSRC maps the settings of the Windows advisory source. The clock and the
+// HTTP client keep msrc's defaults.
+func MSRC(c config.MSRC) msrc.Options {
+	return msrc.Options{BaseURL: c.URL, Months: c.Months, MaxAge: c.MaxAge}
 }
 
 // Detection maps the settings of the runtime and audit rules.

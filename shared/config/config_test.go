@@ -218,3 +218,19 @@ func TestSeccompProfiles(t *testing.T) {
 		}
 	}
 }
+
+func TestMSRCSettings(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MSRC.URL != "https://api.msrc.microsoft.com/cvrf/v3.0" || c.MSRC.Months != 12 || c.MSRC.MaxAge != 48*time.Hour {
+		t.Errorf("defaults: %+v", c.MSRC)
+	}
+	_, err = Load(env(map[string]string{"PALISADE_MSRC_URL": "api.msrc.microsoft.com", "PALISADE_MSRC_MONTHS": "0", "PALISADE_MSRC_MAX_AGE": "-1h"}))
+	for _, want := range []string{"PALISADE_MSRC_URL: \"api.msrc.microsoft.com\" is not an http(s) URL", "PALISADE_MSRC_MONTHS: must be between 1 and 36", "PALISADE_MSRC_MAX_AGE: must be a positive duration"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+}

@@ -137,8 +137,9 @@ type sourceFailure struct{ err error }
 func (s sourceFailure) Error() string { return s.err.Error() }
 
 // newTarGuard guards src, the uncompressed stream of layer diffID. With
-// hash set it also checks the content against the diff ID.
-func newTarGuard(src io.ReadCloser, diffID v1.Hash, v *verdicts, hash bool) *tarGuard {
+// hash set it also checks the content against the diff ID; observe, when
+// not nil, is told each entry's name.
+func newTarGuard(src io.ReadCloser, diffID v1.Hash, v *verdicts, hash bool, observe func(string)) *tarGuard {
 	pr, pw := io.Pipe()
 	layer := diffID.String()
 	g := &tarGuard{src: src, pw: pw, done: make(chan struct{}), layer: layer, diffID: diffID, v: v}
@@ -149,7 +150,7 @@ func newTarGuard(src io.ReadCloser, diffID v1.Hash, v *verdicts, hash bool) *tar
 		if hash {
 			r = io.TeeReader(pr, h)
 		}
-		err := checkTar(r, layer)
+		err := checkTar(r, layer, observe)
 		if err != nil {
 			g.fail(err)
 		}
@@ -239,8 +240,9 @@ func (g *tarGuard) Close() error {
 }
 
 // checkTar reads tar headers and rejects entries whose names (or hard-link
-// targets) leave the root after cleaning.
-func checkTar(r io.Reader, layer string) error {
+// targets) leave the root after cleaning. observe, when not nil, is told
+// each name.
+func checkTar(r io.Reader, layer string, observe func(string)) error {
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -259,6 +261,9 @@ func checkTar(r io.Reader, layer string) error {
 		}
 		if hdr.Typeflag == tar.TypeLink && escapes(hdr.Linkname) {
 			return fmt.Errorf("%w: layer %s has hard link %q to %q outside the image root", ErrPathTraversal, layer, hdr.Name, hdr.Linkname)
+		}
+		if observe != nil {
+			observe(hdr.Name)
 		}
 	}
 }
@@ -306,7 +311,8 @@ func (v *verdicts) check(h v1.Hash) error {
 // only in the stream.
 type verifiedCache struct {
 	cache.ArtifactCache
-	v *verdicts
+	v    *verdicts
+	base *baseObserver // a Windows image's base layer: its verdict is kept with its analysis
 }
 
 func (c verifiedCache) PutBlob(ctx context.Context, blobID string, info ftypes.BlobInfo) error {
@@ -316,6 +322,10 @@ func (c verifiedCache) PutBlob(ctx context.Context, blobID string, info ftypes.B
 	}
 	if err := c.v.check(h); err != nil {
 		return err
+	}
+	if c.base != nil && h == c.base.diffID {
+		// Read to its end (checked above), so every path was observed.
+		info.CustomResources = append(info.CustomResources, c.base.resource())
 	}
 	return c.ArtifactCache.PutBlob(ctx, blobID, info)
 }

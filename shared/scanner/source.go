@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/palisade-sec/palisade/shared/windowsimage"
 )
 
 // defaultPlatform is the platform picked from a multi-platform image.
@@ -41,8 +43,8 @@ func (s *source) Close() error {
 	return s.archive.Close()
 }
 
-// pullRemote resolves registry/repository@digest and picks linux/amd64 from
-// a manifest list.
+// pullRemote resolves registry/repository@digest and picks the platform
+// assessed from a manifest list (pickPlatform).
 func (s *Scanner) pullRemote(ctx context.Context, t Target) (*source, error) {
 	var opts []name.Option
 	if s.opts.Insecure != nil && s.opts.Insecure(t.Registry) {
@@ -104,20 +106,36 @@ func (s *Scanner) pullRemote(ctx context.Context, t Target) (*source, error) {
 	return src, nil
 }
 
+// pickPlatform picks linux/amd64 from a manifest list, or else the
+// windows/amd64 image of the newest Windows build (a list of Windows images
+// holds one per release; the newest is the one assessed).
 func pickPlatform(idx v1.ImageIndex, ref string) (v1.Descriptor, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("read manifest list %s: %w", ref, err)
 	}
 	var seen []string
-	for _, d := range im.Manifests {
+	var win *v1.Descriptor
+	var winVersion windowsimage.Version
+	for i, d := range im.Manifests {
 		if d.Platform == nil {
 			continue
 		}
-		if d.Platform.OS == defaultPlatform.OS && d.Platform.Architecture == defaultPlatform.Architecture && d.MediaType.IsImage() {
-			return d, nil
+		if d.Platform.Architecture == defaultPlatform.Architecture && d.MediaType.IsImage() {
+			switch d.Platform.OS {
+			case defaultPlatform.OS:
+				return d, nil
+			case windowsimage.OSFamily:
+				v, _ := windowsimage.ParseVersion(d.Platform.OSVersion)
+				if win == nil || v.Build > winVersion.Build || v.Build == winVersion.Build && v.Revision > winVersion.Revision {
+					win, winVersion = &im.Manifests[i], v
+				}
+			}
 		}
 		seen = append(seen, platformString(d.Platform))
+	}
+	if win != nil {
+		return *win, nil
 	}
 	return v1.Descriptor{}, fmt.Errorf("%w: %s offers %s", ErrNoPlatform, ref, strings.Join(append(seen, "no platforms")[:max(len(seen), 1)], ", "))
 }
@@ -232,6 +250,34 @@ type guardedImage struct {
 	src      *source
 	budget   *budget
 	verdicts *verdicts
+	base     *baseObserver // a Windows image's base layer, watched as it is read; nil for others
+}
+
+// Layers are the image's layers, guarded as LayerByDiffID's are (Trivy
+// asks for layers by diff ID; windowsimage reads the base layer this way).
+func (g *guardedImage) Layers() ([]v1.Layer, error) {
+	cf, err := g.Image.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	out := make([]v1.Layer, 0, len(cf.RootFS.DiffIDs))
+	for _, h := range cf.RootFS.DiffIDs {
+		l, err := g.LayerByDiffID(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Manifest is the image's manifest. A docker save archive has none, and
+// making one would mean compressing every layer.
+func (g *guardedImage) Manifest() (*v1.Manifest, error) {
+	if g.src.archive != nil {
+		return nil, fmt.Errorf("%s: a docker save archive holds no registry manifest", g.src.name)
+	}
+	return g.Image.Manifest()
 }
 
 func (g *guardedImage) Name() string { return g.src.name }
@@ -260,6 +306,9 @@ func (g *guardedImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 		return nil, err
 	}
 	gl := &guardedLayer{Layer: l, diffID: h, budget: g.budget, verdicts: g.verdicts, stored: l.Compressed, verify: g.src.local}
+	if g.base != nil && h == g.base.diffID {
+		gl.observe = g.base.observe
+	}
 	if a := g.src.archive; a != nil {
 		gl.stored = func() (io.ReadCloser, error) { return a.blob(h) }
 	}
@@ -290,6 +339,9 @@ type guardedLayer struct {
 	// digest by go-containerregistry; its diff ID is taken from the config
 	// as Trivy takes it.
 	verify bool
+	// observe, when set, is told the name of every entry as the stream is
+	// checked.
+	observe func(name string)
 }
 
 // Uncompressed reads the layer as stored and decompresses it here rather
@@ -310,7 +362,7 @@ func (l *guardedLayer) Uncompressed() (io.ReadCloser, error) {
 	if compressed {
 		r = &countingReader{r: dec, b: l.budget}
 	}
-	return newTarGuard(readCloser{r, closeBoth{dec, rc}}, l.diffID, l.verdicts, l.verify), nil
+	return newTarGuard(readCloser{r, closeBoth{dec, rc}}, l.diffID, l.verdicts, l.verify, l.observe), nil
 }
 
 type readCloser struct {

@@ -41,6 +41,14 @@ locals {
     PALISADE_EVENTGRID_TOPIC_ENDPOINT = var.scan_events_topic ? azurerm_eventgrid_topic.scan_events[0].endpoint : ""
     PALISADE_EVENTGRID_TOPIC_KEY      = ""
 
+    # Windows advisory data (shared/config/msrc.go): refreshed with the
+    # vulnerability DB by rescanimages. The Function App reaches
+    # api.msrc.microsoft.com outbound over HTTPS (no key), as it reaches
+    # Trivy's DB repositories.
+    PALISADE_MSRC_URL     = "https://api.msrc.microsoft.com/cvrf/v3.0"
+    PALISADE_MSRC_MONTHS  = "12"
+    PALISADE_MSRC_MAX_AGE = "48h"
+
     # Runtime and audit detection (shared/config/detect.go). The triggers
     # connect with the managed identity: the host reads the
     # <connection>__fullyQualifiedNamespace/__credential/__clientId triple.
