@@ -74,7 +74,7 @@ type Options struct {
 	// DemoFallback builds and uses the built-in demo DB when there is no DB.
 	DemoFallback bool
 	// MaxBytes bounds the bytes (compressed plus uncompressed) one scan
-	// reads; 0 means 4 GiB.
+	// reads; 0 means 12 GiB (a Windows Server Core base layer alone reads about 7 GB).
 	MaxBytes int64
 	// Timeout bounds one scan; 0 means 8 minutes.
 	Timeout time.Duration
@@ -101,7 +101,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 4 << 30
+		o.MaxBytes = 12 << 30
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 8 * time.Minute

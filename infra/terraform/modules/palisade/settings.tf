@@ -26,7 +26,7 @@ locals {
     PALISADE_TRIVY_DB_REPOSITORY  = ""
     PALISADE_TRIVY_SKIP_DB_UPDATE = "false"
     PALISADE_TRIVY_DEMO_DB        = "false"
-    PALISADE_SCAN_MAX_BYTES       = "4294967296"
+    PALISADE_SCAN_MAX_BYTES       = "12884901888"
     PALISADE_SCAN_TIMEOUT         = "8m"
 
     # Rescans, the DB lifecycle and events out (shared/config/rescan.go).
