@@ -21,15 +21,20 @@ const Name = "analyzeaudit"
 
 // Function handles analyzeaudit invocations.
 type Function struct {
-	det  *detection.Detector
-	pipe *detection.Pipeline
-	now  func() time.Time
+	det   *detection.Detector
+	rules audit.Analyzer
+	pipe  *detection.Pipeline
+	now   func() time.Time
 }
 
 // Options are the function's settings.
 type Options struct {
 	// Detection configures the alert folding (window, burst thresholds).
 	Detection detection.Options
+	// Rules are the audit rules as configured (audit.New: threat
+	// intelligence, sensitive ports and names); the zero value has the
+	// built-in lists and no threat intelligence.
+	Rules audit.Analyzer
 	// Retries of a failed store or Sentinel write inside one invocation
 	// (0: none), the first after RetryDelay, doubling.
 	Retries    int
@@ -48,7 +53,7 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 	if err != nil {
 		return nil, fmt.Errorf("analyzeaudit: %w", err)
 	}
-	return &Function{det: det, now: opts.Now,
+	return &Function{det: det, rules: opts.Rules, now: opts.Now,
 		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now})}, nil
 }
 
@@ -64,7 +69,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	batch := f.det.NewBatch()
 	var counts audit.Counts
 	for i, s := range items {
-		bad, err := (audit.Analyzer{}).Analyze(batch, []byte(s), &counts)
+		bad, err := f.rules.Analyze(batch, []byte(s), &counts)
 		if err != nil {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
 			continue
