@@ -153,14 +153,28 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	if len(b) > MaxItemBytes {
 		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
 	}
-	var head map[string]json.RawMessage
-	if err := json.Unmarshal(b, &head); err != nil {
+	// Only the id and partition key fields are decoded: every write passes
+	// here, and alerts and baselines are written on every invocation.
+	var head struct {
+		ID      json.RawMessage `json:"id"`
+		Digest  json.RawMessage `json:"digest"`
+		Cluster json.RawMessage `json:"cluster"`
+		Kind    json.RawMessage `json:"kind"`
+	}
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &head) != nil {
 		return nil, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
 	}
-	if got := jsonString(head["id"]); got != id {
+	if got := jsonString(head.ID); got != id {
 		return nil, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
 	}
-	if got := jsonString(head[field]); got != pk {
+	pkRaw := head.Kind
+	switch field {
+	case "digest":
+		pkRaw = head.Digest
+	case "cluster":
+		pkRaw = head.Cluster
+	}
+	if got := jsonString(pkRaw); got != pk {
 		return nil, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
 	}
 	return b, nil

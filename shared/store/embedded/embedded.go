@@ -33,7 +33,10 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Batcher = (*Store)(nil)
+)
 
 // Options tunes Open. The zero value is usable.
 type Options struct {
@@ -122,33 +125,89 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	}
 	var etag string
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(c))
-		old := b.Get(k)
-		switch {
-		case cond.IfNoneMatch && old != nil:
-			return fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && old == nil:
-			return fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
-			return fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
-		}
-		rev, err := b.NextSequence()
-		if err != nil {
-			return fmt.Errorf("next revision of %s: %w", c, err)
-		}
-		val := make([]byte, 8+len(body))
-		binary.BigEndian.PutUint64(val, rev)
-		copy(val[8:], body)
-		if err := b.Put(k, val); err != nil {
-			return fmt.Errorf("write %s item %q: %w", c, id, err)
-		}
-		etag = etagOf(rev)
-		return nil
+		etag, err = put(tx, c, pk, id, k, body, cond)
+		return err
 	})
 	if err != nil {
 		return "", err
 	}
 	return etag, nil
+}
+
+// put writes one item inside tx, honouring cond.
+func put(tx *bolt.Tx, c store.Container, pk, id string, k, body []byte, cond store.Cond) (string, error) {
+	b := tx.Bucket([]byte(c))
+	old := b.Get(k)
+	switch {
+	case cond.IfNoneMatch && old != nil:
+		return "", fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && old == nil:
+		return "", fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
+		return "", fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
+	}
+	rev, err := b.NextSequence()
+	if err != nil {
+		return "", fmt.Errorf("next revision of %s: %w", c, err)
+	}
+	val := make([]byte, 8+len(body))
+	binary.BigEndian.PutUint64(val, rev)
+	copy(val[8:], body)
+	if err := b.Put(k, val); err != nil {
+		return "", fmt.Errorf("write %s item %q: %w", c, id, err)
+	}
+	return etagOf(rev), nil
+}
+
+// WriteBatch applies every stage in one transaction, so a batch costs one
+// commit (and one fsync) however many items it writes. Items are encoded
+// and checked before the transaction starts, to keep the file's write lock
+// short.
+func (s *Store) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][]store.WriteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type prepared struct {
+		key, body []byte
+		err       error
+	}
+	prep := make([][]prepared, len(stages))
+	for i, stage := range stages {
+		prep[i] = make([]prepared, len(stage))
+		for j, w := range stage {
+			p := &prep[i][j]
+			if p.body, p.err = store.Validate(w.Container, w.PK, w.ID, w.Value); p.err == nil {
+				p.key, p.err = key(w.Container, w.PK, w.ID)
+			}
+		}
+	}
+	out := make([][]store.WriteResult, len(stages))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		failed := false
+		for i, stage := range stages {
+			out[i] = make([]store.WriteResult, len(stage))
+			for j, w := range stage {
+				r, p := &out[i][j], prep[i][j]
+				switch {
+				case failed:
+					r.Err = store.ErrNotAttempted
+				case p.err != nil:
+					r.Err = p.err
+				default:
+					r.ETag, r.Err = put(tx, w.Container, w.PK, w.ID, p.key, p.body, w.Cond)
+					if r.Err != nil && !store.ItemError(r.Err) {
+						return r.Err // I/O: the transaction is rolled back
+					}
+				}
+			}
+			failed = failed || store.Failed(out[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write batch to %s: %w", s.path, err)
+	}
+	return out, nil
 }
 
 // Get decodes the item at pk and id into v and returns its ETag.

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Invalid", testInvalid},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
+		{"WriteBatch", testWriteBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
