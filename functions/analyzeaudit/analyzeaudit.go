@@ -65,10 +65,17 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if err != nil {
 		return nil, err
 	}
+	var positions []detection.Position // nil: unknown, events known by id alone
+	if b, ok := req.EventHubBatch(); ok {
+		positions = detection.Positions(b.Source(), b.Sequence, len(items))
+	}
 	var parked []model.Parked
 	batch := f.det.NewBatch()
 	var counts audit.Counts
 	for i, s := range items {
+		if positions != nil {
+			batch.SetPosition(positions[i])
+		}
 		bad, err := f.rules.Analyze(batch, []byte(s), &counts)
 		if err != nil {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
@@ -78,10 +85,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
 		}
 	}
-	if err := f.pipe.Park(ctx, parked); err != nil {
-		return nil, err
-	}
-	saved, published, err := f.pipe.Commit(ctx, batch.Folds())
+	saved, published, err := f.pipe.Run(ctx, detection.Invocation{Parked: parked, Folds: batch.Folds()})
 	if err != nil {
 		return nil, err
 	}

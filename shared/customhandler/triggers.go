@@ -54,3 +54,37 @@ type HTTPRequest struct {
 	Params  map[string]string   `json:"Params"`
 	Body    string              `json:"Body"`
 }
+
+// PartitionContext is the Event Hubs trigger's Metadata.PartitionContext:
+// where a batch was read.
+type PartitionContext struct {
+	FullyQualifiedNamespace string `json:"FullyQualifiedNamespace"`
+	EventHubName            string `json:"EventHubName"`
+	ConsumerGroup           string `json:"ConsumerGroup"`
+	PartitionID             string `json:"PartitionId"`
+}
+
+// EventHubBatch is where the events of a cardinality-many Event Hubs
+// invocation were read: the partition and each event's sequence number,
+// from Metadata.PartitionContext and Metadata.SequenceNumberArray.
+type EventHubBatch struct {
+	Partition PartitionContext
+	Sequence  []int64
+}
+
+// Source names the partition: "hub/partition id".
+func (b EventHubBatch) Source() string {
+	return b.Partition.EventHubName + "/" + b.Partition.PartitionID
+}
+
+// EventHubBatch returns the batch's partition and sequence numbers; ok is
+// false when either is missing or cannot be read.
+func (r *Request) EventHubBatch() (b EventHubBatch, ok bool) {
+	if ok, err := r.MetaJSON("PartitionContext", &b.Partition); !ok || err != nil || b.Partition.PartitionID == "" {
+		return EventHubBatch{}, false
+	}
+	if ok, err := r.MetaJSON("SequenceNumberArray", &b.Sequence); !ok || err != nil {
+		return EventHubBatch{}, false
+	}
+	return b, true
+}

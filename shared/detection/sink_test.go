@@ -31,7 +31,7 @@ func TestSaveIdempotent(t *testing.T) {
 	ctx := t.Context()
 	st := faultstore.Open(t)
 	d := newTestDetector(t)
-	sink := NewSink(st, d, fixedNow)
+	sink := NewSink(st, d, SinkOptions{Now: fixedNow})
 	first, err := sink.Save(ctx, batchOf(t, d, "netcat_rce", "redirect_stdin").Folds())
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestEnrichment(t *testing.T) {
 	e.Container.ImageDigest = digest
 	b := d.NewBatch()
 	b.AddEnvelope(&e)
-	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err := NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestEnrichment(t *testing.T) {
 	e2.Container.ImageDigest = clean
 	b = d.NewBatch()
 	b.AddEnvelope(&e2)
-	got, err = NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err = NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestEnrichmentByImageReference(t *testing.T) {
 	}
 	b := d.NewBatch()
 	b.AddEnvelope(&e)
-	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err := NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestEnrichmentByImageReference(t *testing.T) {
 func TestSaveConcurrentWriter(t *testing.T) {
 	st := &conflictStore{Store: faultstore.Open(t), conflicts: 1}
 	d := newTestDetector(t)
-	sink := NewSink(st, d, fixedNow)
+	sink := NewSink(st, d, SinkOptions{Now: fixedNow})
 	got, err := sink.Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
 	if err != nil {
 		t.Fatal(err)

@@ -127,6 +127,14 @@ type Store interface {
 	Close() error
 }
 
+// Keyed is implemented by item types that can say their id and partition
+// key without being decoded: Validate checks those instead of decoding the
+// encoded item. StoreKey returns the values of the fields that JSON encodes
+// as "id" and as the partition key field of the type's container.
+type Keyed interface {
+	StoreKey() (pk, id string)
+}
+
 // MaxIDBytes is the longest id Cosmos DB accepts.
 const MaxIDBytes = 255
 
@@ -152,6 +160,13 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	}
 	if len(b) > MaxItemBytes {
 		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
+	}
+	if k, ok := v.(Keyed); ok {
+		kpk, kid := k.StoreKey()
+		if kid != id || kpk != pk {
+			return nil, fmt.Errorf("%w: %s item has id %q and %s %q in its body but %q and %q were given", ErrInvalid, c, kid, field, kpk, id, pk)
+		}
+		return b, nil
 	}
 	// Only the id and partition key fields are decoded: every write passes
 	// here, and alerts and baselines are written on every invocation.
