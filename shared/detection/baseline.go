@@ -147,8 +147,16 @@ func (b *Baselines) Stage(ctx context.Context, tx *statecache.Tx, envs []*model.
 		key := baselineID(e.Cluster, e.K8s.Namespace, workloadOf(e))
 		groups[key] = append(groups[key], c)
 	}
+	ids := slices.Sorted(maps.Keys(groups))
+	keys := make([]store.Key, len(ids))
+	for i, id := range ids {
+		keys[i] = store.Key{PK: KindBaseline, ID: id}
+	}
+	if err := statecache.Prefetch(ctx, tx, b.cache, keys); err != nil {
+		return nil, fmt.Errorf("read network baselines: %w", err)
+	}
 	var hits []Hit
-	for _, k := range slices.Sorted(maps.Keys(groups)) {
+	for _, k := range ids {
 		conns := groups[k]
 		sort.SliceStable(conns, func(i, j int) bool { return conns[i].at.Before(conns[j].at) })
 		first := conns[0]

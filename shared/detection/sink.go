@@ -88,6 +88,13 @@ func (s *Sink) Save(ctx context.Context, folds []*Fold) ([]model.Alert, error) {
 // the alerts as they will be stored once tx commits, including those a
 // redelivery left unchanged, so that they can be re-sent downstream.
 func (s *Sink) Stage(ctx context.Context, tx *statecache.Tx, folds []*Fold) ([]model.Alert, error) {
+	keys := make([]store.Key, len(folds))
+	for i, f := range folds {
+		keys[i] = store.Key{PK: f.Alert.Cluster, ID: f.Alert.ID}
+	}
+	if err := statecache.Prefetch(ctx, tx, s.alerts, keys); err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
 	out := make([]model.Alert, 0, len(folds))
 	for _, f := range folds {
 		var ferr error

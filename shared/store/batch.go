@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 )
 
@@ -97,4 +98,50 @@ func FirstError(results [][]WriteResult) error {
 		}
 	}
 	return nil
+}
+
+// Key names one item of a container.
+type Key struct{ PK, ID string }
+
+// Item is an item as GetMany read it.
+type Item struct {
+	Raw  json.RawMessage // the item's JSON; nil when there is no such item
+	ETag string
+}
+
+// MultiGetter is implemented by stores that read many items of a container
+// in fewer round trips than one Get each. Callers use GetMany, which falls
+// back to Get for stores without it.
+type MultiGetter interface {
+	// GetMany has GetMany's contract.
+	GetMany(ctx context.Context, c Container, keys []Key) ([]Item, error)
+}
+
+// GetMany reads the items of c at keys. The result is parallel to keys; an
+// item that does not exist has a nil Raw.
+func GetMany(ctx context.Context, s Store, c Container, keys []Key) ([]Item, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if g, ok := s.(MultiGetter); ok {
+		return g.GetMany(ctx, c, keys)
+	}
+	return GetEach(ctx, s, c, keys)
+}
+
+// GetEach is GetMany with one Get an item.
+func GetEach(ctx context.Context, s Store, c Container, keys []Key) ([]Item, error) {
+	out := make([]Item, len(keys))
+	for i, k := range keys {
+		var raw json.RawMessage
+		etag, err := s.Get(ctx, c, k.PK, k.ID, &raw)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			out[i] = Item{Raw: raw, ETag: etag}
+		}
+	}
+	return out, nil
 }

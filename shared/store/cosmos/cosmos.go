@@ -31,7 +31,10 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.MultiGetter = (*Store)(nil)
+)
 
 // Options configures New.
 type Options struct {

@@ -34,8 +34,9 @@ import (
 )
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.Batcher     = (*Store)(nil)
+	_ store.MultiGetter = (*Store)(nil)
 )
 
 // Options tunes Open. The zero value is usable.
@@ -236,6 +237,35 @@ func (s *Store) Get(ctx context.Context, c store.Container, pk, id string, v any
 		return "", err
 	}
 	return etag, nil
+}
+
+// GetMany reads the items at keys in one read transaction.
+func (s *Store) GetMany(ctx context.Context, c store.Container, keys []store.Key) ([]store.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ks := make([][]byte, len(keys))
+	for i, k := range keys {
+		var err error
+		if ks[i], err = checkedKey(c, k.PK, k.ID); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.Item, len(keys))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(c))
+		for i, k := range ks {
+			if val := b.Get(k); val != nil {
+				// The value is only valid inside the transaction.
+				out[i] = store.Item{Raw: bytes.Clone(val[8:]), ETag: revisionETag(val)}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d %s items: %w", len(keys), c, err)
+	}
+	return out, nil
 }
 
 // Delete removes the item at pk and id; a missing item is not an error.

@@ -182,6 +182,46 @@ func (c *Cache[T]) load(ctx context.Context, st store.Store, k key) (*entry[T], 
 	return e, nil
 }
 
+// Prefetch reads the documents at keys that the cache does not hold, in one
+// round trip where the store can (store.GetMany), so that the Updates that
+// follow find them; documents that do not exist are remembered as such.
+func Prefetch[T any](ctx context.Context, tx *Tx, c *Cache[T], keys []store.Key) error {
+	var missing []store.Key
+	seen := map[key]bool{}
+	for _, k := range keys {
+		kk := key{k.PK, k.ID}
+		if seen[kk] {
+			continue
+		}
+		seen[kk] = true
+		if _, ok := tx.byKey[txKey[T]{c, kk}]; ok {
+			continue
+		}
+		if _, ok := c.lookup(kk); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	items, err := store.GetMany(ctx, tx.st, c.container, missing)
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		e := &entry[T]{key: key{missing[i].PK, missing[i].ID}}
+		if it.Raw != nil {
+			doc, err := c.codec.Decode(it.Raw)
+			if err != nil {
+				return fmt.Errorf("decode %s item %q: %w", c.container, e.key.id, err)
+			}
+			e.doc, e.etag, e.exists = doc, it.ETag, true
+		}
+		c.put(e)
+	}
+	return nil
+}
+
 // Tx is one attempt of one invocation: the documents it read and the
 // changes it staged. Not safe for concurrent use.
 type Tx struct {

@@ -248,3 +248,39 @@ func TestStoreFailure(t *testing.T) {
 		t.Errorf("Commit of an invalid document = %v, want ErrInvalid", err)
 	}
 }
+
+// TestPrefetch: the documents a batch will touch are read in one round
+// trip, present or not, and not read again by Update.
+func TestPrefetch(t *testing.T) {
+	ctx := t.Context()
+	st := storetest.NewCounting(testenv.Store(t))
+	c := newCache(statecache.Options{})
+	if err := statecache.Run(ctx, st, 1, func(tx *statecache.Tx) error {
+		_, err := statecache.Update(ctx, tx, c, "tally", "a", add("a", "e1"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.Forget("tally", "a")
+	before := st.Ops()
+	keys := []store.Key{{PK: "tally", ID: "a"}, {PK: "tally", ID: "b"}, {PK: "tally", ID: "a"}}
+	if err := statecache.Run(ctx, st, 1, func(tx *statecache.Tx) error {
+		if err := statecache.Prefetch(ctx, tx, c, keys); err != nil {
+			return err
+		}
+		for _, id := range []string{"a", "b"} {
+			if _, err := statecache.Update(ctx, tx, c, "tally", id, add(id, "e2")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ops := st.Ops().Sub(before); ops.Gets != 1 || ops.Batches != 1 {
+		t.Errorf("store operations %+v, want one read round trip and one batch", ops)
+	}
+	if got := stored(t, st, "a").Events; !slices.Equal(got, []string{"e1", "e2"}) {
+		t.Errorf("prefetched document lost its stored events: %v", got)
+	}
+}

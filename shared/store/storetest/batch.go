@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -71,5 +72,44 @@ func testWriteBatch(t *testing.T, s store.Store) {
 	}
 	if res, err := store.WriteBatch(ctx, s); err != nil || len(res) != 0 {
 		t.Errorf("empty batch: %v %v", res, err)
+	}
+}
+
+// testGetMany: store.GetMany returns each item with its ETag, in the order
+// asked, and nothing for a missing one.
+func testGetMany(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ea := mustPut(t, s, store.Alerts, "c1", "a", doc{"id": "a", "cluster": "c1", "n": 1})
+	eb := mustPut(t, s, store.Alerts, "c2", "b", doc{"id": "b", "cluster": "c2", "n": 2})
+	mustPut(t, s, store.Alerts, "c1", "x", doc{"id": "x", "cluster": "c1"})
+	keys := []store.Key{{PK: "c2", ID: "b"}, {PK: "c1", ID: "missing"}, {PK: "c1", ID: "a"}, {PK: "c2", ID: "a"}}
+	items, err := store.GetMany(ctx, s, store.Alerts, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(keys) {
+		t.Fatalf("%d items for %d keys", len(items), len(keys))
+	}
+	for i, want := range []struct {
+		etag string
+		n    float64
+	}{{eb, 2}, {"", 0}, {ea, 1}, {"", 0}} {
+		it := items[i]
+		if want.etag == "" {
+			if it.Raw != nil || it.ETag != "" {
+				t.Errorf("key %v: got %s %q, want nothing", keys[i], it.Raw, it.ETag)
+			}
+			continue
+		}
+		var d doc
+		if err := json.Unmarshal(it.Raw, &d); err != nil || d["n"] != want.n || it.ETag != want.etag {
+			t.Errorf("key %v: %s ETag %q (%v), want n=%v ETag %q", keys[i], it.Raw, it.ETag, err, want.n, want.etag)
+		}
+	}
+	if items, err := store.GetMany(ctx, s, store.Alerts, nil); err != nil || len(items) != 0 {
+		t.Errorf("no keys: %v %v", items, err)
+	}
+	if _, err := store.GetMany(ctx, s, store.Alerts, []store.Key{{PK: "", ID: "a"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("key without a partition key: %v, want ErrInvalid", err)
 	}
 }

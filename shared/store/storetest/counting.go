@@ -16,16 +16,19 @@ type Counting struct {
 }
 
 var (
-	_ store.Store   = (*Counting)(nil)
-	_ store.Batcher = (*Counting)(nil)
+	_ store.Store       = (*Counting)(nil)
+	_ store.Batcher     = (*Counting)(nil)
+	_ store.MultiGetter = (*Counting)(nil)
 )
 
 // NewCounting wraps s.
 func NewCounting(s store.Store) *Counting { return &Counting{Store: s} }
 
-// Ops counts store operations by kind. A batch written by the store's own
-// Batcher counts once in Batches and each of its writes in Puts; a batch
-// the wrapped store cannot write itself counts as one Put a write.
+// Ops counts store operations by kind. Gets counts read round trips: a
+// GetMany the wrapped store does itself counts one. A batch written by the
+// store's own Batcher counts once in Batches and each of its writes in
+// Puts; a batch the wrapped store cannot write itself counts as one Put a
+// write.
 type Ops struct {
 	Gets, Puts, Queries, Deletes, Batches int64
 }
@@ -57,6 +60,17 @@ func (c *Counting) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][
 		c.puts.Add(int64(len(s)))
 	}
 	return b.WriteBatch(ctx, stages...)
+}
+
+// GetMany implements store.MultiGetter: the wrapped store's when it has
+// one, else one Get an item (through c, so each is counted).
+func (c *Counting) GetMany(ctx context.Context, ct store.Container, keys []store.Key) ([]store.Item, error) {
+	g, ok := c.Store.(store.MultiGetter)
+	if !ok {
+		return store.GetEach(ctx, c, ct, keys)
+	}
+	c.gets.Add(1)
+	return g.GetMany(ctx, ct, keys)
 }
 
 // Put implements store.Store.

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
 		{"WriteBatch", testWriteBatch},
+		{"GetMany", testGetMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
