@@ -282,6 +282,12 @@ func (ch *change[T]) write() (store.Write, error) {
 }
 
 func (ch *change[T]) written(etag string) {
+	if etag == "" {
+		// A store that did not say the new ETag: read it again next time
+		// rather than write without a condition.
+		ch.forget()
+		return
+	}
 	ch.c.put(&entry[T]{key: ch.base.key, doc: ch.next, etag: etag, exists: true})
 }
 
