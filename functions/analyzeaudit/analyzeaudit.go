@@ -61,7 +61,7 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 // {"records":[…]} whose records hold an audit event as a JSON string. A body
 // or record that cannot be decoded is parked and the rest processed.
 func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
-	items, err := req.DataStrings("events")
+	items, err := req.DataItems("events")
 	if err != nil {
 		return nil, err
 	}
@@ -72,13 +72,13 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	var parked []model.Parked
 	batch := f.det.NewBatch()
 	var counts audit.Counts
-	for i, s := range items {
+	for i, item := range items {
 		if positions != nil {
 			batch.SetPosition(positions[i])
 		}
-		bad, err := f.rules.Analyze(batch, []byte(s), &counts)
+		bad, err := f.rules.Analyze(batch, item, &counts)
 		if err != nil {
-			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
 		}
 		for _, r := range bad {

@@ -83,7 +83,7 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 // are deterministic, and an event already counted, known by its Event Hubs
 // position or its id, is not counted again).
 func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
-	items, err := req.DataStrings("events")
+	items, err := req.DataItems("events")
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +95,10 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	envs := make([]*model.Envelope, 0, len(items))
 	pos := make([]detection.Position, 0, len(items))
 	batch := f.det.NewBatch()
-	for i, s := range items {
-		e, err := detection.DecodeEnvelope([]byte(s))
+	for i, item := range items {
+		e, err := detection.DecodeEnvelope(item)
 		if err != nil {
-			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
 		}
 		var p detection.Position
