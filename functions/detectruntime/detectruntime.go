@@ -89,7 +89,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	}
 	var positions []detection.Position // nil: unknown, events known by id alone
 	if b, ok := req.EventHubBatch(); ok {
-		positions = detection.Positions(b.Source(), b.Sequence, len(items))
+		positions = detection.Positions(b.Source(), b.Sequence, b.EnqueuedMs(), len(items))
 	}
 	var parked []model.Parked
 	envs := make([]*model.Envelope, 0, len(items))

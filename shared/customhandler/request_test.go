@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -155,8 +156,12 @@ func TestMetadataShapes(t *testing.T) {
 		t.Errorf("SequenceNumberArray (-want +got):\n%s", diff)
 	}
 	b, ok := r.EventHubBatch()
-	if !ok || b.Partition.EventHubName != "aks-audit" || b.Partition.PartitionID != "0" || !slices.Equal(b.Sequence, []int64{41, 42}) {
+	if !ok || b.Partition.EventHubName != "aks-audit" || b.Partition.PartitionID != "0" || !slices.Equal(b.Sequence, []int64{41, 42}) || b.Source() != "aks-audit/0" {
 		t.Errorf("EventHubBatch = %+v, %v", b, ok)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 123e6, time.UTC)
+	if ms := b.EnqueuedMs(); !slices.Equal(ms, []int64{at.UnixMilli(), at.UnixMilli() + 333}) {
+		t.Errorf("enqueued times %v, want %d and %d", ms, at.UnixMilli(), at.UnixMilli()+333)
 	}
 	var keys []*string
 	if _, err := r.MetaJSON("PartitionKeyArray", &keys); err != nil || len(keys) != 2 || keys[0] != nil {

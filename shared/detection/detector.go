@@ -29,19 +29,34 @@ const MaxEventIDs = 32
 const MaxWatermarks = 128
 
 // Position is where an event was read: the Event Hubs partition, as
-// "hub/partition id", and the event's sequence number in it. The zero
-// Position is unknown.
+// "hub/partition id", the event's sequence number in it and its enqueued
+// time (Unix milliseconds, 0 when unknown). The zero Position is unknown.
 type Position struct {
-	Partition string
-	Seq       int64
+	Partition  string
+	Seq        int64
+	EnqueuedMs int64
+}
+
+// counted reports whether the event at p is at or below w: counted
+// already, when w was raised by events of the same partition read in
+// order.
+func (p Position) counted(w model.Watermark) bool {
+	if p.Seq > w.Seq {
+		return false
+	}
+	return p.EnqueuedMs == 0 || w.EnqueuedMs == 0 || p.EnqueuedMs <= w.EnqueuedMs
 }
 
 // Positions returns the positions of a batch read from one partition, or
 // nil when seqs cannot be trusted to be positions: not one an event, or not
-// increasing, as a partition's sequence numbers always are.
-func Positions(partition string, seqs []int64, events int) []Position {
+// increasing, as a partition's sequence numbers always are. enqueued (Unix
+// milliseconds, parallel to seqs) may be nil.
+func Positions(partition string, seqs, enqueued []int64, events int) []Position {
 	if partition == "" || len(seqs) != events {
 		return nil
+	}
+	if len(enqueued) != len(seqs) {
+		enqueued = nil
 	}
 	out := make([]Position, len(seqs))
 	for i, s := range seqs {
@@ -49,6 +64,9 @@ func Positions(partition string, seqs []int64, events int) []Position {
 			return nil
 		}
 		out[i] = Position{Partition: partition, Seq: s}
+		if enqueued != nil {
+			out[i].EnqueuedMs = enqueued[i]
+		}
 	}
 	return out
 }

@@ -136,7 +136,7 @@ func (s *Sink) merge(cur model.Alert, f *Fold) (model.Alert, bool) {
 	var fresh []string
 	for i, id := range f.EventIDs {
 		p := f.Positions[i]
-		if wm, ok := cur.Watermarks[p.Partition]; ok && p.Partition != "" && p.Seq <= wm {
+		if wm, ok := cur.Watermarks[p.Partition]; ok && p.Partition != "" && p.counted(wm) {
 			continue
 		}
 		if !slices.Contains(cur.EventIDs, id) {
@@ -167,11 +167,11 @@ func (s *Sink) merge(cur model.Alert, f *Fold) (model.Alert, bool) {
 	return cur, true
 }
 
-// raiseMarks returns a copy of marks raised to the highest position of each
-// partition in ps (nil when there is none). Partitions beyond
-// MaxWatermarks are not tracked.
-func raiseMarks(marks map[string]int64, ps []Position) map[string]int64 {
-	var out map[string]int64
+// raiseMarks returns a copy of marks raised to the highest sequence number
+// and enqueued time of each partition in ps (nil when there is none).
+// Partitions beyond MaxWatermarks are not tracked.
+func raiseMarks(marks map[string]model.Watermark, ps []Position) map[string]model.Watermark {
+	var out map[string]model.Watermark
 	for _, p := range ps {
 		if p.Partition == "" {
 			continue
@@ -179,15 +179,16 @@ func raiseMarks(marks map[string]int64, ps []Position) map[string]int64 {
 		if out == nil {
 			out = maps.Clone(marks)
 			if out == nil {
-				out = map[string]int64{}
+				out = map[string]model.Watermark{}
 			}
 		}
 		wm, ok := out[p.Partition]
-		switch {
-		case !ok && len(out) >= MaxWatermarks:
-		case !ok || p.Seq > wm:
-			out[p.Partition] = p.Seq
+		if !ok && len(out) >= MaxWatermarks {
+			continue
 		}
+		wm.Seq = max(wm.Seq, p.Seq)
+		wm.EnqueuedMs = max(wm.EnqueuedMs, p.EnqueuedMs)
+		out[p.Partition] = wm
 	}
 	if out == nil {
 		return marks

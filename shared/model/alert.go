@@ -45,14 +45,25 @@ type Alert struct {
 	Evidence     map[string]string `json:"evidence,omitempty"`
 	EventIDs     []string          `json:"eventIds,omitempty"` // the most recent, bounded: a resent event is not counted twice
 	// Watermarks hold, per Event Hubs partition ("hub/partition id"), the
-	// highest sequence number among the events counted: a partition is
-	// read in order, so a redelivered event at or below it was counted.
-	Watermarks       map[string]int64 `json:"watermarks,omitempty"`
+	// highest sequence number and enqueued time among the events counted:
+	// a partition is read in order, so a redelivered event at or below both
+	// was counted.
+	Watermarks map[string]Watermark `json:"watermarks,omitempty"`
 	RemediationSteps []string         `json:"remediationSteps,omitempty"`
 	Vulnerabilities  *Counts          `json:"vulnerabilities,omitempty"` // the image's open findings
 	KnownExploited   bool             `json:"knownExploited,omitempty"`
 	Status           string           `json:"status"`
 	TTL              int              `json:"ttl,omitempty"` // seconds; Cosmos DB per-item TTL
+}
+
+// Watermark is how far into one Event Hubs partition an alert has counted
+// events: the highest sequence number, and the latest enqueued time (Unix
+// milliseconds; 0 when unknown). A partition numbers its events from 0
+// again when its event hub is recreated, with later enqueued times, so an
+// event is known as counted only when it is at or below both.
+type Watermark struct {
+	Seq        int64 `json:"seq"`
+	EnqueuedMs int64 `json:"enqueuedMs,omitempty"`
 }
 
 // StoreKey returns the alert's partition key (its cluster) and id, so that
