@@ -57,7 +57,9 @@ func TestDataItems(t *testing.T) {
 	}
 }
 
-var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b) })
+var cmpEmpty = cmp.Comparer(func(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b)
+})
 
 // FuzzDataItems: wherever the one-pass decoder answers, encoding/json gives
 // the same items.

@@ -48,12 +48,12 @@ type Alert struct {
 	// highest sequence number and enqueued time among the events counted:
 	// a partition is read in order, so a redelivered event at or below both
 	// was counted.
-	Watermarks map[string]Watermark `json:"watermarks,omitempty"`
-	RemediationSteps []string         `json:"remediationSteps,omitempty"`
-	Vulnerabilities  *Counts          `json:"vulnerabilities,omitempty"` // the image's open findings
-	KnownExploited   bool             `json:"knownExploited,omitempty"`
-	Status           string           `json:"status"`
-	TTL              int              `json:"ttl,omitempty"` // seconds; Cosmos DB per-item TTL
+	Watermarks       map[string]Watermark `json:"watermarks,omitempty"`
+	RemediationSteps []string             `json:"remediationSteps,omitempty"`
+	Vulnerabilities  *Counts              `json:"vulnerabilities,omitempty"` // the image's open findings
+	KnownExploited   bool                 `json:"knownExploited,omitempty"`
+	Status           string               `json:"status"`
+	TTL              int                  `json:"ttl,omitempty"` // seconds; Cosmos DB per-item TTL
 }
 
 // Watermark is how far into one Event Hubs partition an alert has counted
