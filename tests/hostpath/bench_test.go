@@ -36,12 +36,15 @@ const benchEvents = 20_000
 // clock is the functions' clock: a minute after the first event.
 func clock() time.Time { return start.Add(time.Minute) }
 
+// detectionOptions are the settings' defaults.
+var detectionOptions = detection.Options{Window: time.Hour, AlertTTL: 90 * 24 * time.Hour}
+
 // newServer is one instance of the function app's detection functions over
 // st, with the settings' defaults, logging at info level as in production
 // (to nowhere).
 func newServer(tb testing.TB, st store.Store) *customhandler.Server {
 	tb.Helper()
-	det := detection.Options{Window: time.Hour, AlertTTL: 90 * 24 * time.Hour}
+	det := detectionOptions
 	dr, err := detectruntime.New(st, nil, detectruntime.Options{Detection: det, BaselineLearning: 24 * time.Hour, BaselineMaxDestinations: 2000, Retries: 4, RetryDelay: 10 * time.Millisecond, Now: clock})
 	if err != nil {
 		tb.Fatal(err)
@@ -114,8 +117,18 @@ func seedImages(tb testing.TB, st store.Store, imgs []image) {
 // storeKind opens a fresh, empty store of one kind.
 type storeKind struct {
 	name string
-	// open returns the store and a count of its round trips so far.
-	open func(tb testing.TB) (store.Store, func() int64)
+	open func(tb testing.TB) opened
+}
+
+// opened is a fresh store.
+type opened struct {
+	store.Store
+	// another opens a second client of the same store, for a second
+	// instance of the function app (the embedded store: the same one, as a
+	// file has one process).
+	another func(tb testing.TB) store.Store
+	// roundTrips counts the store's round trips so far.
+	roundTrips func() int64
 }
 
 var dbSeq atomic.Int64
@@ -136,30 +149,36 @@ func (r *requestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 // first use and stops when parent ends.
 func storeKinds(parent testing.TB) []storeKind {
 	var endpoint string
+	cosmosStore := func(tb testing.TB, database string) (store.Store, func() int64) {
+		// The transport cosmos.New makes for a loopback server, with a count
+		// of its requests.
+		reqs := &requestCounter{rt: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}} //nolint:gosec // loopback test server
+		st, err := cosmos.New(context.Background(), cosmos.Options{Endpoint: endpoint, Key: testenv.CosmosKey, Database: database, HTTPClient: &http.Client{Transport: reqs}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = st.Close() })
+		return st, reqs.n.Load
+	}
 	return []storeKind{
-		{"embedded", func(tb testing.TB) (store.Store, func() int64) {
+		{"embedded", func(tb testing.TB) opened {
 			st, err := embedded.Open(filepath.Join(tb.TempDir(), fmt.Sprintf("palisade-%d.db", dbSeq.Add(1))))
 			if err != nil {
 				tb.Fatal(err)
 			}
 			tb.Cleanup(func() { _ = st.Close() })
 			c := storetest.NewCounting(st)
-			return c, func() int64 { o := c.Ops(); return o.Gets + o.Queries + o.Batches + o.Deletes }
+			return opened{Store: c, another: func(testing.TB) store.Store { return st },
+				roundTrips: func() int64 { o := c.Ops(); return o.Gets + o.Queries + o.Batches + o.Deletes }}
 		}},
-		{"cosmos", func(tb testing.TB) (store.Store, func() int64) {
+		{"cosmos", func(tb testing.TB) opened {
 			if endpoint == "" {
 				endpoint = testenv.StartCosmos(parent)
 			}
-			// The transport cosmos.New makes for a loopback server, with a
-			// count of its requests.
-			reqs := &requestCounter{rt: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}} //nolint:gosec // loopback test server
-			st, err := cosmos.New(context.Background(), cosmos.Options{Endpoint: endpoint, Key: testenv.CosmosKey,
-				Database: fmt.Sprintf("bench%d", dbSeq.Add(1)), HTTPClient: &http.Client{Transport: reqs}})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			tb.Cleanup(func() { _ = st.Close() })
-			return st, reqs.n.Load
+			database := fmt.Sprintf("bench%d", dbSeq.Add(1))
+			st, trips := cosmosStore(tb, database)
+			return opened{Store: st, roundTrips: trips,
+				another: func(tb testing.TB) store.Store { st, _ := cosmosStore(tb, database); return st }}
 		}},
 	}
 }
@@ -192,8 +211,9 @@ func benchPath(b *testing.B, build func(testing.TB, int) workload, unit string) 
 				b.ReportAllocs()
 				for b.Loop() {
 					b.StopTimer()
-					raw, roundTrips := sk.open(b)
+					raw := sk.open(b)
 					st := storetest.NewCounting(raw)
+					roundTrips := raw.roundTrips
 					seedImages(b, st, wl.images)
 					srv := newServer(b, st)
 					before, trips0 := st.Ops(), roundTrips()

@@ -40,8 +40,11 @@ var start = time.Date(2026, 7, 10, 8, 0, 0, 0, time.UTC)
 type workload struct {
 	function string
 	bodies   [][]byte
-	events   int // runtime events, or diagnostic records
-	images   []image
+	// partitions lists, for each partition, its bodies (indexes into
+	// bodies) in the order the partition delivers them.
+	partitions [][]int
+	events     int // runtime events, or diagnostic records
+	images     []image
 }
 
 // image is a scanned image some workloads run.
@@ -60,7 +63,7 @@ type batch struct {
 // partition's events in batches of batchSize with increasing sequence
 // numbers, the partitions' batches taken in turn as the host's partition
 // pumps deliver them.
-func encode(tb testing.TB, function string, perPartition [][][]byte) [][]byte {
+func encode(tb testing.TB, function string, perPartition [][][]byte) (bodies [][]byte, partitions [][]int) {
 	tb.Helper()
 	app, err := funchost.LoadAppFS(palisade.App())
 	if err != nil {
@@ -84,7 +87,7 @@ func encode(tb testing.TB, function string, perPartition [][][]byte) [][]byte {
 		}
 		queues = append(queues, q)
 	}
-	var out [][]byte
+	partitions = make([][]int, len(queues))
 	for round := 0; ; round++ {
 		sent := false
 		for _, q := range queues {
@@ -102,10 +105,11 @@ func encode(tb testing.TB, function string, perPartition [][][]byte) [][]byte {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			out = append(out, body)
+			partitions[b.partition] = append(partitions[b.partition], len(bodies))
+			bodies = append(bodies, body)
 		}
 		if !sent {
-			return out
+			return bodies, partitions
 		}
 	}
 }
@@ -218,7 +222,8 @@ func runtimeWorkload(tb testing.TB, events, workloads int) workload {
 	for _, w := range wls {
 		imgs = append(imgs, w.image)
 	}
-	return workload{function: "detectruntime", bodies: encode(tb, "detectruntime", perNode), events: events, images: imgs}
+	bodies, parts := encode(tb, "detectruntime", perNode)
+	return workload{function: "detectruntime", bodies: bodies, partitions: parts, events: events, images: imgs}
 }
 
 // falcoTemplates decodes Falco JSON files (a glob of one alert a file, or a
@@ -375,7 +380,8 @@ func auditWorkload(tb testing.TB, records, workloads int) workload {
 		p := body % nodes // diagnostic settings send no partition key: round robin
 		perPartition[p] = append(perPartition[p], b)
 	}
-	return workload{function: "analyzeaudit", bodies: encode(tb, "analyzeaudit", perPartition), events: n}
+	bodies, parts := encode(tb, "analyzeaudit", perPartition)
+	return workload{function: "analyzeaudit", bodies: bodies, partitions: parts, events: n}
 }
 
 func cloneJSON(tb testing.TB, v map[string]any) map[string]any {
