@@ -78,7 +78,11 @@ func OpenWith(path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create folder of store file %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync})
+	// The freelist is rebuilt from the file when it is opened, rather than
+	// written at every commit: detection commits every invocation, and a
+	// large file's freelist would be most of each commit's writes.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store file %s is in use by another process (waited %s for its lock)", path, o.LockTimeout)
 	}
