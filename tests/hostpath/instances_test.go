@@ -111,8 +111,9 @@ func TestTwoInstances(t *testing.T) {
 							t.Errorf("%s: alerts (-want +got):\n%s", phase, diff)
 						}
 					}
-					st := sk.open(t)
-					one, two := newServer(t, st), newServer(t, st.another(t))
+					o := sk.open(t)
+					st := o.st
+					one, two := newServer(t, st), newServer(t, o.another(t))
 					var wg sync.WaitGroup
 					wg.Go(func() { deliver(t, one, wl, 0, 1) })
 					wg.Go(func() { deliver(t, two, wl, 2, 3) })
@@ -124,8 +125,9 @@ func TestTwoInstances(t *testing.T) {
 					wg.Wait()
 					check("every batch redelivered to the other instance", st)
 
-					st = sk.open(t)
-					one, two = newServer(t, st), newServer(t, st.another(t))
+					o = sk.open(t)
+					st = o.st
+					one, two = newServer(t, st), newServer(t, o.another(t))
 					wg.Go(func() { deliver(t, one, wl, 0, 1, 2, 3) })
 					wg.Go(func() { deliver(t, two, wl, 0, 1, 2, 3) })
 					wg.Wait()
