@@ -90,6 +90,10 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	var positions []detection.Position // nil: unknown, events known by id alone
 	if b, ok := req.EventHubBatch(); ok {
 		positions = detection.Positions(b.Source(), b.Sequence, b.EnqueuedMs(), len(items))
+		if positions == nil {
+			logging.Ctx(ctx).Warn().Int(logging.FieldCount, len(items)).
+				Msg("the batch's sequence numbers do not fit its events: redeliveries are recognised by event id alone")
+		}
 	}
 	var parked []model.Parked
 	envs := make([]*model.Envelope, 0, len(items))

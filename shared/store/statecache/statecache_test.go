@@ -284,3 +284,27 @@ func TestPrefetch(t *testing.T) {
 		t.Errorf("prefetched document lost its stored events: %v", got)
 	}
 }
+
+// TestGet: Get sees the document as the attempt has staged it.
+func TestGet(t *testing.T) {
+	ctx := t.Context()
+	st := testenv.Store(t)
+	c := newCache(statecache.Options{})
+	tx := statecache.Begin(st)
+	if _, ok, err := statecache.Get(ctx, tx, c, "tally", "x"); ok || err != nil {
+		t.Fatalf("missing document: ok %v, %v", ok, err)
+	}
+	if _, err := statecache.Update(ctx, tx, c, "tally", "x", add("x", "e1")); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := statecache.Get(ctx, tx, c, "tally", "x")
+	if !ok || err != nil || !slices.Equal(got.Events, []string{"e1"}) {
+		t.Errorf("staged document: %+v %v %v", got, ok, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := statecache.Get(ctx, statecache.Begin(st), c, "tally", "x"); !ok || err != nil || !slices.Equal(got.Events, []string{"e1"}) {
+		t.Errorf("committed document: %+v %v %v", got, ok, err)
+	}
+}
