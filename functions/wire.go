@@ -21,6 +21,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/functions/settings"
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
@@ -114,7 +115,15 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		return nil, err
 	}
 	srv.Handle(detectruntime.Name, dr.Handle)
-	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
+	ao, err := settings.Audit(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	rules, err := audit.New(ao)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Rules: rules, Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
 	if err != nil {
 		return nil, err
 	}

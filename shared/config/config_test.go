@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -232,5 +233,33 @@ func TestMSRCSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want it to say %q", err, want)
 		}
+	}
+}
+
+func TestExposureAndThreatIntelSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"PALISADE_TI_LIST":                  "/etc/palisade/ti.txt",
+		"PALISADE_EXPOSURE_SENSITIVE_PORTS": "8080:internal-api, 9000 ,-22",
+		"PALISADE_EXPOSURE_SENSITIVE_NAMES": "Storefront,-admin,argo-server",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPorts := []PortChange{{Port: 8080, What: "internal-api"}, {Port: 9000}, {Port: 22, Remove: true}}
+	wantNames := []NameChange{{Name: "storefront"}, {Name: "admin", Remove: true}, {Name: "argo-server"}}
+	if c.Detect.ThreatIntelList != "/etc/palisade/ti.txt" || !slices.Equal(c.Detect.SensitivePorts, wantPorts) || !slices.Equal(c.Detect.SensitiveNames, wantNames) {
+		t.Errorf("detect settings %q %+v %+v", c.Detect.ThreatIntelList, c.Detect.SensitivePorts, c.Detect.SensitiveNames)
+	}
+	_, err = Load(env(map[string]string{
+		"PALISADE_EXPOSURE_SENSITIVE_PORTS": "80,http,70000,-22:ssh",
+		"PALISADE_EXPOSURE_SENSITIVE_NAMES": "two words,-,ok",
+	}))
+	for _, want := range []string{`"http" is not a port`, `"70000" is not a port`, `"-22:ssh" removes a port`, `"two words" is not a word`, `"-" is not a word`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %s", err, want)
+		}
+	}
+	if d, err := Load(env(nil)); err != nil || d.Detect.SensitivePorts != nil || d.Detect.SensitiveNames != nil || d.Detect.ThreatIntelList != "" {
+		t.Errorf("defaults: %+v %v", d.Detect, err)
 	}
 }

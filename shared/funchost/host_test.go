@@ -59,6 +59,7 @@ type recorder struct {
 	events   []string
 	batches  [][]string
 	retries  []customhandler.RetryContext
+	read     []customhandler.EventHubBatch
 	timers   []customhandler.TimerInfo
 	failNext atomic.Int32
 }
@@ -94,9 +95,11 @@ func (rc *recorder) server() *customhandler.Server {
 			return nil, err
 		}
 		retry, _ := r.Retry()
+		where, _ := r.EventHubBatch()
 		rc.mu.Lock()
 		rc.batches = append(rc.batches, items)
 		rc.retries = append(rc.retries, retry)
+		rc.read = append(rc.read, where)
 		rc.mu.Unlock()
 		return nil, fail()
 	}
@@ -246,6 +249,25 @@ func TestEventHubsRetryThenCheckpoint(t *testing.T) {
 	attempts, _ = h.DeliverEventHubs(t.Context(), "once", pc, events)
 	if attempts != 1 {
 		t.Errorf("without a retry policy: %d attempts, want 1", attempts)
+	}
+}
+
+// TestRunNowNumbersEvents: events run through the admin API are numbered
+// in order and stamped, as a partition's events are, so that detection
+// does not take the second for a redelivery of the first.
+func TestRunNowNumbersEvents(t *testing.T) {
+	_, rc, front := startHost(t, testHostJSON)
+	for range 2 {
+		if code, body := post(t, front.URL+"/admin/functions/audit", "", `{"input":"{\"records\":[]}"}`); code != http.StatusAccepted {
+			t.Fatalf("admin run: %d %s", code, body)
+		}
+	}
+	if len(rc.read) != 2 || len(rc.read[0].Sequence) != 1 || len(rc.read[1].Sequence) != 1 {
+		t.Fatalf("batches read %+v", rc.read)
+	}
+	first, second := rc.read[0], rc.read[1]
+	if second.Sequence[0] <= first.Sequence[0] || first.Source() != second.Source() || first.Enqueued == nil || first.Enqueued[0].IsZero() {
+		t.Errorf("two runs: %+v then %+v; want one partition, increasing sequence numbers and enqueued times", first, second)
 	}
 }
 

@@ -18,6 +18,10 @@ type State struct {
 	TTL int `json:"ttl,omitempty"`
 }
 
+// StoreKey returns the item's partition key (its kind) and id
+// (store.Keyed).
+func (s State) StoreKey() (pk, id string) { return s.Kind, s.ID }
+
 // Parked is an input that could not be processed and was set aside with the
 // reason, so that nothing is silently lost (state kind "parked").
 type Parked struct {
@@ -28,6 +32,10 @@ type Parked struct {
 	Sample   string    `json:"sample"` // the input, truncated
 	At       time.Time `json:"at"`
 }
+
+// StoreKey returns the item's partition key (its kind) and id
+// (store.Keyed).
+func (p Parked) StoreKey() (pk, id string) { return p.Kind, p.ID }
 
 // State kinds.
 const (

@@ -135,6 +135,14 @@ type Store interface {
 	Close() error
 }
 
+// Keyed is implemented by item types that can say their id and partition
+// key without being decoded: Validate checks those instead of decoding the
+// encoded item. StoreKey returns the values of the fields that JSON encodes
+// as "id" and as the partition key field of the type's container.
+type Keyed interface {
+	StoreKey() (pk, id string)
+}
+
 // MaxIDBytes is the longest id Cosmos DB accepts.
 const MaxIDBytes = 255
 
@@ -161,17 +169,39 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	if len(b) > MaxItemBytes {
 		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
 	}
-	var head map[string]json.RawMessage
-	if err := json.Unmarshal(b, &head); err != nil {
+	if k, ok := v.(Keyed); ok {
+		kpk, kid := k.StoreKey()
+		if kid != id || kpk != pk {
+			return nil, fmt.Errorf("%w: %s item has id %q and %s %q in its body but %q and %q were given", ErrInvalid, c, kid, field, kpk, id, pk)
+		}
+		return b, nil
+	}
+	// Only the id and partition key fields are decoded: every write passes
+	// here, and alerts and baselines are written on every invocation.
+	var head struct {
+		ID      json.RawMessage `json:"id"`
+		Digest  json.RawMessage `json:"digest"`
+		Cluster json.RawMessage `json:"cluster"`
+		Kind    json.RawMessage `json:"kind"`
+		TTL     json.RawMessage `json:"ttl"`
+	}
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &head) != nil {
 		return nil, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
 	}
-	if got := jsonString(head["id"]); got != id {
+	if got := jsonString(head.ID); got != id {
 		return nil, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
 	}
-	if got := jsonString(head[field]); got != pk {
+	pkRaw := head.Kind
+	switch field {
+	case "digest":
+		pkRaw = head.Digest
+	case "cluster":
+		pkRaw = head.Cluster
+	}
+	if got := jsonString(pkRaw); got != pk {
 		return nil, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
 	}
-	if _, err := ttlOf(head["ttl"]); err != nil {
+	if _, err := ttlOf(head.TTL); err != nil {
 		return nil, fmt.Errorf("%w: %s item %s: %v", ErrInvalid, c, id, err)
 	}
 	return b, nil

@@ -2,12 +2,16 @@
 // with its self-signed certificate on 127.0.0.1:PORT, keeping connections
 // alive as Cosmos DB does. Usage: node tests/servers/cosmos.js PORT
 //
-// Two fixes are applied to version 1.0.1 before it starts:
+// Three fixes are applied to version 1.0.1 before it starts:
 //
 // - Reading a document that does not exist in the given partition answers
 //   500 (a TypeError in handler/read-document.js) where Cosmos DB answers
 //   404 NotFound. The fix answers 404 for exactly that case and leaves every
 //   other request to the server's own handler.
+// - A document write with "Prefer: return=minimal" (what the Go SDK sends
+//   unless content responses are asked for) answers with the document where
+//   Cosmos DB answers with headers only (the ETag among them). The fix sends
+//   the headers and no body.
 // - The server ignores time to live. Cosmos DB, in a container with
 //   defaultTtl set, treats a document whose "ttl" (or the container's
 //   positive defaultTtl) has passed since its last write (_ts) as deleted:
@@ -75,6 +79,22 @@ for (const name of ["create", "delete", "query", "read", "replace", "upsert", "_
   Items.prototype[name] = function (...args) {
     expire(this);
     return serverMethod.apply(this, args);
+  };
+}
+
+// Writes answer with headers only when the client prefers it. The server
+// sets the ETag header from the document it returns, then ends the response
+// with it; the wrapped end drops the body.
+for (const name of ["create-document", "upsert-document", "replace-document"]) {
+  const mod = require(`@vercel/cosmosdb-server/lib/handler/${name}`);
+  const handler = mod.default;
+  mod.default = async (account, req, res, params) => {
+    const body = await handler(account, req, res, params);
+    if (res.statusCode < 300 && /return=minimal/i.test(req.headers.prefer || "")) {
+      const end = res.end.bind(res);
+      res.end = () => end();
+    }
+    return body;
   };
 }
 

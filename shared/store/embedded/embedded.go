@@ -40,7 +40,11 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Batcher     = (*Store)(nil)
+	_ store.MultiGetter = (*Store)(nil)
+)
 
 // Options tunes Open. The zero value is usable.
 type Options struct {
@@ -94,7 +98,11 @@ func OpenWith(path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create folder of store file %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync})
+	// The freelist is rebuilt from the file when it is opened, rather than
+	// written at every commit: detection commits every invocation, and a
+	// large file's freelist would be most of each commit's writes.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store file %s is in use by another process (waited %s for its lock)", path, o.LockTimeout)
 	}
@@ -155,41 +163,10 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	var etag string
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		now := s.now().UnixNano()
-		b := tx.Bucket([]byte(c))
-		old := b.Get(k)
-		if old != nil {
-			if exp := expiryOf(old); exp != 0 {
-				if err := tx.Bucket(expiryBucket).Delete(expiryKey(exp, c, k)); err != nil {
-					return fmt.Errorf("unindex %s item %q: %w", c, id, err)
-				}
-				if exp <= now {
-					old = nil // expired: as good as absent
-				}
-			}
-		}
-		switch {
-		case cond.IfNoneMatch && old != nil:
-			return fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && old == nil:
-			return fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
-			return fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
-		}
-		rev, err := b.NextSequence()
+		etag, err = put(tx, c, pk, id, k, body, cond, now, ttl)
 		if err != nil {
-			return fmt.Errorf("next revision of %s: %w", c, err)
+			return err
 		}
-		var exp int64
-		if ttl > 0 {
-			exp = now + int64(ttl)
-			if err := tx.Bucket(expiryBucket).Put(expiryKey(exp, c, k), nil); err != nil {
-				return fmt.Errorf("index %s item %q: %w", c, id, err)
-			}
-		}
-		if err := b.Put(k, encodeValue(rev, exp, body)); err != nil {
-			return fmt.Errorf("write %s item %q: %w", c, id, err)
-		}
-		etag = etagOf(rev)
 		_, err = sweep(tx, now, sweepPerWrite)
 		return err
 	})
@@ -197,6 +174,103 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 		return "", err
 	}
 	return etag, nil
+}
+
+// put writes one item inside tx, honouring cond; an item with a ttl
+// expires ttl after now.
+func put(tx *bolt.Tx, c store.Container, pk, id string, k, body []byte, cond store.Cond, now int64, ttl time.Duration) (string, error) {
+	b := tx.Bucket([]byte(c))
+	old := b.Get(k)
+	if old != nil {
+		if exp := expiryOf(old); exp != 0 {
+			if err := tx.Bucket(expiryBucket).Delete(expiryKey(exp, c, k)); err != nil {
+				return "", fmt.Errorf("unindex %s item %q: %w", c, id, err)
+			}
+			if exp <= now {
+				old = nil // expired: as good as absent
+			}
+		}
+	}
+	switch {
+	case cond.IfNoneMatch && old != nil:
+		return "", fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && old == nil:
+		return "", fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
+		return "", fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
+	}
+	rev, err := b.NextSequence()
+	if err != nil {
+		return "", fmt.Errorf("next revision of %s: %w", c, err)
+	}
+	var exp int64
+	if ttl > 0 {
+		exp = now + int64(ttl)
+		if err := tx.Bucket(expiryBucket).Put(expiryKey(exp, c, k), nil); err != nil {
+			return "", fmt.Errorf("index %s item %q: %w", c, id, err)
+		}
+	}
+	if err := b.Put(k, encodeValue(rev, exp, body)); err != nil {
+		return "", fmt.Errorf("write %s item %q: %w", c, id, err)
+	}
+	return etagOf(rev), nil
+}
+
+// WriteBatch applies every stage in one transaction, so a batch costs one
+// commit (and one fsync) however many items it writes. Items are encoded
+// and checked before the transaction starts, to keep the file's write lock
+// short.
+func (s *Store) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][]store.WriteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type prepared struct {
+		key, body []byte
+		ttl       time.Duration
+		err       error
+	}
+	prep := make([][]prepared, len(stages))
+	for i, stage := range stages {
+		prep[i] = make([]prepared, len(stage))
+		for j, w := range stage {
+			p := &prep[i][j]
+			if p.body, p.err = store.Validate(w.Container, w.PK, w.ID, w.Value); p.err == nil {
+				p.key, p.err = key(w.Container, w.PK, w.ID)
+			}
+			if p.err == nil {
+				p.ttl, p.err = store.TTL(p.body)
+			}
+		}
+	}
+	out := make([][]store.WriteResult, len(stages))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		now := s.now().UnixNano()
+		failed := false
+		for i, stage := range stages {
+			out[i] = make([]store.WriteResult, len(stage))
+			for j, w := range stage {
+				r, p := &out[i][j], prep[i][j]
+				switch {
+				case failed:
+					r.Err = store.ErrNotAttempted
+				case p.err != nil:
+					r.Err = p.err
+				default:
+					r.ETag, r.Err = put(tx, w.Container, w.PK, w.ID, p.key, p.body, w.Cond, now, p.ttl)
+					if r.Err != nil && !store.ItemError(r.Err) {
+						return r.Err // I/O: the transaction is rolled back
+					}
+				}
+			}
+			failed = failed || store.Failed(out[i])
+		}
+		_, err := sweep(tx, now, sweepPerWrite)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write batch to %s: %w", s.path, err)
+	}
+	return out, nil
 }
 
 // Get decodes the item at pk and id into v and returns its ETag.
@@ -226,6 +300,36 @@ func (s *Store) Get(ctx context.Context, c store.Container, pk, id string, v any
 		return "", err
 	}
 	return etag, nil
+}
+
+// GetMany reads the items at keys in one read transaction.
+func (s *Store) GetMany(ctx context.Context, c store.Container, keys []store.Key) ([]store.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ks := make([][]byte, len(keys))
+	for i, k := range keys {
+		var err error
+		if ks[i], err = checkedKey(c, k.PK, k.ID); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.Item, len(keys))
+	now := s.now().UnixNano()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(c))
+		for i, k := range ks {
+			if val := b.Get(k); val != nil && !expired(val, now) {
+				// The value is only valid inside the transaction.
+				out[i] = store.Item{Raw: bytes.Clone(bodyOf(val)), ETag: revisionETag(val)}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d %s items: %w", len(keys), c, err)
+	}
+	return out, nil
 }
 
 // Delete removes the item at pk and id; a missing item is not an error.

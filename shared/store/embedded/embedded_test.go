@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,37 @@ func TestExpiredOnReopen(t *testing.T) {
 	page, err := s.Query(ctx, store.Alerts, store.Query{})
 	if err != nil || len(page.Items) != 0 {
 		t.Errorf("query after reopen: %d items, %v", len(page.Items), err)
+	}
+}
+
+// TestFilterOnEscapedString: an item whose JSON writes a string with
+// escapes still matches a filter on that string (the query passes items
+// over by their text only when they cannot hold it).
+func TestFilterOnEscapedString(t *testing.T) {
+	s := open(t)
+	items := map[string]map[string]json.RawMessage{
+		"escaped": {"id": json.RawMessage(`"escaped"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"\u0041bc"`)},
+		"plain":   {"id": json.RawMessage(`"plain"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"Abc"`)},
+		"other":   {"id": json.RawMessage(`"other"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"Abd"`)},
+	}
+	for id, it := range items {
+		if _, err := s.Put(t.Context(), store.Alerts, "c1", id, it, store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := s.Query(t.Context(), store.Alerts, store.Query{Filters: []store.Filter{{Field: "name", Op: store.Eq, Value: "Abc"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, raw := range page.Items {
+		var d struct{ ID string }
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.ID)
+	}
+	if slices.Sort(got); !slices.Equal(got, []string{"escaped", "plain"}) {
+		t.Errorf("matched %q, want escaped and plain", got)
 	}
 }

@@ -19,6 +19,13 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
+// The model types that say their own keys.
+var (
+	_ store.Keyed = model.Alert{}
+	_ store.Keyed = model.State{}
+	_ store.Keyed = model.Parked{}
+)
+
 // Run runs the contract suite. open must return an empty store and arrange
 // for it to be closed when its test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
@@ -40,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
 		{"TimeToLive", testTTL},
+		{"WriteBatch", testWriteBatch},
+		{"GetMany", testGetMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -566,6 +575,8 @@ func testInvalid(t *testing.T, s store.Store) {
 		{"SlashInID", store.Images, "d1", "a/b", item("d1", "a/b", nil)},
 		{"HashInID", store.Images, "d1", "a#b", item("d1", "a#b", nil)},
 		{"LongID", store.Images, "d1", strings.Repeat("i", 256), item("d1", strings.Repeat("i", 256), nil)},
+		{"KeyedIDMismatch", store.Alerts, "c1", "a1", model.Alert{ID: "a2", Cluster: "c1"}},
+		{"KeyedPartitionKeyMismatch", store.State, "k1", "s1", model.State{ID: "s1", Kind: "k2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

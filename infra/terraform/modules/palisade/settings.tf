@@ -68,6 +68,12 @@ locals {
     PALISADE_RECON_BURST                                  = "5"
     PALISADE_DETECT_RETRIES                               = "4"
     PALISADE_DETECT_RETRY_DELAY                           = "1s"
+    # A threat-intelligence file shipped with the app (or on a mounted
+    # share) and changes to the built-in exposure lists are given through
+    # extra_app_settings; empty means none and the built-in lists.
+    PALISADE_TI_LIST                  = ""
+    PALISADE_EXPOSURE_SENSITIVE_PORTS = ""
+    PALISADE_EXPOSURE_SENSITIVE_NAMES = ""
 
     # Alerts to Microsoft Sentinel (shared/config/sentinel.go).
     PALISADE_SENTINEL_DCE         = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
