@@ -47,7 +47,7 @@ const forgetBelow = 0.1
 // IdentityBaseline is what one identity (a service account, a person, an
 // Entra application or managed identity) of one cluster did: the features
 // of its requests, each with the decayed number of hours it was seen in.
-// It is bounded (at most 40 features of 16 bytes) and learns a feature at
+// It is bounded (at most 40 features of 12 bytes) and learns a feature at
 // most once an hour, so that applying an event again changes nothing.
 type IdentityBaseline struct {
 	Cluster     string
@@ -62,16 +62,24 @@ type IdentityBaseline struct {
 
 // Feature is one learned value of a feature kind.
 type Feature struct {
-	Key    uint32  // the kind in the top two bits, a hash of the value below
-	Hour   uint32  // the last hour it was seen in
-	Weight float32 // hours it was seen in, halved every half-life since
-	Flag   uint32  // hash of the event that raised an alert for it; 0 none
+	Key  uint32 // the kind in the top two bits, a hash of the value below
+	Flag uint32 // hash of the event that raised an alert for it; 0 none
+	// Hour is the last hour it was seen in, counted from the hour of the
+	// baseline's first request (so 16 bits hold seven years).
+	Hour uint16
+	// Weight is the number of hours it was seen in, halved every
+	// half-life since, in 64ths (at most 1023.98).
+	Weight uint16
 }
+
+const weightUnit = 64
+
+func weightOf(w float64) uint16 { return uint16(min(math.Round(w*weightUnit), math.MaxUint16)) }
 
 func (f Feature) kind() int { return int(f.Key >> 30) }
 
-// storedBaseline is the stored form: the features packed, 16 bytes each
-// (base64 in JSON), so that a full baseline stays near 1 KB in the store.
+// storedBaseline is the stored form: the features packed, 12 bytes each
+// (base64 in JSON), so that a full baseline stays under 1 KB in the store.
 type storedBaseline struct {
 	Cluster     string `json:"cluster"`
 	User        string `json:"user"`
@@ -83,15 +91,15 @@ type storedBaseline struct {
 	Features    []byte `json:"features"`
 }
 
-const featureBytes = 16
+const featureBytes = 12
 
 func (b IdentityBaseline) stored() storedBaseline {
 	buf := make([]byte, 0, len(b.Features)*featureBytes)
 	for _, f := range b.Features {
 		buf = binary.LittleEndian.AppendUint32(buf, f.Key)
-		buf = binary.LittleEndian.AppendUint32(buf, f.Hour)
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(f.Weight))
 		buf = binary.LittleEndian.AppendUint32(buf, f.Flag)
+		buf = binary.LittleEndian.AppendUint16(buf, f.Hour)
+		buf = binary.LittleEndian.AppendUint16(buf, f.Weight)
 	}
 	return storedBaseline{Cluster: b.Cluster, User: b.User, Since: b.Since, Hour: b.Hour, Hours: b.Hours,
 		Saturated: b.Saturated, ClusterWide: b.ClusterWide, Features: buf}
@@ -105,8 +113,8 @@ func (s storedBaseline) baseline() (IdentityBaseline, error) {
 		Saturated: s.Saturated, ClusterWide: s.ClusterWide, Features: make([]Feature, len(s.Features)/featureBytes)}
 	for i := range b.Features {
 		p := s.Features[i*featureBytes:]
-		b.Features[i] = Feature{Key: binary.LittleEndian.Uint32(p), Hour: binary.LittleEndian.Uint32(p[4:]),
-			Weight: math.Float32frombits(binary.LittleEndian.Uint32(p[8:])), Flag: binary.LittleEndian.Uint32(p[12:])}
+		b.Features[i] = Feature{Key: binary.LittleEndian.Uint32(p), Flag: binary.LittleEndian.Uint32(p[4:]),
+			Hour: binary.LittleEndian.Uint16(p[8:]), Weight: binary.LittleEndian.Uint16(p[10:])}
 	}
 	return b, nil
 }
@@ -468,12 +476,18 @@ func (ids *Identities) mature(b *IdentityBaseline, at time.Time) bool {
 	return at.Unix()-b.Since >= int64(ids.opt.Learning/time.Second) && int(b.Hours) >= ids.opt.MinActiveHours
 }
 
-// decayed is f's weight at hour h.
-func (ids *Identities) decayed(f Feature, h uint32) float64 {
+// decayed is f's weight at hour h (counted as Feature.Hour is).
+func (ids *Identities) decayed(f Feature, h uint16) float64 {
+	w := float64(f.Weight) / weightUnit
 	if h <= f.Hour {
-		return float64(f.Weight)
+		return w
 	}
-	return float64(f.Weight) * math.Exp2(-float64(h-f.Hour)/ids.halfLife)
+	return w * math.Exp2(-float64(h-f.Hour)/ids.halfLife)
+}
+
+// featureHour is the hour of Unix time at counted from the hour of since.
+func featureHour(since, at int64) uint16 {
+	return uint16(min(max(at/3600-since/3600, 0), math.MaxUint16))
 }
 
 // feature is one value of a feature kind that an observation has. The
@@ -612,7 +626,7 @@ func (ids *Identities) apply(cur IdentityBaseline, obs []*Observation) (next Ide
 		if at < 0 {
 			continue
 		}
-		h := uint32(at / 3600)
+		abs, h := uint32(at/3600), featureHour(next.Since, at)
 		mature := ids.mature(&next, o.At)
 		flag := eventFlag(o.EventID)
 		var raised [numFeatKinds]bool
@@ -627,11 +641,11 @@ func (ids *Identities) apply(cur IdentityBaseline, obs []*Observation) (next Ide
 				}
 				if h > f.Hour {
 					edit()
-					next.Features[i] = Feature{Key: key, Hour: h, Weight: float32(ids.decayed(f, h) + 1), Flag: f.Flag}
+					next.Features[i] = Feature{Key: key, Hour: h, Weight: weightOf(ids.decayed(f, h) + 1), Flag: f.Flag}
 				}
 				continue
 			}
-			nf := Feature{Key: key, Hour: h, Weight: 1}
+			nf := Feature{Key: key, Hour: h, Weight: weightUnit}
 			if mature && next.Saturated&(1<<ft.kind) == 0 && alerting(k, ft.kind) && !raised[ft.kind] {
 				hits = append(hits, ids.anomaly(k, ft, o, &next))
 				raised[ft.kind] = true
@@ -648,9 +662,9 @@ func (ids *Identities) apply(cur IdentityBaseline, obs []*Observation) (next Ide
 			edit()
 			next.ClusterWide = true
 		}
-		if h > next.Hour {
+		if abs > next.Hour {
 			edit()
-			next.Hour, next.Hours = h, next.Hours+1
+			next.Hour, next.Hours = abs, next.Hours+1
 		}
 	}
 	return next, hits, changed
@@ -680,6 +694,12 @@ func (ids *Identities) insert(b *IdentityBaseline, f Feature) {
 	case forgotten >= 0:
 		b.Features[forgotten] = f
 	case n < featCaps[kind]:
+		if len(b.Features) == cap(b.Features) {
+			// Grow a little at a time: most baselines stay small.
+			grown := make([]Feature, len(b.Features), len(b.Features)+min(4, maxFeatures-len(b.Features)))
+			copy(grown, b.Features)
+			b.Features = grown
+		}
 		b.Features = append(b.Features, f)
 	default:
 		b.Saturated |= 1 << kind

@@ -309,7 +309,7 @@ func TestIdentityDecay(t *testing.T) {
 
 // TestIdentityBounded: an identity that uses more values of a kind than
 // the kind keeps is too varied to judge on it: the baseline stays within
-// its bound and raises nothing for that kind; the stored item stays near
+// its bound and raises nothing for that kind; the stored item stays under
 // 1 KB.
 func TestIdentityBounded(t *testing.T) {
 	sa := "system:serviceaccount:argocd:argocd-application-controller"
@@ -347,8 +347,8 @@ func TestIdentityBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) > 1100 || doc.TTL <= 0 {
-		t.Errorf("stored baseline is %d bytes with ttl %d; want about 1 KB at most and a ttl", len(raw), doc.TTL)
+	if len(raw) > 1024 || doc.TTL <= 0 {
+		t.Errorf("stored baseline is %d bytes with ttl %d; want 1 KB at most and a ttl", len(raw), doc.TTL)
 	}
 	t.Logf("stored baseline with %d features: %d bytes", len(b.Features), len(raw))
 }
