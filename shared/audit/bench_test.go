@@ -85,6 +85,53 @@ func BenchmarkAuditBenign(b *testing.B) {
 	b.ReportMetric(float64(records)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
 }
 
+// BenchmarkAuditBenignBaselines is BenchmarkAuditBenign with the identity
+// baselines on: each body's observations are staged against the baselines
+// an instance holds (learned from the corpus before the timer starts), as
+// analyzeaudit does before it commits; the commit, which within an hour
+// writes nothing for an identity already learned, is measured by
+// tests/hostpath.
+func BenchmarkAuditBenignBaselines(b *testing.B) {
+	var bodies [][]byte
+	for line := range bytes.Lines(readGzip(b, benignPath)) {
+		bodies = append(bodies, line)
+	}
+	d := newDetector(b)
+	a := Analyzer{}
+	st := testenv.Store(b)
+	ids := NewIdentities(st, IdentityOptions{})
+	ctx := b.Context()
+	for _, body := range bodies {
+		var obs Observations
+		var c Counts
+		if _, err := a.AnalyzeObserving(d.NewBatch(), body, &c, &obs); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ids.Observe(ctx, obs.List()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	records := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		batch := d.NewBatch()
+		var c Counts
+		for _, body := range bodies {
+			var obs Observations
+			if _, err := a.AnalyzeObserving(batch, body, &c, &obs); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ids.Stage(ctx, statecache.Begin(st), obs.List()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		records += c.Events + c.SkippedTotal()
+	}
+	b.ReportMetric(float64(records)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
+}
+
 // benignObservations decodes the benign corpus once: the observations of
 // each body, as analyzeaudit hands them to the baselines.
 func benignObservations(b *testing.B) (bodies [][]Observation, events int) {
