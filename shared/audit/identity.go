@@ -216,6 +216,11 @@ type Observation struct {
 	Verb, Group, Resource, Subresource, Namespace, URI string
 	Source, UserAgent                                  string
 	Code                                               int
+	// Controller marks a request of one of the controller manager's own
+	// service accounts (kube-system, kube-controller-manager's user agent):
+	// they act on whatever the cluster's objects ask for, so they have no
+	// baseline.
+	Controller bool
 	// Images are the images of a workload the request created or changed.
 	Images []string
 	// Grant is set for a role binding created or changed.
@@ -303,7 +308,10 @@ func (o *Observations) add(cluster string, e *Event) {
 		return
 	}
 	ob := Observation{Cluster: cluster, User: e.User.Username, EventID: e.AuditID, Pos: o.Pos, At: eventTime(e), Verb: e.Verb,
-		URI: e.RequestURI, UserAgent: e.UserAgent, Code: code}
+		URI: e.RequestURI, UserAgent: e.UserAgent, Code: code, Controller: controllerManager(e.User.Username, e.UserAgent)}
+	if ob.Controller && !grantsServiceAccounts(e) {
+		return
+	}
 	if len(e.SourceIPs) > 0 {
 		ob.Source = e.SourceIPs[0]
 	}
@@ -325,6 +333,13 @@ func (o *Observations) add(cluster string, e *Event) {
 		}
 	}
 	o.list = append(o.list, ob)
+}
+
+// controllerManager reports a request of the controller manager's (or the
+// cloud controller manager's) own service accounts.
+func controllerManager(user, ua string) bool {
+	return strings.HasPrefix(user, "system:serviceaccount:kube-system:") &&
+		(strings.HasPrefix(ua, "kube-controller-manager/") || strings.HasPrefix(ua, "cloud-controller-manager/"))
 }
 
 // grantsServiceAccounts reports a role binding written by anyone, which
@@ -399,7 +414,7 @@ func (ids *Identities) Stage(ctx context.Context, tx *statecache.Tx, obs []Obser
 	}
 	for i := range obs {
 		o := &obs[i]
-		if kindOf(o.User) != notBaselined {
+		if kindOf(o.User) != notBaselined && !o.Controller {
 			g := need(o.Cluster, o.User)
 			g.obs = append(g.obs, o)
 		}

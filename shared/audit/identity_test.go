@@ -273,6 +273,20 @@ func TestIdentityLearningPeriod(t *testing.T) {
 	if hits := observe(t, ids, ev(t0.Add(26*time.Hour), "create", "pods")); len(hits) != 1 || hits[0].Type != "ServiceAccountRareOperation" || hits[0].Evidence["operation"] != "create pods" {
 		t.Errorf("after learning: %+v, want ServiceAccountRareOperation for create pods", hits)
 	}
+
+	// The controller manager's own accounts act on whatever the cluster's
+	// objects ask for (the namespace controller empties a deleted
+	// namespace of every kind): no baseline.
+	ctrl := func(id string, at time.Time, verb, res string) string {
+		e := identityEvent(id, "system:serviceaccount:kube-system:namespace-controller", at, verb, res, "shop", "172.31.14.5")
+		return strings.Replace(e, `"app/1.0"`, `"kube-controller-manager/v1.29.2 (linux/amd64) kubernetes/4b8e819/system:serviceaccount:kube-system:namespace-controller"`, 1)
+	}
+	for h := range 30 {
+		observe(t, ids, ctrl(fmt.Sprintf("c%d", h), t0.Add(time.Duration(h)*time.Hour), "list", "configmaps"))
+	}
+	if hits := observe(t, ids, ctrl("c-late", t0.Add(31*time.Hour), "deletecollection", "pods")); len(hits) != 0 {
+		t.Errorf("controller manager account: %+v", hits)
+	}
 }
 
 // TestIdentityDecay: a value not seen again is forgotten after about 3.3
