@@ -123,7 +123,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
-	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Rules: rules, Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
+	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Rules: rules, Identities: settings.Identities(d), Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
 	if err != nil {
 		return nil, err
 	}

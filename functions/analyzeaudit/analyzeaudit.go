@@ -1,6 +1,7 @@
 // Package analyzeaudit is the analyzeaudit function: it receives batches of
 // AKS kube-audit diagnostic bodies from the audit event hub, applies the
-// Kubernetes audit rules, and saves and publishes the resulting alerts.
+// Kubernetes audit rules and the per-identity baselines, and saves and
+// publishes the resulting alerts.
 package analyzeaudit
 
 import (
@@ -14,15 +15,20 @@ import (
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // Name is the function's folder name.
 const Name = "analyzeaudit"
 
-// Function handles analyzeaudit invocations.
+// Function handles analyzeaudit invocations. It keeps the alerts and
+// identity baselines it touches in memory between invocations
+// (statecache), so one Function must serve every invocation of the
+// process; it is safe for concurrent invocations.
 type Function struct {
 	det   *detection.Detector
 	rules audit.Analyzer
+	ids   *audit.Identities
 	pipe  *detection.Pipeline
 	now   func() time.Time
 }
@@ -35,6 +41,9 @@ type Options struct {
 	// intelligence, sensitive ports and names); the zero value has the
 	// built-in lists and no threat intelligence.
 	Rules audit.Analyzer
+	// Identities configures the per-identity baselines (learning period,
+	// decay); its clock is Now.
+	Identities audit.IdentityOptions
 	// Retries of a failed store or Sentinel write inside one invocation
 	// (0: none), the first after RetryDelay, doubling.
 	Retries    int
@@ -53,7 +62,8 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 	if err != nil {
 		return nil, fmt.Errorf("analyzeaudit: %w", err)
 	}
-	return &Function{det: det, rules: opts.Rules, now: opts.Now,
+	opts.Identities.Now = opts.Now
+	return &Function{det: det, rules: opts.Rules, now: opts.Now, ids: audit.NewIdentities(st, opts.Identities),
 		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now})}, nil
 }
 
@@ -76,11 +86,13 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	var parked []model.Parked
 	batch := f.det.NewBatch()
 	var counts audit.Counts
+	var obs audit.Observations
 	for i, item := range items {
 		if positions != nil {
 			batch.SetPosition(positions[i])
+			obs.Pos = positions[i]
 		}
-		bad, err := f.rules.Analyze(batch, item, &counts)
+		bad, err := f.rules.AnalyzeObserving(batch, item, &counts, &obs)
 		if err != nil {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
@@ -89,7 +101,21 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
 		}
 	}
-	saved, published, err := f.pipe.Run(ctx, detection.Invocation{Parked: parked, Folds: batch.Folds()})
+	inv := detection.Invocation{Parked: parked, Folds: batch.Folds()}
+	if obs.Len() > 0 {
+		inv.State = func(ctx context.Context, tx *statecache.Tx) ([]*detection.Fold, error) {
+			hits, err := f.ids.Stage(ctx, tx, obs.List())
+			if err != nil || len(hits) == 0 {
+				return nil, err
+			}
+			b := f.det.NewBatch()
+			for _, h := range hits {
+				b.Add(h)
+			}
+			return b.Folds(), nil
+		}
+	}
+	saved, published, err := f.pipe.Run(ctx, inv)
 	if err != nil {
 		return nil, err
 	}

@@ -114,8 +114,12 @@ func TestHandle(t *testing.T) {
 	if len(got) != 2 || got["K8S_ClusterAdminBindingClusterAdminBinding"] != 1 || got["ExecIntoPod"] != 1 {
 		t.Errorf("alerts %v", got)
 	}
-	if n := st.Len(t, store.State); n != 2 {
-		t.Errorf("%d parked, want 2 (the bad record and the bad body)", n)
+	parked := 0
+	if err := store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindParked}, func(model.Parked) error { parked++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if parked != 2 {
+		t.Errorf("%d parked, want 2 (the bad record and the bad body)", parked)
 	}
 }
 
@@ -159,4 +163,69 @@ func TestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIdentityBaselines: the function learns identity baselines from the
+// audit events it analyses, in the store it shares with other instances,
+// and raises a learned alert for a request outside one, once, whichever
+// instance a redelivery reaches.
+func TestIdentityBaselines(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "audit", "testdata", "anomalies", "AnomalousSecretAccess.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	learning, day2 := lines[:len(lines)-4], lines[len(lines)-4:] // the second day: three learned requests and the deviation
+	st := faultstore.Open(t)
+	opts := Options{Now: func() time.Time { return time.Date(2024, 5, 2, 11, 10, 0, 0, time.UTC) }}
+	f, err := New(st, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var learnBodies []string
+	for i := 0; i < len(learning); i += 10 {
+		learnBodies = append(learnBodies, body(t, learning[i:min(i+10, len(learning))]...))
+	}
+	if _, err := f.Handle(t.Context(), hostRequest(t, learnBodies...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countAlerts(t, st, "AnomalousSecretAccess"); n != 0 {
+		t.Fatalf("%d alerts while learning", n)
+	}
+	second, err := New(st, nil, opts) // another instance of the function app
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := hostRequest(t, body(t, day2...))
+	for i, fn := range []*Function{f, f, second} { // then redeliveries
+		resp, err := fn.Handle(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countAlerts(t, st, "AnomalousSecretAccess"); n != 1 {
+			t.Fatalf("delivery %d: %d alerts (%v), want one counting one event", i+1, n, resp.Logs)
+		}
+	}
+	n := 0
+	if err := store.Each(t.Context(), st, store.State, store.Query{PartitionKey: audit.KindIdentityBaseline}, func(model.State) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d identity baselines stored, want 1", n)
+	}
+}
+
+// countAlerts sums the event counts of the stored alerts of type typ.
+func countAlerts(t *testing.T, st store.Store, typ string) int {
+	t.Helper()
+	n := 0
+	if err := store.Each(t.Context(), st, store.Alerts, store.Query{PartitionKey: "aks-prod"}, func(a model.Alert) error {
+		if a.Type == typ {
+			n += a.Count
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -83,6 +83,12 @@ func Detection(c config.Detect) detection.Options {
 	}
 }
 
+// Identities maps the settings of the per-identity baselines of the audit
+// function. The clock and the cache bound keep their defaults.
+func Identities(c config.Detect) audit.IdentityOptions {
+	return audit.IdentityOptions{Learning: c.BaselineLearning, HalfLife: c.IdentityHalfLife, MinActiveHours: c.IdentityMinActiveHours}
+}
+
 // Audit maps the settings of the audit rules: it reads the
 // threat-intelligence file PALISADE_TI_LIST names and applies the changes to
 // the built-in sensitive ports and names. An unreadable or malformed file is

@@ -121,3 +121,28 @@ func writeFile(t *testing.T, text string) string {
 	}
 	return p
 }
+
+func TestIdentities(t *testing.T) {
+	c, err := config.Load(func(k string) string {
+		return map[string]string{"PALISADE_BASELINE_HOURS": "48", "PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS": "72", "PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS": "5"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := audit.IdentityOptions{Learning: 48 * time.Hour, HalfLife: 72 * time.Hour, MinActiveHours: 5}
+	if got := Identities(c.Detect); !reflect.DeepEqual(got, want) {
+		t.Errorf("Identities = %+v, want %+v", got, want)
+	}
+	def, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Identities(def.Detect); got.Learning != 24*time.Hour || got.HalfLife != 168*time.Hour || got.MinActiveHours != 3 {
+		t.Errorf("defaults %+v", got)
+	}
+	for k, v := range map[string]string{"PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS": "0", "PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS": "0"} {
+		if _, err := config.Load(func(n string) string { return map[string]string{k: v}[n] }); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v, want an error naming the setting", k, v, err)
+		}
+	}
+}

@@ -12,9 +12,16 @@ type Detect struct {
 	// Window is the de-duplication window: one alert per (cluster, type,
 	// entity) per window.
 	Window time.Duration
-	// BaselineLearning is how long a workload's outbound destinations are
-	// learned before connections outside them raise an alert.
+	// BaselineLearning is how long a workload's outbound destinations, and
+	// a Kubernetes identity's requests, are learned before what falls
+	// outside them raises an alert.
 	BaselineLearning time.Duration
+	// IdentityHalfLife is how long it takes the weight of a value an
+	// identity baseline learned to halve when it is not seen again.
+	IdentityHalfLife time.Duration
+	// IdentityMinActiveHours is how many distinct hours an identity must
+	// have been active in before its baseline raises alerts.
+	IdentityMinActiveHours int
 	// BaselineMaxDestinations bounds one workload's learned destinations.
 	BaselineMaxDestinations int
 	// AlertTTL is how long alerts are kept in the store (0: forever).
@@ -59,7 +66,9 @@ type Detect struct {
 func detectSettings() []Setting {
 	return []Setting{
 		{Name: "PALISADE_ALERT_WINDOW", Default: "1h", Doc: "De-duplication window: one alert per cluster, alert type and workload (or user) per window, with a count and first/last seen."},
-		{Name: "PALISADE_BASELINE_HOURS", Default: "24", Doc: "Hours during which each workload's outbound destinations are learned; afterwards a connection outside the baseline raises an alert."},
+		{Name: "PALISADE_BASELINE_HOURS", Default: "24", Doc: "Hours during which each workload's outbound destinations, and each Kubernetes identity's requests (operations, secret namespaces, image registries, source networks), are learned from its first event; afterwards what falls outside the baseline raises an alert."},
+		{Name: "PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS", Default: "168", Doc: "Hours for the weight of a value a Kubernetes identity's baseline learned to halve when it is not seen again; a value seen in one hour only is forgotten after about 3.3 half-lives, and so is the baseline of an identity no longer seen."},
+		{Name: "PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS", Default: "3", Doc: "Distinct hours a Kubernetes identity must have been active in, besides PALISADE_BASELINE_HOURS since its first request, before its baseline raises anomaly alerts."},
 		{Name: "PALISADE_BASELINE_MAX_DESTINATIONS", Default: "2000", Doc: "Most destinations kept in one workload's network baseline."},
 		{Name: "PALISADE_ALERT_TTL_DAYS", Default: "90", Doc: "Days alerts are kept in the store (per-item TTL); 0 keeps them forever."},
 		{Name: "PALISADE_FALCO_MIN_PRIORITY", Default: "warning", Doc: "Lowest priority of a Falco rule with no mapped alert type that still raises a generic FalcoRule alert (emergency … debug)."},
@@ -83,6 +92,8 @@ func loadDetect(l *lookup) Detect {
 		Window:                  l.duration("PALISADE_ALERT_WINDOW"),
 		BaselineLearning:        time.Duration(l.int("PALISADE_BASELINE_HOURS")) * time.Hour,
 		BaselineMaxDestinations: l.int("PALISADE_BASELINE_MAX_DESTINATIONS"),
+		IdentityHalfLife:        time.Duration(l.int("PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS")) * time.Hour,
+		IdentityMinActiveHours:  l.int("PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS"),
 		AlertTTL:                time.Duration(l.int("PALISADE_ALERT_TTL_DAYS")) * 24 * time.Hour,
 		MinFalcoPriority:        l.str("PALISADE_FALCO_MIN_PRIORITY"),
 		FailedAuthBurst:         l.int("PALISADE_FAILED_AUTH_BURST"),
@@ -103,6 +114,12 @@ func loadDetect(l *lookup) Detect {
 	}
 	if d.BaselineLearning < 0 {
 		l.fail("setting PALISADE_BASELINE_HOURS: must not be negative")
+	}
+	if d.IdentityHalfLife < time.Hour {
+		l.fail("setting PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS: must be at least 1")
+	}
+	if d.IdentityMinActiveHours < 1 {
+		l.fail("setting PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS: must be at least 1")
 	}
 	if d.BaselineMaxDestinations < 1 {
 		l.fail("setting PALISADE_BASELINE_MAX_DESTINATIONS: must be at least 1")

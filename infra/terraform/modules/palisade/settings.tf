@@ -62,6 +62,8 @@ locals {
     PALISADE_ALERT_TTL_DAYS                               = tostring(var.alert_ttl_days)
     PALISADE_BASELINE_HOURS                               = "24"
     PALISADE_BASELINE_MAX_DESTINATIONS                    = "2000"
+    PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS            = "168"
+    PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS           = "3"
     PALISADE_FALCO_MIN_PRIORITY                           = "warning"
     PALISADE_FAILED_AUTH_BURST                            = "10"
     PALISADE_SECRET_READ_BURST                            = "20"
