@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,10 +56,7 @@ func (e *EPSS) Lookup(cve string) (model.EPSS, bool) {
 
 // round5 gives back the five decimals the feed publishes, without float32
 // noise.
-func round5(f float32) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'f', 5, 32), 64)
-	return v
-}
+func round5(f float32) float64 { return math.Round(float64(f)*1e5) / 1e5 }
 
 func cveKey(year, number uint32) uint64 { return uint64(year)<<32 | uint64(number) }
 

@@ -67,13 +67,18 @@ func Prioritise(f *model.Finding, running bool) model.Priority {
 // only immaterially (see epssBucket), so that the daily feed does not
 // rewrite every finding; its Date then says which day's scores it shows.
 func (fs *Feeds) Annotate(f *model.Finding, running bool) {
+	var kev *KEV
+	var epss *EPSS
+	if fs != nil {
+		kev, epss = fs.KEV, fs.EPSS
+	}
 	cve := f.CVE()
 	f.KEV, f.KnownExploited = nil, false
-	if e, ok := fs.KEV.Lookup(cve); ok && cve != "" {
+	if e, ok := kev.Lookup(cve); ok && cve != "" {
 		k := e.KEV
 		f.KEV, f.KnownExploited = &k, true
 	}
-	if s, ok := fs.EPSS.Lookup(cve); ok && cve != "" {
+	if s, ok := epss.Lookup(cve); ok && cve != "" {
 		if f.EPSS == nil || epssBucket(*f.EPSS) != epssBucket(s) {
 			f.EPSS = &s
 		}
