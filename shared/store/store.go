@@ -127,6 +127,44 @@ type Store interface {
 	Close() error
 }
 
+// Write is one write of a batch: an upsert of Value under ID, or a
+// conditional write as Cond says.
+type Write struct {
+	ID    string
+	Value any
+	Cond  Cond
+}
+
+// Batcher is implemented by stores that write several items of one
+// partition in one round trip: the embedded store in one transaction (one
+// fsync for all), Cosmos DB in transactional batches of at most MaxBatch.
+// Use PutBatch, which falls back to one Put at a time.
+type Batcher interface {
+	PutBatch(ctx context.Context, c Container, pk string, writes []Write) error
+}
+
+// MaxBatch is the most writes one Cosmos DB transactional batch takes.
+const MaxBatch = 100
+
+// PutBatch writes items of one partition, in batches when s is a Batcher.
+// A failed precondition fails it with ErrPrecondition; the writes of the
+// failing batch (at most MaxBatch) are not applied, but earlier batches
+// (and, without a Batcher, earlier writes) are: retry item by item.
+func PutBatch(ctx context.Context, s Store, c Container, pk string, writes []Write) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	if b, ok := s.(Batcher); ok {
+		return b.PutBatch(ctx, c, pk, writes)
+	}
+	for _, w := range writes {
+		if _, err := s.Put(ctx, c, pk, w.ID, w.Value, w.Cond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MaxIDBytes is the longest id Cosmos DB accepts.
 const MaxIDBytes = 255
 

@@ -123,14 +123,8 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	var etag string
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(c))
-		old := b.Get(k)
-		switch {
-		case cond.IfNoneMatch && old != nil:
-			return fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && old == nil:
-			return fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
-		case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
-			return fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
+		if err := checkCond(c, pk, id, b.Get(k), cond); err != nil {
+			return err
 		}
 		rev, err := b.NextSequence()
 		if err != nil {
@@ -149,6 +143,65 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 		return "", err
 	}
 	return etag, nil
+}
+
+var _ store.Batcher = (*Store)(nil)
+
+// PutBatch writes every item in one transaction (one fsync): all of them,
+// or none when one is invalid or its condition fails.
+func (s *Store) PutBatch(ctx context.Context, c store.Container, pk string, writes []store.Write) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	type prepared struct {
+		key, body []byte
+		w         store.Write
+	}
+	items := make([]prepared, len(writes))
+	for i, w := range writes {
+		body, err := store.Validate(c, pk, w.ID, w.Value)
+		if err != nil {
+			return err
+		}
+		k, err := key(c, pk, w.ID)
+		if err != nil {
+			return err
+		}
+		items[i] = prepared{k, body, w}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(c))
+		for _, it := range items {
+			if err := checkCond(c, pk, it.w.ID, b.Get(it.key), it.w.Cond); err != nil {
+				return err
+			}
+			rev, err := b.NextSequence()
+			if err != nil {
+				return fmt.Errorf("next revision of %s: %w", c, err)
+			}
+			val := make([]byte, 8+len(it.body))
+			binary.BigEndian.PutUint64(val, rev)
+			copy(val[8:], it.body)
+			if err := b.Put(it.key, val); err != nil {
+				return fmt.Errorf("write %s item %q: %w", c, it.w.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// checkCond checks a write's condition against the stored value (nil when
+// there is none).
+func checkCond(c store.Container, pk, id string, old []byte, cond store.Cond) error {
+	switch {
+	case cond.IfNoneMatch && old != nil:
+		return fmt.Errorf("create %s item %q in partition %q: it exists: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && old == nil:
+		return fmt.Errorf("replace %s item %q in partition %q: it does not exist: %w", c, id, pk, store.ErrPrecondition)
+	case cond.IfMatch != "" && revisionETag(old) != cond.IfMatch:
+		return fmt.Errorf("replace %s item %q in partition %q: ETag is %s, not %s: %w", c, id, pk, revisionETag(old), cond.IfMatch, store.ErrPrecondition)
+	}
+	return nil
 }
 
 // Get decodes the item at pk and id into v and returns its ETag.

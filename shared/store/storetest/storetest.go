@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Invalid", testInvalid},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
+		{"BatchWrites", testBatch},
+		{"BatchWritesOneByOne", func(t *testing.T, s store.Store) { testBatch(t, plain{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -669,5 +671,83 @@ func testConcurrentConditional(t *testing.T, s store.Store) {
 	}
 	if c.N != workers*each {
 		t.Errorf("counter = %d after %d conditional increments", c.N, workers*each)
+	}
+}
+
+// plain hides a store's PutBatch, so that store.PutBatch writes one item
+// at a time.
+type plain struct{ store.Store }
+
+// testBatch: store.PutBatch writes every item of a partition, more than
+// one transactional batch of them; a failed condition fails it with
+// ErrPrecondition and leaves that item as it was; an invalid item fails it
+// before anything is written.
+func testBatch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = store.MaxBatch + 20
+	writes := make([]store.Write, n)
+	for i := range writes {
+		id := fmt.Sprintf("f%03d", i)
+		writes[i] = store.Write{ID: id, Value: item(digestA, id, doc{"n": i})}
+	}
+	if err := store.PutBatch(ctx, s, store.Findings, digestA, writes); err != nil {
+		t.Fatalf("PutBatch: %v", err)
+	}
+	if got := ids(t, s, store.Findings, store.Query{PartitionKey: digestA}); len(got) != n {
+		t.Fatalf("%d items stored, want %d", len(got), n)
+	}
+	var d doc
+	etag, err := s.Get(ctx, store.Findings, digestA, "f110", &d)
+	if err != nil || d["n"] != float64(110) {
+		t.Fatalf("f110 = %v, %v", d, err)
+	}
+
+	// A conditional batch: f001 with its current ETag, f110 with a stale one.
+	cur, err := s.Get(ctx, store.Findings, digestA, "f001", &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
+		{ID: "f001", Value: item(digestA, "f001", doc{"n": -1}), Cond: store.Cond{IfMatch: cur}},
+	}); err != nil {
+		t.Fatalf("conditional batch with current ETags: %v", err)
+	}
+	mustPut(t, s, store.Findings, digestA, "f110", item(digestA, "f110", doc{"n": 1110}))
+	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
+		{ID: "f110", Value: item(digestA, "f110", doc{"n": -2}), Cond: store.Cond{IfMatch: etag}},
+		{ID: "f003", Value: item(digestA, "f003", doc{"n": -4})},
+	})
+	if !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("stale ETag in a batch: %v, want ErrPrecondition", err)
+	}
+	if _, batcher := s.(store.Batcher); batcher {
+		// A batch is committed whole or not at all.
+		if _, err := s.Get(ctx, store.Findings, digestA, "f003", &d); err != nil || d["n"] != float64(3) {
+			t.Errorf("a batch whose condition failed wrote f003: %v, %v", d, err)
+		}
+	}
+	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
+		{ID: "f002", Value: item(digestA, "f002", doc{"n": -3}), Cond: store.Cond{IfNoneMatch: true}},
+	})
+	if !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("create of an existing item in a batch: %v, want ErrPrecondition", err)
+	}
+	for id, want := range map[string]float64{"f001": -1, "f110": 1110, "f002": 2} {
+		if _, err := s.Get(ctx, store.Findings, digestA, id, &d); err != nil || d["n"] != want {
+			t.Errorf("%s = %v, %v; want n %v", id, d, err, want)
+		}
+	}
+
+	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
+		{ID: "g1", Value: item(digestA, "g1", nil)},
+		{ID: "g2", Value: item("sha256:other", "g2", nil)},
+	})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("an item of another partition in a batch: %v, want ErrInvalid", err)
+	}
+	if _, batcher := s.(store.Batcher); batcher {
+		if _, err := s.Get(ctx, store.Findings, digestA, "g1", &d); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a batch with an invalid item wrote g1: %v", err)
+		}
 	}
 }
