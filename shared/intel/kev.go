@@ -78,16 +78,16 @@ type kevJSON struct {
 }
 
 type kevEntryJSON struct {
-	CVEID                      string `json:"cveID"`
-	VendorProject              string `json:"vendorProject"`
-	Product                    string `json:"product"`
-	VulnerabilityName          string `json:"vulnerabilityName"`
-	DateAdded                  string `json:"dateAdded"`
-	ShortDescription           string `json:"shortDescription"`
-	RequiredAction             string `json:"requiredAction"`
-	DueDate                    string `json:"dueDate"`
-	KnownRansomwareCampaignUse string `json:"knownRansomwareCampaignUse"`
-	Notes                      string `json:"notes"`
+	CVEID                      string   `json:"cveID"`
+	VendorProject              string   `json:"vendorProject"`
+	Product                    string   `json:"product"`
+	VulnerabilityName          string   `json:"vulnerabilityName"`
+	DateAdded                  string   `json:"dateAdded"`
+	ShortDescription           string   `json:"shortDescription"`
+	RequiredAction             string   `json:"requiredAction"`
+	DueDate                    string   `json:"dueDate"`
+	KnownRansomwareCampaignUse string   `json:"knownRansomwareCampaignUse"`
+	Notes                      string   `json:"notes"`
 	CWEs                       []string `json:"cwes"`
 }
 

@@ -76,7 +76,7 @@ func KEV(version string, released time.Time, vulns ...Vuln) []byte {
 		doc.Vulnerabilities = append(doc.Vulnerabilities, entry{
 			CVEID: v.CVE, VendorProject: "Vendor", Product: "Product " + v.CVE, VulnerabilityName: "Product " + v.CVE + " Vulnerability",
 			DateAdded: v.DateAdded, ShortDescription: "A vulnerability used in attacks.", DueDate: v.DueDate,
-			RequiredAction: "Apply mitigations per vendor instructions or discontinue use of the product if mitigations are unavailable.",
+			RequiredAction:             "Apply mitigations per vendor instructions or discontinue use of the product if mitigations are unavailable.",
 			KnownRansomwareCampaignUse: rw, Notes: "https://nvd.nist.gov/vuln/detail/" + v.CVE, CWEs: []string{"CWE-20"},
 		})
 	}
