@@ -2,7 +2,6 @@ package intel
 
 import (
 	"math"
-	"slices"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -117,18 +116,4 @@ func epssBucket(e model.EPSS) bucket {
 		band = 1
 	}
 	return bucket{score: int(math.Round(e.Score * 1000)), percentile: int(math.Round(e.Percentile * 100)), band: band}
-}
-
-// SameIntel reports whether two versions of a finding agree on everything
-// Annotate sets, so that an update that changes none of it is not written.
-func SameIntel(a, b *model.Finding) bool {
-	return a.KnownExploited == b.KnownExploited && a.Priority == b.Priority && a.PriorityRank == b.PriorityRank &&
-		ptrEqual(a.KEV, b.KEV) && ptrEqual(a.EPSS, b.EPSS) && slices.Equal(a.MissingFeeds, b.MissingFeeds)
-}
-
-func ptrEqual[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -145,3 +146,38 @@ const (
 	// vulnstore).
 	KindCVEIndex = "cve-index"
 )
+
+// ByPriority orders findings most urgent first: by priority, then known
+// exploited, EPSS score, severity and CVSS score, then by vulnerability and
+// finding id, so that the order is total.
+func ByPriority(a, b *Finding) int {
+	if c := cmp.Compare(b.PriorityRank, a.PriorityRank); c != 0 {
+		return c
+	}
+	if a.KnownExploited != b.KnownExploited {
+		if a.KnownExploited {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(b.EPSS.score(), a.EPSS.score()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.SeverityRank, a.SeverityRank); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.CVSSScore, a.CVSSScore); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.VulnID, b.VulnID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+func (e *EPSS) score() float64 {
+	if e == nil {
+		return -1
+	}
+	return e.Score
+}
