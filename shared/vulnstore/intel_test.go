@@ -43,7 +43,6 @@ func feeds(t testing.TB, kev []string, epss map[string]float64) *intel.Feeds {
 	return &intel.Feeds{KEV: k, EPSS: e}
 }
 
-
 // vuln is a finding of image d.
 func vuln(d, id, pkg string, sev model.Severity, aliases ...string) model.Finding {
 	return model.Finding{ID: model.FindingID(d, id, pkg, "", "1.0"), Digest: d, VulnID: id, Aliases: aliases, PkgName: pkg,
