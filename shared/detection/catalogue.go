@@ -11,6 +11,9 @@ import (
 const (
 	SourceRuntime = "runtime"
 	SourceAudit   = "audit"
+	// SourceVulnerability: raised by refreshintel when the exploitation
+	// feeds change, not by events.
+	SourceVulnerability = "vulnerability"
 )
 
 // AlertType describes one kind of alert: what it means and what to do.
@@ -128,6 +131,9 @@ var catalogue = []AlertType{
 	{Name: "FailedAuthBurst", Title: "Burst of failed or anonymous API requests", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess", "Discovery"}, Techniques: []string{"T1110"}, Description: "Many requests from one source address were unauthenticated or denied within the window: probing or credential guessing.", Remediation: []string{"Check the source address; block it at the API server's authorized IP ranges if it is not yours.", "Restrict the API server to authorized IP ranges or a private cluster."}, Source: SourceAudit, Burst: true},
 	{Name: "SecretEnumeration", Title: "Secrets listed by a user", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess", "Discovery"}, Techniques: []string{"T1552.007"}, Description: "A user or workload listed secrets, collecting every secret in a namespace or the cluster at once.", Remediation: remRBAC, Source: SourceAudit},
 	{Name: "SecretReadBurst", Title: "Burst of secret reads", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess"}, Techniques: []string{"T1552.007"}, Description: "One user read many secrets within the window.", Remediation: remRBAC, Source: SourceAudit, Burst: true},
+
+	// Vulnerability intelligence (refreshintel).
+	{Name: "ExploitedVulnerabilityRunning", Title: "Vulnerability exploited in the wild is running in the cluster", Severity: model.SeverityHigh, Tactics: []string{"InitialAccess", "Exploitation"}, Techniques: []string{"T1190", "T1068"}, Description: "CISA added a vulnerability to its Known Exploited Vulnerabilities catalogue, and an image running in the cluster has it: attackers are using it now.", Remediation: []string{"Rebuild the image with the fixed package version (see the finding's remediation) and roll the workloads out again.", "Until then, apply CISA's required action or the vendor's mitigation, and restrict the workloads' exposure (NetworkPolicy, no public load balancer).", "Look for signs of exploitation in the workloads' runtime alerts and logs since the image was deployed."}, Source: SourceVulnerability},
 }
 
 // Types returns the catalogue, sorted by name.
