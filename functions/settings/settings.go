@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/acrauth"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
@@ -100,4 +101,10 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 		retries = -1
 	}
 	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+}
+
+// Intel maps the exploitation feeds' settings; the refreshintel function
+// takes its schedule (function.json) and MaxDuration itself.
+func Intel(c config.Intel) intel.Options {
+	return intel.Options{KEVURL: c.KEVURL, EPSSURL: c.EPSSURL, MaxAge: c.MaxAge}
 }
