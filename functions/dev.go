@@ -30,7 +30,9 @@ const devUsage = `usage: palisade dev [--app DIR]
 Runs the whole pipeline on this machine with no Azure: the handler and, in
 front of it, the emulated Functions host on PALISADE_DEV_ADDR (Event Grid
 webhook, timers, admin API, /api), and a local registry on
-PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. The function
+PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. With no
+vulnerability DB (offline) scans use the built-in demo DB and say so,
+unless PALISADE_TRIVY_DEMO_DB is set. The function
 definitions are built in; --app DIR, or a current directory holding
 host.json, uses those on disk instead. Logs are for a person on a terminal,
 JSON lines elsewhere.
@@ -56,6 +58,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer e.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if os.Getenv("PALISADE_TRIVY_DEMO_DB") == "" {
+		// Offline, a trial run scans against the demo DB and says so;
+		// elsewhere the demo DB is off unless asked for.
+		e.cfg.Scan.DemoDBFallback = true
+	}
 	if reg := e.cfg.Common.DevRegistry; reg != "" {
 		// The local registry is ours and speaks plain HTTP on loopback.
 		e.cfg.Scan.Registries = append(e.cfg.Scan.Registries, reg)

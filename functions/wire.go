@@ -18,12 +18,14 @@ import (
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
+	"github.com/palisade-sec/palisade/functions/refreshintel"
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanevents"
@@ -138,12 +140,25 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	io := settings.Intel(e.cfg.Intel)
+	io.Now = e.now
+	feeds := intel.NewSource(e.store, io)
 	// One scanner for both: the process can only have one DB open.
-	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Intel: feeds, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{
-		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Now: e.now,
+		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Intel: feeds, Now: e.now,
 	}).Handle)
+	det, err := detection.NewDetector(settings.Detection(d))
+	if err != nil {
+		return nil, err
+	}
+	alerts := detection.NewPipeline(e.store, pub, det, detection.PipelineOptions{Function: refreshintel.Name, Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
+	var intelEvents refreshintel.Publisher
+	if events != nil {
+		intelEvents = events
+	}
+	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{MaxDuration: e.cfg.Intel.MaxDuration, Now: e.now}).Handle)
 
 	source, err := postureSource(e)
 	if err != nil {

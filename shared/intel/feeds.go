@@ -2,6 +2,7 @@ package intel
 
 import (
 	"slices"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -31,6 +32,8 @@ type Changes struct {
 	// KEVAdded are the CVEs newly listed in the KEV catalogue (not those
 	// of the first catalogue held, which is the baseline), sorted.
 	KEVAdded []string `json:"kevAdded,omitempty"`
+	// DetectedAt is when the earliest of the changes was downloaded.
+	DetectedAt time.Time `json:"detectedAt,omitzero"`
 }
 
 // Empty reports whether nothing changed.
@@ -41,7 +44,10 @@ const MaxChangedCVEs = 50000
 
 // Merge adds o to c (changes not yet applied accumulate).
 func (c Changes) Merge(o Changes) Changes {
-	out := Changes{All: c.All || o.All, KEVAdded: union(c.KEVAdded, o.KEVAdded)}
+	out := Changes{All: c.All || o.All, KEVAdded: union(c.KEVAdded, o.KEVAdded), DetectedAt: c.DetectedAt}
+	if out.DetectedAt.IsZero() || (!o.DetectedAt.IsZero() && o.DetectedAt.Before(out.DetectedAt)) {
+		out.DetectedAt = o.DetectedAt
+	}
 	if !out.All {
 		out.CVEs = union(c.CVEs, o.CVEs)
 	}

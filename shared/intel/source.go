@@ -134,6 +134,12 @@ func (s Status) Problems() []string {
 	return out
 }
 
+// Report is what a run record and the API say of the feed.
+func (s FeedStatus) Report() model.FeedReport {
+	return model.FeedReport{Feed: s.Feed, Held: s.Held(), Version: s.Version, Date: s.Date, Entries: s.Entries,
+		FetchedAt: s.FetchedAt, CheckedAt: s.CheckedAt, Stale: s.Stale, Problems: s.Reasons}
+}
+
 // Stale reports whether either feed is stale.
 func (s Status) Stale() bool { return s.KEV.Stale || s.EPSS.Stale }
 
@@ -293,6 +299,7 @@ func (s *Source) Refresh(ctx context.Context) (Status, error) {
 	// a crash in between leaves changes that re-apply the old data
 	// (harmless), never new data whose changes are lost.
 	if !changes.Empty() {
+		changes.DetectedAt = now
 		if err := s.addPending(ctx, changes); err != nil {
 			return s.statusOf(man, [2]string{}), err
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // KEV is a CVE's entry in CISA's Known Exploited Vulnerabilities catalogue:
@@ -180,4 +181,58 @@ func (e *EPSS) score() float64 {
 		return -1
 	}
 	return e.Score
+}
+
+// FeedReport is the state of one exploitation feed, as run records and
+// the API report it.
+type FeedReport struct {
+	Feed string `json:"feed"` // FeedKEV or FeedEPSS
+	// Held: a copy is held (the last good one); without it findings name
+	// the feed in MissingFeeds.
+	Held bool `json:"held"`
+	// Version is the KEV catalogVersion or the EPSS model version; Date
+	// the KEV release time or the EPSS score date.
+	Version string    `json:"version,omitempty"`
+	Date    time.Time `json:"date,omitzero"`
+	Entries int       `json:"entries"`
+	// FetchedAt: when the copy held was downloaded; CheckedAt: when a
+	// download last succeeded.
+	FetchedAt time.Time `json:"fetchedAt,omitzero"`
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
+	// Stale: no copy, or not confirmed current within the maximum age.
+	// Problems says why, and what the last download ran into.
+	Stale    bool     `json:"stale"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// IntelRunLatestID is the id (in state kind KindIntelRun) of a copy of
+// the latest run record.
+const IntelRunLatestID = "latest"
+
+// IntelRun records one refreshintel run (state kind KindIntelRun, carried
+// in State.Data).
+type IntelRun struct {
+	ID         string       `json:"id"`
+	StartedAt  time.Time    `json:"startedAt"`
+	FinishedAt time.Time    `json:"finishedAt"`
+	DurationMs int64        `json:"durationMs"`
+	Feeds      []FeedReport `json:"feeds"`
+	// The changes applied: every finding (All) or those of Changed CVEs;
+	// KEVAdded of them newly listed in KEV.
+	All      bool `json:"all,omitempty"`
+	Changed  int  `json:"changed"`
+	KEVAdded int  `json:"kevAdded"`
+	// Complete: every pending change was applied; else the next run
+	// carries on.
+	Complete       bool `json:"complete"`
+	Images         int  `json:"images"`
+	Checked        int  `json:"checked"`
+	Updated        int  `json:"updated"`
+	Conflicts      int  `json:"conflicts,omitempty"`
+	RunningChanged int  `json:"runningChanged,omitempty"`
+	// Alerts raised (or raised again) for newly listed CVEs in running
+	// images, and the events published for them.
+	Alerts          int `json:"alerts"`
+	EventsPublished int `json:"eventsPublished,omitempty"`
+	EventsFailed    int `json:"eventsFailed,omitempty"`
 }

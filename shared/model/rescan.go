@@ -51,6 +51,9 @@ type RescanRun struct {
 	DemoData   bool   `json:"demoData,omitempty"`
 	// DBDownloadError: the last DB refresh failed and the DB in use was kept.
 	DBDownloadError string `json:"dbDownloadError,omitempty"`
+	// MissingFeeds names the exploitation feeds (kev, epss) not available
+	// to prioritise the findings with.
+	MissingFeeds []string `json:"missingFeeds,omitempty"`
 	// Checked images of the active set: Rescanned + Skipped + NoInventory
 	// + Failed.
 	Checked   int `json:"checked"`
