@@ -219,8 +219,12 @@ func (f *Function) budget(ctx context.Context) (context.Context, context.CancelF
 // reportFeeds says plainly what the findings are prioritised with.
 func reportFeeds(log *zerolog.Logger, feeds *intel.Feeds, status intel.Status) {
 	if missing := feeds.Missing(); len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, m := range missing {
+			names[i] = strings.ToUpper(m)
+		}
 		log.Warn().Strs("missing_feeds", missing).Strs("problems", status.Problems()).
-			Msg("NO EXPLOITATION FEED for " + strings.ToUpper(strings.Join(missing, " and ")) + ": findings are prioritised without it (severity, fix and running state only); see the feed problems")
+			Msg("NO EXPLOITATION FEED for " + strings.Join(names, " and ") + ": findings are prioritised without it (severity, fix and running state only); see the feed problems")
 		return
 	}
 	if status.Stale() {

@@ -545,12 +545,18 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 	next := m.Image
 	next.ScannedAt, next.ScannedUnix = now, now.Unix()
 	sc := vulnstore.Scan{Image: next, Findings: m.Findings, SeenAt: now, Running: w.where.Has(img.Digest)}
-	if w.feeds != nil {
-		sc.Intel = w.feeds
+	feeds := w.currentFeeds()
+	if feeds != nil {
+		sc.Intel = feeds
 	}
 	ch, err := vulnstore.Record(ctx, w.f.st, sc)
 	if err != nil {
 		return outcome{}, fmt.Errorf("rescan %s: %w", img.Digest, err)
+	}
+	if feeds != nil {
+		if err := w.recheckFeeds(ctx, img.Digest, feeds, sc.Running); err != nil {
+			return outcome{}, fmt.Errorf("rescan %s: %w", img.Digest, err)
+		}
 	}
 	o := outcome{rescanned: true, changes: ch}
 	if ch.New > 0 || ch.Resolved > 0 {
@@ -560,6 +566,28 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 		o.published, o.unpublished = w.publish(ctx, next, ch, now, l)
 	}
 	return o, nil
+}
+
+func (w *walk) currentFeeds() *intel.Feeds {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.feeds
+}
+
+// recheckFeeds annotates an image's findings again when the feeds changed
+// since used was loaded: a refresh in between may have updated them before
+// Record wrote them with the older feeds. The rest of the run uses the new
+// feeds.
+func (w *walk) recheckFeeds(ctx context.Context, digest string, used *intel.Feeds, running bool) error {
+	feeds, _, err := w.f.opts.Intel.Load(ctx)
+	if err != nil || feeds == used {
+		return err
+	}
+	w.mu.Lock()
+	w.feeds = feeds
+	w.mu.Unlock()
+	_, err = vulnstore.Reannotate(ctx, w.f.st, digest, feeds, running)
+	return err
 }
 
 // publish sends the rescan's events; a failure is counted and logged, not

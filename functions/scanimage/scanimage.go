@@ -197,6 +197,19 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if err != nil {
 		return nil, err
 	}
+	if sc.Intel != nil {
+		// A refresh that stored new feeds while this scan recorded the
+		// findings with the older ones may have updated them in between.
+		feeds, _, err := f.opts.Intel.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if sc.Intel != vulnstore.Annotator(feeds) {
+			if _, err := vulnstore.Reannotate(ctx, f.st, img.Digest, feeds, sc.Running); err != nil {
+				return nil, err
+			}
+		}
+	}
 	f.scanned.Add(1)
 	if f.opts.Publisher != nil {
 		f.publish(ctx, img, ch, ev.Time, l)

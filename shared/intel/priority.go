@@ -61,7 +61,8 @@ func Prioritise(f *model.Finding, running bool) model.Priority {
 }
 
 // Annotate sets a finding's exploitation data and priority from the feeds:
-// KEV, KnownExploited, EPSS, MissingFeeds, Priority and PriorityRank.
+// KEV, KnownExploited, EPSS, MissingFeeds (the feeds not held, for a
+// finding with a CVE), Priority and PriorityRank.
 // The EPSS value f already holds is kept while the feed's differs from it
 // only immaterially (see epssBucket), so that the daily feed does not
 // rewrite every finding; its Date then says which day's scores it shows.
@@ -84,7 +85,11 @@ func (fs *Feeds) Annotate(f *model.Finding, running bool) {
 	} else {
 		f.EPSS = nil
 	}
-	f.MissingFeeds = fs.missing()
+	f.MissingFeeds = nil
+	if cve != "" {
+		// Feeds are keyed by CVE: one without concerns no other finding.
+		f.MissingFeeds = fs.missing()
+	}
 	f.Priority = Prioritise(f, running)
 	f.PriorityRank = f.Priority.Rank()
 }

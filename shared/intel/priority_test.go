@@ -83,6 +83,12 @@ func TestAnnotate(t *testing.T) {
 	if h.KEV != nil || h.EPSS != nil || h.Priority != model.P2 || !slices.Equal(h.MissingFeeds, []string{"kev", "epss"}) {
 		t.Errorf("no feeds: %+v", h)
 	}
+	// Feeds are keyed by CVE: a finding without one misses none.
+	ghsa := model.Finding{VulnID: "GHSA-0000-0000-0000", Severity: model.SeverityLow}
+	none.Annotate(&ghsa, false)
+	if ghsa.MissingFeeds != nil || ghsa.Priority != model.P4 {
+		t.Errorf("no CVE: %+v", ghsa)
+	}
 	partial := &intel.Feeds{KEV: fs.KEV}
 	partial.Annotate(&h, true)
 	if h.KEV == nil || h.Priority != model.P1 || !slices.Equal(h.MissingFeeds, []string{"epss"}) {

@@ -178,7 +178,9 @@ func (s *Source) feedStatus(fs FeedState, url, setting, unreadable string) FeedS
 // Load returns the feeds held in the store (either may be nil when there
 // is no copy, or its chunks cannot be read: Status then says so) and
 // their status. It fails only when the store cannot be read. The feeds are
-// cached until the stored manifest changes.
+// cached until the stored manifest changes: until then Load returns the
+// same *Feeds, so a caller can tell whether they changed since it loaded
+// them.
 func (s *Source) Load(ctx context.Context) (*Feeds, Status, error) {
 	var man manifest
 	_, ok, err := s.st.get(ctx, ManifestID, &man)

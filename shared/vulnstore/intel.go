@@ -141,6 +141,20 @@ func ApplyIntel(ctx context.Context, st store.Store, u IntelUpdate) (IntelResult
 	}
 }
 
+// Reannotate annotates the open findings of one image again with in and
+// writes back those that changed, as ApplyIntel does. A scan calls it when
+// the feeds changed while it recorded the image with the older ones: an
+// update that ran in between may have been overwritten.
+func Reannotate(ctx context.Context, st store.Store, digest string, in Annotator, running bool) (IntelResult, error) {
+	a := &applier{st: st, u: IntelUpdate{Intel: in}}
+	ids, err := openIDs(ctx, st, digest)
+	if err != nil || len(ids) == 0 {
+		return a.res, err
+	}
+	err = a.update(ctx, digest, ids, running)
+	return a.res, err
+}
+
 type applier struct {
 	st   store.Store
 	u    IntelUpdate
