@@ -126,7 +126,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 // fixture is the function behind the Functions host emulator, with a real
@@ -498,7 +498,7 @@ func TestBadFeedsKeepLastGood(t *testing.T) {
 
 	f.clk.Set(day2)
 	kev := kevDay2()
-	f.feeds.SetKEV(kev[:len(kev)-100])                    // truncated
+	f.feeds.SetKEV(kev[:len(kev)-100])                     // truncated
 	f.feeds.SetEPSSRaw(inteltest.Gzip([]byte("cve,epss"))) // no header line, no rows
 	run := f.mustFire(t)
 	if run.Changed != 0 || run.Updated != 0 || !run.Complete {
