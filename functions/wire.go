@@ -92,7 +92,10 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 // at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
+	io := settings.Intel(e.cfg.Intel)
+	io.Now = e.now
+	feeds := intel.NewSource(e.store, io)
+	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Feeds: feeds}))
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
@@ -140,9 +143,6 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	io := settings.Intel(e.cfg.Intel)
-	io.Now = e.now
-	feeds := intel.NewSource(e.store, io)
 	// One scanner for both: the process can only have one DB open.
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Intel: feeds, Now: e.now}).Handle)
 	r := e.cfg.Rescan

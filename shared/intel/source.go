@@ -182,15 +182,10 @@ func (s *Source) feedStatus(fs FeedState, url, setting, unreadable string) FeedS
 // same *Feeds, so a caller can tell whether they changed since it loaded
 // them.
 func (s *Source) Load(ctx context.Context) (*Feeds, Status, error) {
-	var man manifest
-	_, ok, err := s.st.get(ctx, ManifestID, &man)
-	if err != nil && !ok {
+	man, raw, err := s.manifest(ctx)
+	if err != nil {
 		return nil, Status{}, err
 	}
-	if !ok || err != nil {
-		man = manifest{KEV: FeedState{Feed: model.FeedKEV}, EPSS: FeedState{Feed: model.FeedEPSS}}
-	}
-	raw, _ := json.Marshal(man)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.feeds != nil && bytes.Equal(raw, s.cached) {
@@ -210,6 +205,38 @@ func (s *Source) Load(ctx context.Context) (*Feeds, Status, error) {
 	}
 	s.cached, s.man, s.feeds = raw, man, fs
 	return fs, s.statusOf(man, s.unreadable), nil
+}
+
+// Status reads the state of both feeds without loading them. A copy that
+// could not be read is reported only once Load has tried it.
+func (s *Source) Status(ctx context.Context) (Status, error) {
+	man, raw, err := s.manifest(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	var unreadable [2]string
+	s.mu.Lock()
+	if bytes.Equal(raw, s.cached) {
+		unreadable = s.unreadable
+	}
+	s.mu.Unlock()
+	return s.statusOf(man, unreadable), nil
+}
+
+// manifest reads the stored manifest, and its encoding to compare with the
+// one the cached feeds came from. None (or one that cannot be decoded)
+// is a manifest that holds nothing.
+func (s *Source) manifest(ctx context.Context) (manifest, []byte, error) {
+	var man manifest
+	_, ok, err := s.st.get(ctx, ManifestID, &man)
+	if err != nil && !ok {
+		return manifest{}, nil, err
+	}
+	if !ok || err != nil {
+		man = manifest{KEV: FeedState{Feed: model.FeedKEV}, EPSS: FeedState{Feed: model.FeedEPSS}}
+	}
+	raw, _ := json.Marshal(man)
+	return man, raw, nil
 }
 
 func (s *Source) loadKEV(ctx context.Context, fs FeedState) (*KEV, error) {

@@ -3,8 +3,10 @@ package vulnstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -316,15 +318,17 @@ func TestFindingFiltersAndPriorityOrder(t *testing.T) {
 		}
 		return out
 	}
+	yes, no := true, false
 	for _, tc := range []struct {
 		name   string
 		digest string
 		f      vulnstore.FindingFilter
 		want   []string
 	}{
-		{"kev everywhere", "", vulnstore.FindingFilter{KEV: true}, []string{"1 CVE-2021-44228 P1", "2 CVE-2021-44228 P2"}},
+		{"kev everywhere", "", vulnstore.FindingFilter{KEV: &yes}, []string{"1 CVE-2021-44228 P1", "2 CVE-2021-44228 P2"}},
 		{"P2 or more urgent everywhere", "", vulnstore.FindingFilter{MinPriority: model.P2}, []string{"1 CVE-2021-44228 P1", "1 CVE-2023-4911 P2", "1 CVE-2024-0002 P2", "2 CVE-2021-44228 P2"}},
 		{"epss of one image", a, vulnstore.FindingFilter{MinEPSS: 0.4}, []string{"1 CVE-2021-44228 P1", "1 CVE-2023-4911 P2"}},
+		{"not kev, P2 or more urgent", "", vulnstore.FindingFilter{KEV: &no, MinPriority: model.P2}, []string{"1 CVE-2023-4911 P2", "1 CVE-2024-0002 P2"}},
 		{"epss and P1", a, vulnstore.FindingFilter{MinEPSS: 0.04, MinPriority: model.P1}, []string{"1 CVE-2021-44228 P1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,7 +362,35 @@ func TestFindingFiltersAndPriorityOrder(t *testing.T) {
 	if !slices.Equal(all, want) {
 		t.Errorf("by priority:\n%q\nwant\n%q", all, want)
 	}
-	if _, err := vulnstore.SortedFindings(ctx, st, a, vulnstore.FindingFilter{}, store.Cursor{Continuation: "abc"}); err == nil {
-		t.Error("a bogus continuation was accepted")
+	if _, err := vulnstore.SortedFindings(ctx, st, a, vulnstore.FindingFilter{}, store.Cursor{Continuation: "abc"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a bogus continuation: %v", err)
+	}
+
+	// Across images.
+	l, err := vulnstore.SortedFindings(ctx, st, "", vulnstore.FindingFilter{MinPriority: model.P2}, store.Cursor{})
+	if got, want := ids(l), []string{"1 CVE-2021-44228 P1", "2 CVE-2021-44228 P2", "1 CVE-2023-4911 P2", "1 CVE-2024-0002 P2"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("across images: %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestSortedFindingsBound: a selection larger than the bound (MaxSorted)
+// is refused, naming it; a narrower one is sorted.
+func TestSortedFindingsBound(t *testing.T) {
+	st := testenv.Store(t)
+	d := digestN(1)
+	const most = 300
+	many := make([]model.Finding, most+1)
+	for i := range many {
+		many[i] = vuln(d, fmt.Sprintf("CVE-2024-%05d", 10000+i), "pkg", model.SeverityLow)
+	}
+	many[7].Severity, many[7].SeverityRank = model.SeverityCritical, model.SeverityCritical.Rank()
+	record(t, st, d, feeds(t, nil, nil), false, intelDay, many...)
+	_, err := vulnstore.SortedFindingsAtMost(t.Context(), st, "", vulnstore.FindingFilter{}, store.Cursor{}, most)
+	if !errors.Is(err, vulnstore.ErrTooMany) || !strings.Contains(err.Error(), "more than 300") {
+		t.Fatalf("err %v, want ErrTooMany", err)
+	}
+	l, err := vulnstore.SortedFindingsAtMost(t.Context(), st, "", vulnstore.FindingFilter{MinPriority: model.P3}, store.Cursor{}, most)
+	if err != nil || len(l.Items) != 1 || l.Items[0].VulnID != "CVE-2024-10007" {
+		t.Fatalf("narrowed: %+v, %v", l.Items, err)
 	}
 }

@@ -158,8 +158,9 @@ type FindingFilter struct {
 	// MinPriority keeps findings of that priority or more urgent (P2: P1
 	// and P2).
 	MinPriority model.Priority
-	// KEV keeps findings of CVEs in CISA's KEV catalogue.
-	KEV bool
+	// KEV, when set, keeps findings of CVEs in CISA's KEV catalogue (true)
+	// or not in it (false).
+	KEV *bool
 	// MinEPSS keeps findings whose EPSS score is at least this; 0 keeps
 	// all.
 	MinEPSS float64
@@ -178,8 +179,14 @@ func (f FindingFilter) query(digest string) store.Query {
 	if f.MinPriority != "" {
 		q.Filters = append(q.Filters, store.Filter{Field: "priorityRank", Op: store.Ge, Value: f.MinPriority.Rank()})
 	}
-	if f.KEV {
-		q.Filters = append(q.Filters, store.Filter{Field: "knownExploited", Op: store.Eq, Value: true})
+	if f.KEV != nil {
+		// Not known exploited: the field is left out (a missing field
+		// matches only Ne).
+		op := store.Eq
+		if !*f.KEV {
+			op = store.Ne
+		}
+		q.Filters = append(q.Filters, store.Filter{Field: "knownExploited", Op: op, Value: true})
 	}
 	if f.MinEPSS > 0 {
 		q.Filters = append(q.Filters, store.Filter{Field: "epss.score", Op: store.Ge, Value: f.MinEPSS})
@@ -197,12 +204,25 @@ func ListFindings(ctx context.Context, st store.Store, digest string, f FindingF
 // (model.ByPriority).
 const SortByPriority = "priority"
 
-// SortedFindings returns one page of the findings of one image that f
-// selects, most urgent first (model.ByPriority). Each page reads the
-// image's selected findings and sorts them; the continuation token is the
-// position of the next page. A token that is not one gives an error
+// MaxSorted is the most findings SortedFindings sorts: a selection of
+// more fails with ErrTooMany.
+const MaxSorted = 20000
+
+// ErrTooMany: more findings match than SortedFindings sorts; narrow the
+// filter (a priority, kev, a minimum EPSS score or severity, a status).
+var ErrTooMany = errors.New("too many findings to sort")
+
+// SortedFindings returns one page of the findings f selects, of one image
+// or of every image when digest is "", most urgent first
+// (model.ByPriority). Each page reads every selected finding (at most
+// MaxSorted, else ErrTooMany) and sorts them; the continuation token is
+// the position of the next page. A token that is not one gives an error
 // matching store.ErrInvalid.
 func SortedFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor) (store.List[model.Finding], error) {
+	return sortedFindings(ctx, st, digest, f, cur, MaxSorted)
+}
+
+func sortedFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor, most int) (store.List[model.Finding], error) {
 	offset := 0
 	if cur.Continuation != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(cur.Continuation, "pos-"))
@@ -219,10 +239,16 @@ func SortedFindings(ctx context.Context, st store.Store, digest string, f Findin
 	q.Limit = 1000
 	var all []model.Finding
 	if err := store.Each(ctx, st, store.Findings, q, func(fd model.Finding) error {
+		if len(all) == most {
+			return fmt.Errorf("%w: more than %d match", ErrTooMany, most)
+		}
 		all = append(all, fd)
 		return nil
 	}); err != nil {
-		return store.List[model.Finding]{}, fmt.Errorf("read findings of %s: %w", digest, err)
+		if errors.Is(err, ErrTooMany) {
+			return store.List[model.Finding]{}, err
+		}
+		return store.List[model.Finding]{}, fmt.Errorf("read findings to sort: %w", err)
 	}
 	slices.SortFunc(all, func(a, b model.Finding) int { return model.ByPriority(&a, &b) })
 	out := store.List[model.Finding]{Items: all[min(offset, len(all)):min(offset+limit, len(all))]}
