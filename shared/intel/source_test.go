@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -346,5 +347,55 @@ func TestRefreshStoreFailure(t *testing.T) {
 	fs, _ := f.load(t)
 	if fs.KEV == nil || len(fs.KEV.Entries) != 3 {
 		t.Fatalf("the copy held is gone: %+v", fs.KEV)
+	}
+}
+
+// TestStatusWithoutLoading: Status reads the manifest only, and agrees
+// with Load.
+func TestStatusWithoutLoading(t *testing.T) {
+	f := newFixture(t)
+	st, err := f.src.Status(t.Context())
+	if err != nil || !st.KEV.Stale || st.KEV.Held() {
+		t.Fatalf("before a refresh: %+v, %v", st, err)
+	}
+	f.refresh(t)
+	st, err = f.newSource().Status(t.Context())
+	if err != nil || st.Stale() || st.KEV.Entries != 3 || st.EPSS.Entries != 5 {
+		t.Fatalf("after a refresh: %+v, %v", st, err)
+	}
+	_, loaded := f.load(t)
+	if loaded.KEV.Hash != st.KEV.Hash || loaded.EPSS.Date != st.EPSS.Date {
+		t.Errorf("Status %+v and Load %+v disagree", st, loaded)
+	}
+}
+
+// TestFetch: the CLI's one-off download, from a URL and a file: feeds as
+// published, a failure named in the status, old scores stale.
+func TestFetch(t *testing.T) {
+	srv := inteltest.NewServer(t, kevV1(), epssV1())
+	file := t.TempDir() + "/epss.csv.gz"
+	if err := os.WriteFile(file, inteltest.Gzip(epssV1()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return day0 }
+	fs, st := intel.Fetch(t.Context(), intel.Options{KEVURL: srv.KEVURL(), EPSSURL: file, Now: now})
+	if fs.KEV == nil || fs.EPSS == nil || st.Stale() || st.KEV.Version != "2026.11.28" || st.EPSS.Entries != 5 || !st.KEV.Held() || !st.EPSS.Held() {
+		t.Fatalf("fetched %+v, status %+v", fs, st)
+	}
+	if e, ok := fs.KEV.Lookup("CVE-2021-44228"); !ok || !e.Ransomware() {
+		t.Errorf("KEV entry %+v", e)
+	}
+
+	srv.Fail("/kev.json", http.StatusNotFound)
+	fs, st = intel.Fetch(t.Context(), intel.Options{KEVURL: srv.KEVURL(), EPSSURL: file, MaxAge: time.Minute, Now: now})
+	if fs.KEV != nil || !st.KEV.Stale || !strings.Contains(st.KEV.Reasons[0], "could not be had: GET "+srv.KEVURL()+": HTTP 404") {
+		t.Errorf("failed KEV: %+v", st.KEV)
+	}
+	if fs.EPSS == nil || !st.EPSS.Stale || !strings.Contains(st.EPSS.Reasons[0], "older than 1m0s") {
+		t.Errorf("old scores: %+v", st.EPSS)
+	}
+	fs, st = intel.Fetch(t.Context(), intel.Options{Now: now})
+	if fs.KEV != nil || fs.EPSS != nil || st.KEV.Reasons[0] != "no location given" || !slices.Equal(fs.Missing(), []string{"kev", "epss"}) {
+		t.Errorf("no locations: %+v", st)
 	}
 }

@@ -24,10 +24,13 @@ type Log struct {
 	Runs    []Run  `json:"runs"`
 }
 
-// Run is one invocation of a tool and its results.
+// Run is one invocation of a tool and its results. Properties (a SARIF
+// property bag, left out when empty) say what the run's results rest on,
+// e.g. that they come from demo data.
 type Run struct {
-	Tool    Tool     `json:"tool"`
-	Results []Result `json:"results"`
+	Tool       Tool           `json:"tool"`
+	Results    []Result       `json:"results"`
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // Tool describes the analysis tool of a run.
@@ -58,12 +61,14 @@ type Text struct {
 	Text string `json:"text"`
 }
 
-// Result is one finding of a rule.
+// Result is one finding of a rule, with its own property bag (left out
+// when empty).
 type Result struct {
-	RuleID    string     `json:"ruleId"`
-	Level     string     `json:"level"`
-	Message   Text       `json:"message"`
-	Locations []Location `json:"locations"`
+	RuleID     string         `json:"ruleId"`
+	Level      string         `json:"level"`
+	Message    Text           `json:"message"`
+	Locations  []Location     `json:"locations"`
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // Location says where a result is: a file or artifact (physical) and/or a
