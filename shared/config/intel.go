@@ -25,8 +25,8 @@ type Intel struct {
 
 func intelSettings() []Setting {
 	return []Setting{
-		{Name: "PALISADE_KEV_URL", Default: "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json", Doc: "Where refreshintel downloads CISA's Known Exploited Vulnerabilities catalogue (JSON): an http(s) URL or a file path (a mirror). Empty: no KEV data."},
-		{Name: "PALISADE_EPSS_URL", Default: "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz", Doc: "Where refreshintel downloads FIRST's daily EPSS scores (the gzip CSV FIRST links from first.org/epss; epss.cyentia.com redirects there): an http(s) URL or a file path. Empty: no EPSS data."},
+		{Name: "PALISADE_KEV_URL", Default: "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json", Doc: "Where refreshintel (and `palisade scan`, unless --kev) downloads CISA's Known Exploited Vulnerabilities catalogue (JSON): an http(s) URL or a file path (a mirror). Empty: no KEV data."},
+		{Name: "PALISADE_EPSS_URL", Default: "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz", Doc: "Where refreshintel (and `palisade scan`, unless --epss) downloads FIRST's daily EPSS scores (the gzip CSV FIRST links from first.org/epss; epss.cyentia.com redirects there): an http(s) URL or a file path. Empty: no EPSS data."},
 		{Name: "PALISADE_INTEL_SCHEDULE", Default: "0 30 2 * * *", Doc: "NCRONTAB schedule of refreshintel (daily at 02:30 UTC by default, before the rescans)."},
 		{Name: "PALISADE_INTEL_MAX_AGE", Default: "48h", Doc: "A feed not downloaded successfully for this long (or EPSS scores older than this) is reported stale; the last good copy is still used."},
 		{Name: "PALISADE_INTEL_MAX_DURATION", Default: "8m", Doc: "Longest time one refreshintel run spends updating stored findings; the rest is done by the next run. Keep it under the Functions timeout."},

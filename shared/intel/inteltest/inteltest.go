@@ -11,6 +11,7 @@ package inteltest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -21,8 +22,11 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/palisade-sec/palisade/shared/intel"
 )
 
 // Sample returns a hand-made sample of shared/intel/testdata: "kev.json",
@@ -231,3 +235,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 	}
 }
+
+// LoadThen is a feed loader (as scans take one) whose first Load returns
+// the feeds src holds and then runs change, for example a refresh that
+// stores new feeds: the interleaving of a scan that loaded the feeds just
+// before they changed.
+func LoadThen(src *intel.Source, change func()) *Loader {
+	return &Loader{src: src, change: change}
+}
+
+// Loader is the loader LoadThen returns.
+type Loader struct {
+	src    *intel.Source
+	change func()
+	once   sync.Once
+	loads  atomic.Int64
+}
+
+// Load returns the feeds held, running the change after the first call.
+func (l *Loader) Load(ctx context.Context) (*intel.Feeds, intel.Status, error) {
+	fs, st, err := l.src.Load(ctx)
+	l.loads.Add(1)
+	l.once.Do(l.change)
+	return fs, st, err
+}
+
+// Loads counts the calls of Load.
+func (l *Loader) Loads() int { return int(l.loads.Load()) }
