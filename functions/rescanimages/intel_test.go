@@ -17,7 +17,11 @@ import (
 // of the run uses the new ones.
 func TestRescanPrioritises(t *testing.T) {
 	st := openStore(t)
-	storeScanned(t, st, openScanner(t, buildDB(t, dbBase)), goldenInventory(t), digestOf(1), pushTime)
+	base := openScanner(t, buildDB(t, dbBase))
+	storeScanned(t, st, base, goldenInventory(t), digestOf(1), pushTime)
+	if err := base.Close(); err != nil { // one DB open per process
+		t.Fatal(err)
+	}
 	putRunning(t, st, "aks-prod", digestOf(1))
 	kev := func(cves ...string) []byte {
 		var vs []inteltest.Vuln
@@ -38,7 +42,9 @@ func TestRescanPrioritises(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	fn := rescanimages.New(st, &swapScanner{sc: openScanner(t, buildDB(t, dbNew))}, nil, rescanimages.Options{Intel: loader, Now: (&clock{now: rescan1}).Now})
+	sc := openScanner(t, buildDB(t, dbNew))
+	t.Cleanup(func() { _ = sc.Close() })
+	fn := rescanimages.New(st, &swapScanner{sc: sc}, nil, rescanimages.Options{Intel: loader, Now: (&clock{now: rescan1}).Now})
 	h := newHarness(t)
 	h.srv.Handle(rescanimages.Name, fn.Handle)
 	if err := h.host.FireTimer(t.Context(), rescanimages.Name); err != nil {
@@ -56,7 +62,7 @@ func TestRescanPrioritises(t *testing.T) {
 	slices.Sort(got)
 	// Running: the listed CVEs are P1 (openssl's only because the image was
 	// annotated again), the new critical one with a fix P2.
-	want := []string{"CVE-2023-4911 P1", "CVE-2023-5678 P1", "CVE-2026-1000 P2"}
+	want := []string{"CVE-2021-23337 P3", "CVE-2023-45853 P4", "CVE-2023-4911 P1", "CVE-2023-5678 P1", "CVE-2026-1000 P2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("priorities %q, want %q", got, want)
 	}
