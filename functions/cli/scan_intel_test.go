@@ -22,15 +22,11 @@ import (
 func withFeeds(t *testing.T, kev ...string) (kevPath, epssPath string) {
 	t.Helper()
 	dir := t.TempDir()
-	var vulns []inteltest.Vuln
-	for _, c := range kev {
-		vulns = append(vulns, inteltest.Vuln{CVE: c, DateAdded: "2023-11-21", DueDate: "2023-12-12"})
-	}
 	kevPath, epssPath = filepath.Join(dir, "kev.json"), filepath.Join(dir, "epss.csv.gz")
 	epss := inteltest.EPSS(time.Now().Add(-time.Hour),
 		inteltest.Score{CVE: "CVE-2023-4911", Score: 0.77136, Percentile: 0.98941},
 		inteltest.Score{CVE: "CVE-2023-45853", Score: 0.6, Percentile: 0.97})
-	if err := os.WriteFile(kevPath, inteltest.KEV("2026.11.28", time.Now().Add(-24*time.Hour), vulns...), 0o600); err != nil {
+	if err := os.WriteFile(kevPath, inteltest.KEV("2026.11.28", time.Now().Add(-24*time.Hour), inteltest.Listed("2023-11-21", kev...)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(epssPath, inteltest.Gzip(epss), 0o600); err != nil {

@@ -1,7 +1,6 @@
 package refreshintel_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,24 +102,6 @@ func findingsOf(d string) []model.Finding {
 	}
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -139,12 +120,12 @@ type fixture struct {
 	src   *intel.Source
 	topic *scaneventstest.Topic
 	host  *funchost.Host
-	logs  *syncBuffer
+	logs  *testenv.Buffer
 }
 
 func newFixture(t *testing.T, kevURL, epssURL string) *fixture {
 	t.Helper()
-	f := &fixture{st: faultstore.Open(t), clk: &clock{now: day1}, topic: scaneventstest.New(t), logs: &syncBuffer{}}
+	f := &fixture{st: faultstore.Open(t), clk: &clock{now: day1}, topic: scaneventstest.New(t), logs: &testenv.Buffer{}}
 	f.feeds = inteltest.NewServer(t, kevDay1(), epssDay1())
 	if kevURL == "server" {
 		kevURL = f.feeds.KEVURL()

@@ -24,11 +24,7 @@ func TestRescanPrioritises(t *testing.T) {
 	}
 	putRunning(t, st, "aks-prod", digestOf(1))
 	kev := func(cves ...string) []byte {
-		var vs []inteltest.Vuln
-		for _, c := range cves {
-			vs = append(vs, inteltest.Vuln{CVE: c, DateAdded: "2026-04-01", DueDate: "2026-04-22"})
-		}
-		return inteltest.KEV("2026.05.02", pushTime, vs...)
+		return inteltest.KEV("2026.05.02", pushTime, inteltest.Listed("2026-04-01", cves...)...)
 	}
 	feeds := inteltest.NewServer(t, kev("CVE-2023-4911"),
 		inteltest.EPSS(pushTime, inteltest.Score{CVE: "CVE-2023-4911", Score: 0.77, Percentile: 0.98}))

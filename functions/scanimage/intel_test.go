@@ -23,11 +23,7 @@ import (
 func TestScanOnPushPrioritises(t *testing.T) {
 	st := testenv.Store(t)
 	kev := func(cves ...string) []byte {
-		var vs []inteltest.Vuln
-		for _, c := range cves {
-			vs = append(vs, inteltest.Vuln{CVE: c, DateAdded: "2026-04-01", DueDate: "2026-04-22"})
-		}
-		return inteltest.KEV("2026.04.30", scanTime.Add(-48*time.Hour), vs...)
+		return inteltest.KEV("2026.04.30", scanTime.Add(-48*time.Hour), inteltest.Listed("2026-04-01", cves...)...)
 	}
 	feeds := inteltest.NewServer(t, kev("CVE-2023-4911"),
 		inteltest.EPSS(scanTime.Add(-time.Hour), inteltest.Score{CVE: "CVE-2023-4911", Score: 0.77, Percentile: 0.98}))

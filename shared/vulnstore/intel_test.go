@@ -26,11 +26,7 @@ var intelDay = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 // CVE of epss.
 func feeds(t testing.TB, kev []string, epss map[string]float64) *intel.Feeds {
 	t.Helper()
-	var vulns []inteltest.Vuln
-	for _, c := range kev {
-		vulns = append(vulns, inteltest.Vuln{CVE: c, DateAdded: "2026-11-01", DueDate: "2026-11-22"})
-	}
-	k, err := intel.DecodeKEV(bytes.NewReader(inteltest.KEV("2026.11.29", intelDay, vulns...)), 0)
+	k, err := intel.DecodeKEV(bytes.NewReader(inteltest.KEV("2026.11.29", intelDay, inteltest.Listed("2026-11-01", kev...)...)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,20 @@ type Vuln struct {
 	Ransomware bool
 }
 
+// Listed is one entry per CVE, all added on dateAdded and due three weeks
+// later.
+func Listed(dateAdded string, cves ...string) []Vuln {
+	added, err := time.Parse("2006-01-02", dateAdded)
+	if err != nil {
+		panic(err)
+	}
+	out := make([]Vuln, len(cves))
+	for i, c := range cves {
+		out[i] = Vuln{CVE: c, DateAdded: dateAdded, DueDate: added.AddDate(0, 0, 21).Format("2006-01-02")}
+	}
+	return out
+}
+
 // KEV writes a catalogue in the published JSON form, with every field of
 // an entry filled in.
 func KEV(version string, released time.Time, vulns ...Vuln) []byte {
