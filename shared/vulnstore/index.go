@@ -96,9 +96,9 @@ func putIndex(ctx context.Context, st store.Store, digest string, running bool, 
 		if err != nil {
 			return err
 		}
-		writes[i] = store.Write{ID: item.ID, Value: item}
+		writes[i] = store.Write{Container: store.State, PK: model.KindCVEIndex, ID: item.ID, Value: item}
 	}
-	if err := store.PutBatch(ctx, st, store.State, model.KindCVEIndex, writes); err != nil {
+	if err := writeAll(ctx, st, writes); err != nil {
 		return fmt.Errorf("store CVE index of %s: %w", digest, err)
 	}
 	for i := len(want); i < len(stored); i++ {
@@ -155,6 +155,24 @@ func deleteIndex(ctx context.Context, st store.Store, digest string) error {
 	for i := range stored {
 		if err := st.Delete(ctx, store.State, model.KindCVEIndex, indexID(digest, i)); err != nil {
 			return fmt.Errorf("drop CVE index of %s: %w", digest, err)
+		}
+	}
+	return nil
+}
+
+// writeAll writes unconditional writes in one store batch; the first write
+// that fails (the store's error names its item) fails the call.
+func writeAll(ctx context.Context, st store.Store, writes []store.Write) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	res, err := store.WriteBatch(ctx, st, writes)
+	if err != nil {
+		return err
+	}
+	for _, r := range res[0] {
+		if r.Err != nil {
+			return r.Err
 		}
 	}
 	return nil
