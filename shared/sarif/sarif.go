@@ -125,6 +125,9 @@ func (l Log) report() *gosarif.Report {
 		for _, res := range r.Results {
 			run.Results = append(run.Results, res.result())
 		}
+		if len(r.Properties) > 0 {
+			run.Properties = r.Properties
+		}
 		rep.AddRun(run)
 	}
 	return rep
@@ -162,6 +165,9 @@ func (r Result) result() *gosarif.Result {
 				WithFullyQualifiedName(ll.FullyQualifiedName).WithKind(ll.Kind))
 		}
 		res.AddLocation(loc)
+	}
+	if len(r.Properties) > 0 {
+		res.Properties = r.Properties
 	}
 	return res
 }
