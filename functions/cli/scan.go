@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,9 @@ docker config.
 
 Findings carry their CISA KEV listing, EPSS score and a priority (P1-P4,
 see the README), most urgent first; the feeds come from PALISADE_KEV_URL
-and PALISADE_EPSS_URL unless --kev and --epss say otherwise.
+and PALISADE_EPSS_URL unless --kev and --epss say otherwise. --priority,
+--kev-only and --min-epss keep only the findings they select, in the
+output and for --fail-on.
 
 Without a vulnerability DB the scan fails, unless --demo allows the
 built-in demo DB: its results are labelled demo data and always exit 3, so
@@ -72,6 +75,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
+	keep, err := feedFlags.selection()
+	if err != nil {
+		return exit(err)
+	}
 	render, ok := renderers[*format]
 	if !ok {
 		return exit(f.format(*format, "table", "json", "sarif"))
@@ -103,6 +110,9 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	rep := annotate(ctx, res, feedFlags.options(cfg.Intel))
+	if keep != nil {
+		rep.Findings = slices.DeleteFunc(rep.Findings, func(f model.Finding) bool { return !keep(f) })
+	}
 	if err := render(stdout, rep); err != nil {
 		errorf(stderr, "scan", "write output: %v", err)
 		return ExitUsage
