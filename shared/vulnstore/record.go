@@ -140,10 +140,15 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		writes = append(writes, store.Write{Container: store.Findings, PK: digest, ID: id, Value: old})
 		ch.Resolved++
 	}
-	if err := writeAll(ctx, st, writes); err != nil {
-		return Changes{}, fmt.Errorf("store %d findings of %s: %w", len(writes), digest, err)
+	// The findings, then the index of the open ones, in one batch.
+	index, stale, err := indexWrites(ctx, st, digest, sc.Running, open, sc.SeenAt)
+	if err != nil {
+		return Changes{}, err
 	}
-	if err := putIndex(ctx, st, digest, sc.Running, open, sc.SeenAt); err != nil {
+	if err := writeAll(ctx, st, writes, index); err != nil {
+		return Changes{}, fmt.Errorf("store %d findings of %s and their CVE index: %w", len(writes), digest, err)
+	}
+	if err := dropIndexChunks(ctx, st, digest, len(index), stale); err != nil {
 		return Changes{}, err
 	}
 	img := sc.Image
