@@ -9,15 +9,18 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade"
+	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/funchost"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/localregistry"
 	"github.com/palisade-sec/palisade/shared/logging"
 )
@@ -30,7 +33,10 @@ const devUsage = `usage: palisade dev [--app DIR]
 Runs the whole pipeline on this machine with no Azure: the handler and, in
 front of it, the emulated Functions host on PALISADE_DEV_ADDR (Event Grid
 webhook, timers, admin API, /api), and a local registry on
-PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. The function
+PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. With no
+vulnerability DB (offline) scans use the built-in demo DB and say so,
+unless PALISADE_TRIVY_DEMO_DB is set; with no exploitation feed (KEV,
+EPSS) findings are prioritised without them, and it says so. The function
 definitions are built in; --app DIR, or a current directory holding
 host.json, uses those on disk instead. Logs are for a person on a terminal,
 JSON lines elsewhere.
@@ -56,6 +62,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer e.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if os.Getenv("PALISADE_TRIVY_DEMO_DB") == "" {
+		// Offline, a trial run scans against the demo DB and says so;
+		// elsewhere the demo DB is off unless asked for.
+		e.cfg.Scan.DemoDBFallback = true
+	}
 	if reg := e.cfg.Common.DevRegistry; reg != "" {
 		// The local registry is ours and speaks plain HTTP on loopback.
 		e.cfg.Scan.Registries = append(e.cfg.Scan.Registries, reg)
@@ -96,6 +107,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	}
 	printBanner(stdout, e.cfg, app)
+	reportFeeds(ctx, e)
 
 	select {
 	case <-ctx.Done():
@@ -107,6 +119,31 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+// reportFeeds says, as the demo DB does, when findings are prioritised
+// without exploitation feeds (offline, none was ever downloaded) or with
+// stale ones.
+func reportFeeds(ctx context.Context, e *env) {
+	st, err := intel.NewSource(e.store, settings.Intel(e.cfg.Intel)).Status(ctx)
+	if err != nil {
+		e.log.Warn().Err(err).Msg("the state of the exploitation feeds cannot be read")
+		return
+	}
+	var missing []string
+	for _, fs := range []intel.FeedStatus{st.KEV, st.EPSS} {
+		if !fs.Held() {
+			missing = append(missing, strings.ToUpper(fs.Feed))
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		e.log.Warn().Strs("problems", st.Problems()).Msg("NO EXPLOITATION FEED for " + strings.Join(missing, " and ") +
+			": findings are prioritised on severity, fix and running state alone; refreshintel downloads the feeds (needs internet): curl -X POST " +
+			"http://" + e.cfg.Common.DevAddress + "/admin/functions/refreshintel -d '{\"input\":\"\"}'")
+	case st.Stale():
+		e.log.Warn().Strs("problems", st.Problems()).Msg("exploitation feeds are STALE: the last good copies are in use")
+	}
 }
 
 // loadApp reads the function definitions: from dir when given, from the

@@ -18,6 +18,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
+	"github.com/palisade-sec/palisade/functions/refreshintel"
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/functions/settings"
@@ -25,6 +26,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
@@ -92,7 +94,10 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 // background, so the handler answers the host's readiness probe at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
+	io := settings.Intel(e.cfg.Intel)
+	io.Now = e.now
+	feeds := intel.NewSource(e.store, io)
+	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Feeds: feeds}))
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
@@ -165,11 +170,21 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	}
 	// One scanner for both: the process can only have one DB open, and one
 	// Windows advisory source.
-	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Intel: feeds, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{
-		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Now: e.now,
+		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Intel: feeds, Now: e.now,
 	}).Handle)
+	det, err := detection.NewDetector(settings.Detection(d))
+	if err != nil {
+		return nil, err
+	}
+	alerts := detection.NewPipeline(e.store, pub, det, detection.PipelineOptions{Function: refreshintel.Name, Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
+	var intelEvents refreshintel.Publisher
+	if events != nil {
+		intelEvents = events
+	}
+	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{MaxDuration: e.cfg.Intel.MaxDuration, Now: e.now}).Handle)
 
 	source, err := postureSource(e)
 	if err != nil {

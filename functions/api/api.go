@@ -13,11 +13,13 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/store"
 )
@@ -27,18 +29,28 @@ type Options struct {
 	// Key, when set, must be sent in x-functions-key or ?code=. In Azure the
 	// host checks its own function keys first (authLevel function).
 	Key string
+	// Feeds reports the exploitation feeds for /api/intel; nil reports
+	// them missing.
+	Feeds FeedStatus
+}
+
+// FeedStatus reports the state of the exploitation feeds; *intel.Source is
+// the implementation.
+type FeedStatus interface {
+	Status(ctx context.Context) (intel.Status, error)
 }
 
 // API serves the query endpoints.
 type API struct {
-	st  store.Store
-	key string
-	mux *http.ServeMux
+	st    store.Store
+	key   string
+	feeds FeedStatus
+	mux   *http.ServeMux
 }
 
 // New returns the API over st.
 func New(st store.Store, opts Options) *API {
-	a := &API{st: st, key: opts.Key, mux: http.NewServeMux()}
+	a := &API{st: st, key: opts.Key, feeds: opts.Feeds, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))

@@ -201,6 +201,7 @@ func TestStoreFailureHidesInternals(t *testing.T) {
 	})
 	var logs bytes.Buffer
 	for _, url := range []string{"/api/images", "/api/images/" + digestOf(1), "/api/images/" + digestOf(1) + "/findings",
+		"/api/findings", "/api/findings?sort=priority",
 		"/api/alerts", "/api/posture", "/api/posture/score", "/api/posture/score?cluster=aks-prod"} {
 		t.Run(url, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, url, nil)

@@ -78,6 +78,45 @@ func (r *request) severity(name string) (model.Severity, error) {
 	return sev, nil
 }
 
+// priority reads a priority parameter (P1-P4, "" when absent).
+func (r *request) priority(name string) (model.Priority, error) {
+	v := r.param(name)
+	if v == "" {
+		return "", nil
+	}
+	p, err := model.ParsePriority(v)
+	if err != nil {
+		return "", badRequest(name + ": " + err.Error())
+	}
+	return p, nil
+}
+
+// bool reads true or false (nil when absent).
+func (r *request) bool(name string) (*bool, error) {
+	switch v := r.param(name); v {
+	case "":
+		return nil, nil
+	case "true", "false":
+		b := v == "true"
+		return &b, nil
+	default:
+		return nil, badRequest(name + " must be true or false, got " + strconv.Quote(v))
+	}
+}
+
+// fraction reads a number from 0 to 1 (0 when absent).
+func (r *request) fraction(name string) (float64, error) {
+	v := r.param(name)
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 || f != f {
+		return 0, badRequest(name + " must be a number from 0 to 1, got " + strconv.Quote(v))
+	}
+	return f, nil
+}
+
 // oneOf reads a parameter that must be one of allowed ("" when absent).
 func (r *request) oneOf(name string, allowed ...string) (string, error) {
 	v := r.param(name)

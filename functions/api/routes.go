@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/palisade-sec/palisade/shared/detection"
@@ -17,7 +18,10 @@ import (
 //
 //	GET /api/images                    ?registry= &repository= &status= &severity= (that or worse)
 //	GET /api/images/{digest}
-//	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package=
+//	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package= &priority= (that or more urgent)
+//	                                   &kev=true|false &minEpss= (0-1) &sort=priority (most urgent first)
+//	GET /api/findings                  the same parameters, across every image
+//	GET /api/intel                     the exploitation feeds (KEV, EPSS): held, dates, stale and why
 //	GET /api/alerts                    ?cluster= &severity= &minSeverity= &type= &status= &since= &until=
 //	GET /api/posture                   ?cluster= &check= &status= &namespace= &severity= &resource=
 //	GET /api/posture/score             ?cluster=
@@ -25,7 +29,9 @@ func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
 		{method: http.MethodGet, path: "/api/images/{digest}", serve: (*API).image},
-		{method: http.MethodGet, path: "/api/images/{digest}/findings", params: []string{"severity", "status", "vuln", "package"}, paged: true, serve: (*API).findings},
+		{method: http.MethodGet, path: "/api/images/{digest}/findings", params: findingParams, paged: true, serve: (*API).findings},
+		{method: http.MethodGet, path: "/api/findings", params: findingParams, paged: true, serve: (*API).allFindings},
+		{method: http.MethodGet, path: "/api/intel", serve: (*API).intel},
 		{method: http.MethodGet, path: "/api/alerts", params: []string{"cluster", "severity", "minSeverity", "type", "status", "since", "until"}, paged: true, serve: (*API).alerts},
 		{method: http.MethodGet, path: "/api/posture", params: []string{"cluster", "check", "status", "namespace", "severity", "resource"}, paged: true, serve: (*API).postureResults},
 		{method: http.MethodGet, path: "/api/posture/score", params: []string{"cluster"}, serve: (*API).postureScore},
@@ -64,6 +70,9 @@ func (a *API) getImage(r *request, digest string) (model.Image, error) {
 	return img, err
 }
 
+// findingParams are the parameters of both finding lists.
+var findingParams = []string{"severity", "status", "vuln", "package", "priority", "kev", "minEpss", "sort"}
+
 func (a *API) findings(r *request) (any, error) {
 	digest, err := r.digest()
 	if err != nil {
@@ -72,6 +81,13 @@ func (a *API) findings(r *request) (any, error) {
 	if _, err := a.getImage(r, digest); err != nil {
 		return nil, err
 	}
+	return a.listFindings(r, digest)
+}
+
+func (a *API) allFindings(r *request) (any, error) { return a.listFindings(r, "") }
+
+// listFindings is one page of the findings of one image, or of all ("").
+func (a *API) listFindings(r *request, digest string) (any, error) {
 	cur, err := r.cursor()
 	if err != nil {
 		return nil, err
@@ -83,7 +99,53 @@ func (a *API) findings(r *request) (any, error) {
 	if f.MinSeverity, err = r.severity("severity"); err != nil {
 		return nil, err
 	}
-	return vulnstore.ListFindings(r.Context(), a.st, digest, f, cur)
+	if f.MinPriority, err = r.priority("priority"); err != nil {
+		return nil, err
+	}
+	if f.KEV, err = r.bool("kev"); err != nil {
+		return nil, err
+	}
+	if f.MinEPSS, err = r.fraction("minEpss"); err != nil {
+		return nil, err
+	}
+	sort, err := r.oneOf("sort", vulnstore.SortByPriority)
+	if err != nil {
+		return nil, err
+	}
+	if sort == "" {
+		return vulnstore.ListFindings(r.Context(), a.st, digest, f, cur)
+	}
+	l, err := vulnstore.SortedFindings(r.Context(), a.st, digest, f, cur)
+	if errors.Is(err, vulnstore.ErrTooMany) {
+		return nil, badRequest(fmt.Sprintf("more than %d findings match: narrow the list to sort it (priority=, kev=true, minEpss=, severity=, status=open)", vulnstore.MaxSorted))
+	}
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, badRequest("continuation is not a token from a previous page of this sorted list")
+	}
+	return l, err
+}
+
+// intel reports the exploitation feeds; without a source (no feeds
+// configured in this process) both are reported missing.
+func (a *API) intel(r *request) (any, error) {
+	if a.feeds == nil {
+		none := func(feed string) model.FeedReport {
+			return model.FeedReport{Feed: feed, Stale: true, Problems: []string{"no exploitation feeds are kept by this deployment"}}
+		}
+		return intelReport{Feeds: []model.FeedReport{none(model.FeedKEV), none(model.FeedEPSS)}, Stale: true}, nil
+	}
+	st, err := a.feeds.Status(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return intelReport{Feeds: []model.FeedReport{st.KEV.Report(), st.EPSS.Report()}, Stale: st.Stale()}, nil
+}
+
+// intelReport is the answer of /api/intel.
+type intelReport struct {
+	Feeds []model.FeedReport `json:"feeds"`
+	// Stale: a feed is missing or not confirmed current; Feeds say why.
+	Stale bool `json:"stale"`
 }
 
 // alerts lists alerts; pending burst alerts are hidden unless

@@ -13,10 +13,13 @@
 //
 //	0  done, and nothing at or above --fail-on
 //	1  the policy failed: a finding, alert or failed check at or above
-//	   --fail-on, an image that cannot be assessed (with --fail-on), a
-//	   broken custom policy, input lines that could not be read, or (posture
-//	   --strict) an object that could not be assessed
+//	   --fail-on, a finding in CISA's KEV catalogue (scan --fail-on-kev),
+//	   an image that cannot be assessed (with either), a broken custom
+//	   policy, input lines that could not be read, or (posture --strict) an
+//	   object that could not be assessed
 //	2  it could not run: bad flags, settings or input, or the scan failed
+//	3  (scan) the results come from the built-in demo DB (--demo): not an
+//	   assessment, so no gate passes on them
 //
 // --help (or -h) prints the command's usage and exits 0.
 package cli
@@ -37,6 +40,7 @@ const (
 	ExitOK     = 0 // done; nothing at or above --fail-on
 	ExitPolicy = 1 // the policy failed (see the package comment)
 	ExitUsage  = 2 // could not run: bad flags, settings or input, or a failed scan
+	ExitDemo   = 3 // scan: the results come from the built-in demo DB
 )
 
 // Command is one pipeline command.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,8 +28,21 @@ Settings come from PALISADE_TRIVY_*, PALISADE_SCAN_* and PALISADE_MSRC_*
 (see the README); registry credentials from PALISADE_REGISTRY_* or the
 docker config.
 
-Exit code 1 when a finding is at or above --fail-on, or (with --fail-on)
-when the image cannot be assessed; 2 when the scan could not run.
+Findings carry their CISA KEV listing, EPSS score and a priority (P1-P4,
+see the README), most urgent first; the feeds come from PALISADE_KEV_URL
+and PALISADE_EPSS_URL unless --kev and --epss say otherwise. --priority,
+--kev-only and --min-epss keep only the findings they select, in the
+output and for --fail-on.
+
+Without a vulnerability DB the scan fails, unless --demo allows the
+built-in demo DB: its results are labelled demo data and always exit 3, so
+that no gate passes on them.
+
+Exit codes: 0 nothing at or above --fail-on (and, with --fail-on-kev, no
+finding in KEV); 1 a finding at or above --fail-on, a finding in KEV with
+--fail-on-kev, or an image that cannot be assessed (with either); 2 the
+scan could not run (or --fail-on-kev without a KEV catalogue); 3 the
+results come from the demo DB.
 `
 
 // Scan runs `palisade scan` with args (after "scan") and returns the exit
@@ -39,6 +54,8 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	failOnFlag := f.String("fail-on", "", "exit 1 when a finding is at least this `severity` (critical, high, medium, low, unknown)")
 	cacheDir := f.String("cache-dir", "", "layer cache and DB `directory` (default PALISADE_TRIVY_CACHE_DIR)")
 	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB nor the Windows advisory data")
+	demo := f.Bool("demo", false, "with no vulnerability DB, scan against the built-in demo DB (results are demo data; exit code 3)")
+	feedFlags := addIntelFlags(f)
 	msrcURL := f.String("msrc-url", "", "MSRC CVRF API `root` for Windows images (default PALISADE_MSRC_URL)")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -58,6 +75,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
+	keep, err := feedFlags.selection()
+	if err != nil {
+		return exit(err)
+	}
 	render, ok := renderers[*format]
 	if !ok {
 		return exit(f.format(*format, "table", "json", "sarif"))
@@ -73,6 +94,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *skipUpdate {
 		cfg.Scan.SkipDBUpdate = true
 	}
+	// Outside palisade dev the demo DB is used only when asked for here,
+	// whatever PALISADE_TRIVY_DEMO_DB says: a pipeline gate must not pass
+	// on demo data.
+	cfg.Scan.DemoDBFallback = *demo
 	if *msrcURL != "" {
 		cfg.MSRC.URL = *msrcURL
 	}
@@ -84,26 +109,42 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		errorf(stderr, "scan", "%v", err)
 		return ExitUsage
 	}
-	if err := render(stdout, res); err != nil {
+	rep := annotate(ctx, res, feedFlags.options(cfg.Intel))
+	if keep != nil {
+		rep.Findings = slices.DeleteFunc(rep.Findings, func(f model.Finding) bool { return !keep(f) })
+	}
+	if err := render(stdout, rep); err != nil {
 		errorf(stderr, "scan", "write output: %v", err)
 		return ExitUsage
 	}
+	warnFeeds(stderr, rep.Feeds)
 	if res.Image.DemoData {
-		fmt.Fprintln(stderr, "WARNING: no vulnerability DB was available; these results come from the built-in DEMO DB and are not a real assessment.")
+		fmt.Fprintln(stderr, "WARNING: no vulnerability DB was available; these results come from the built-in DEMO DB and are not a real assessment (exit code 3).")
+		return ExitDemo
 	}
-	if threshold == "" {
+	failOnKEV := *feedFlags.failOnKEV
+	if failOnKEV && !rep.Feeds.KEV.Held() {
+		errorf(stderr, "scan", "--fail-on-kev needs CISA's KEV catalogue: %s", strings.Join(rep.Feeds.KEV.Reasons, "; "))
+		return ExitUsage
+	}
+	if threshold == "" && !failOnKEV {
 		return ExitOK
 	}
 	if res.Image.Status == model.ImageUnsupported {
-		errorf(stderr, "scan", "the image cannot be assessed (%s); failing as --fail-on is set", res.Image.Error)
+		errorf(stderr, "scan", "the image cannot be assessed (%s); failing as --fail-on or --fail-on-kev is set", res.Image.Error)
 		return ExitPolicy
 	}
+	code := ExitOK
+	if kev := kevFindings(res.Findings); failOnKEV && len(kev) > 0 {
+		errorf(stderr, "scan", "%d findings are in CISA's Known Exploited Vulnerabilities catalogue: %s", len(kev), strings.Join(kev, ", "))
+		code = ExitPolicy
+	}
 	for _, fd := range res.Findings {
-		if atOrAbove(fd.Severity, threshold) {
-			return ExitPolicy
+		if fd.Suppressed == nil && atOrAbove(fd.Severity, threshold) {
+			code = ExitPolicy
 		}
 	}
-	return ExitOK
+	return code
 }
 
 func scan(ctx context.Context, c config.Scan, m config.MSRC, log zerolog.Logger, input, image string) (*scanner.Result, error) {

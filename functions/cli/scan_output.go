@@ -7,12 +7,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/sarif"
-	"github.com/palisade-sec/palisade/shared/scanner"
 )
 
-var renderers = map[string]func(io.Writer, *scanner.Result) error{
+var renderers = map[string]func(io.Writer, *scanReport) error{
 	"table": writeTable,
 	"json":  writeJSON,
 	"sarif": writeSARIF,
@@ -25,8 +25,11 @@ func imageName(img model.Image) string {
 	return img.Registry + "/" + img.Repository + "@" + img.Digest
 }
 
-func writeTable(w io.Writer, r *scanner.Result) error {
+func writeTable(w io.Writer, r *scanReport) error {
 	img := r.Image
+	if img.DemoData {
+		fmt.Fprintln(w, "*** DEMO DATA: scanned against the built-in demo DB, NOT A REAL ASSESSMENT (exit code 3) ***")
+	}
 	fmt.Fprintf(w, "Image:    %s\n", imageName(img))
 	fmt.Fprintf(w, "OS:       %s (%s, %d packages)\n", orDash(img.OS), img.Status, img.Packages)
 	fmt.Fprintf(w, "DB:       %s", img.DBVersion)
@@ -34,6 +37,8 @@ func writeTable(w io.Writer, r *scanner.Result) error {
 		fmt.Fprint(w, "  ** DEMO DB: not a real assessment **")
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "KEV:      %s\n", feedLine(r.Feeds.KEV))
+	fmt.Fprintf(w, "EPSS:     %s\n", feedLine(r.Feeds.EPSS))
 	if img.Error != "" {
 		fmt.Fprintf(w, "Note:     %s\n", img.Error)
 	}
@@ -48,7 +53,7 @@ func writeTable(w io.Writer, r *scanner.Result) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tVULNERABILITY\tPACKAGE\tINSTALLED\tFIXED\tTITLE")
+	fmt.Fprintln(tw, "PRIORITY\tSEVERITY\tVULNERABILITY\tPACKAGE\tINSTALLED\tFIXED\tKEV\tEPSS\tTITLE")
 	for _, f := range r.Findings {
 		fixed := f.FixedVersion
 		if fixed == "" {
@@ -58,13 +63,15 @@ func writeTable(w io.Writer, r *scanner.Result) error {
 		if len(title) > 60 {
 			title = title[:57] + "..."
 		}
-		kev := ""
-		if f.KnownExploited {
-			kev = " [known exploited]"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, title, kev)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(string(f.Priority)), f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, kevCell(f), epssCell(f), title)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if img.DemoData {
+		fmt.Fprintln(w, "\n*** DEMO DATA: these findings are not a real assessment ***")
+	}
+	return nil
 }
 
 func orDash(s string) string {
@@ -74,13 +81,18 @@ func orDash(s string) string {
 	return s
 }
 
-func writeJSON(w io.Writer, r *scanner.Result) error {
+func writeJSON(w io.Writer, r *scanReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Image    model.Image     `json:"image"`
-		Findings []model.Finding `json:"findings"`
-	}{r.Image, nonNil(r.Findings)})
+		Image    model.Image        `json:"image"`
+		Feeds    []model.FeedReport `json:"exploitationFeeds"`
+		Findings []model.Finding    `json:"findings"`
+	}{r.Image, feedReports(r.Feeds), nonNil(r.Findings)})
+}
+
+func feedReports(st intel.Status) []model.FeedReport {
+	return []model.FeedReport{st.KEV.Report(), st.EPSS.Report()}
 }
 
 func nonNil(f []model.Finding) []model.Finding {
@@ -90,13 +102,17 @@ func nonNil(f []model.Finding) []model.Finding {
 	return f
 }
 
-func writeSARIF(w io.Writer, r *scanner.Result) error {
+func writeSARIF(w io.Writer, r *scanReport) error {
 	driver := sarif.Driver{Name: "palisade", InformationURI: "https://github.com/palisade-sec/palisade", Rules: []sarif.Rule{}}
 	results := []sarif.Result{}
 	seen := map[string]bool{}
 	for _, f := range r.Findings {
 		if !seen[f.VulnID] {
 			seen[f.VulnID] = true
+			tags := []string{"vulnerability", "security", string(f.Severity)}
+			if f.KEV != nil {
+				tags = append(tags, "known-exploited")
+			}
 			driver.Rules = append(driver.Rules, sarif.Rule{
 				ID:               f.VulnID,
 				ShortDescription: sarif.Text{Text: orDash(f.Title)},
@@ -105,19 +121,48 @@ func writeSARIF(w io.Writer, r *scanner.Result) error {
 				Help:             sarif.Text{Text: f.Remediation},
 				Properties: map[string]any{
 					"security-severity": fmt.Sprintf("%.1f", securityScore(f)),
-					"tags":              []string{"vulnerability", "security", string(f.Severity)},
+					"tags":              tags,
 				},
 			})
 		}
 		uri := firstNonEmpty(f.PkgPath, imageName(r.Image))
+		msg := fmt.Sprintf("%s %s %s in %s %s.", f.Priority, f.Severity, f.VulnID, f.PkgName, f.InstalledVersion)
+		if f.KEV != nil {
+			msg += " Exploited in the wild (CISA KEV since " + f.KEV.DateAdded + ")."
+		}
 		results = append(results, sarif.Result{
-			RuleID:    f.VulnID,
-			Level:     sarif.Level(f.Severity),
-			Message:   sarif.Text{Text: fmt.Sprintf("%s %s in %s %s. %s", f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, f.Remediation)},
-			Locations: []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}},
+			RuleID:     f.VulnID,
+			Level:      sarif.Level(f.Severity),
+			Message:    sarif.Text{Text: strings.TrimSpace(msg + " " + f.Remediation)},
+			Locations:  []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}},
+			Properties: resultProperties(f),
 		})
 	}
-	return sarif.NewLog(driver, results).Write(w)
+	log := sarif.NewLog(driver, results)
+	log.Runs[0].Properties = map[string]any{
+		"demoData":          r.Image.DemoData,
+		"dbVersion":         r.Image.DBVersion,
+		"exploitationFeeds": feedReports(r.Feeds),
+	}
+	return log.Write(w)
+}
+
+// resultProperties are a finding's priority and exploitation data.
+func resultProperties(f model.Finding) map[string]any {
+	p := map[string]any{"priority": f.Priority, "knownExploited": f.KEV != nil}
+	if f.KEV != nil {
+		p["kev"] = f.KEV
+	}
+	if f.EPSS != nil {
+		p["epss"] = f.EPSS
+	}
+	if len(f.MissingFeeds) > 0 {
+		p["missingFeeds"] = f.MissingFeeds
+	}
+	if f.DemoData {
+		p["demoData"] = true
+	}
+	return p
 }
 
 // securityScore is what GitHub code scanning ranks by: the CVSS score, or a

@@ -29,6 +29,9 @@ func withFixtureDB(t *testing.T) {
 	t.Setenv("PALISADE_TRIVY_CACHE_DIR", cache)
 	t.Setenv("PALISADE_TRIVY_SKIP_DB_UPDATE", "true")
 	t.Setenv("PALISADE_LOG_LEVEL", "warn")
+	// No exploitation feed unless a test gives one (withFeeds).
+	t.Setenv("PALISADE_KEV_URL", "")
+	t.Setenv("PALISADE_EPSS_URL", "")
 }
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -45,6 +48,7 @@ type jsonOut struct {
 
 func TestScanRegistryImageTableAndFailOn(t *testing.T) {
 	withFixtureDB(t)
+	withFeeds(t, "CVE-2023-4911")
 	host := scantest.Registry(t)
 	scantest.Push(t, host, "team/web", "2.1", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
 	ref := host + "/team/web:2.1"
@@ -63,7 +67,7 @@ func TestScanRegistryImageTableAndFailOn(t *testing.T) {
 				if code != tc.want {
 					t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.want, stderr)
 				}
-				for _, want := range []string{"debian 12.5", "CVE-2023-4911", "libc6", "2.36-9+deb12u3", "[known exploited]", "HIGH: 2"} {
+				for _, want := range []string{"debian 12.5", "CVE-2023-4911", "libc6", "2.36-9+deb12u3", "yes", "HIGH: 2"} {
 					if !strings.Contains(out, want) {
 						t.Errorf("table lacks %q:\n%s", want, out)
 					}
@@ -126,15 +130,16 @@ func TestScanLocalArchives(t *testing.T) {
 func TestDemoDBFallback(t *testing.T) {
 	t.Setenv("PALISADE_TRIVY_CACHE_DIR", t.TempDir())
 	t.Setenv("PALISADE_TRIVY_SKIP_DB_UPDATE", "true")
-	t.Setenv("PALISADE_TRIVY_DEMO_DB", "true")
+	t.Setenv("PALISADE_KEV_URL", "")
+	t.Setenv("PALISADE_EPSS_URL", "")
 	img := scantest.Image(t, scantest.Layer(t, scantest.DebianFiles()))
 	tag, _ := name.NewTag("example.com/team/web:1")
 	tarPath := filepath.Join(t.TempDir(), "image.tar")
 	if err := tarball.WriteToFile(tarPath, tag, img); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := run(t, "--format", "json", "--input", tarPath)
-	if code != 0 {
+	code, out, stderr := run(t, "--format", "json", "--input", tarPath, "--demo")
+	if code != cli.ExitDemo {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var got jsonOut

@@ -34,6 +34,8 @@ func withDBMirror(t *testing.T) {
 	t.Setenv("PALISADE_TRIVY_DEMO_DB", "false")
 	t.Setenv("PALISADE_MSRC_MONTHS", "2")
 	t.Setenv("PALISADE_LOG_LEVEL", "warn")
+	t.Setenv("PALISADE_KEV_URL", "")
+	t.Setenv("PALISADE_EPSS_URL", "")
 }
 
 // windowsTar writes a Server Core 2022 image at the November update, with
@@ -69,7 +71,9 @@ func TestScanWindowsImageTar(t *testing.T) {
 	for _, fd := range got.Findings {
 		ids = append(ids, fd.VulnID)
 	}
-	want := "CVE-2024-49112 CVE-2021-23337 CVE-2024-49019 CVE-2024-49090 CVE-2024-49138 GHSA-5crp-9r3c-p9vr"
+	// Most urgent first: all P3 (high or critical, no exploitation feed),
+	// then by severity and CVSS score.
+	want := "CVE-2024-49112 CVE-2024-49019 CVE-2024-49090 CVE-2024-49138 GHSA-5crp-9r3c-p9vr CVE-2021-23337"
 	if got.Image.OS != "Windows Server 2022 Server Core 10.0.20348.2849" || got.Image.Status != model.ImageActive || strings.Join(ids, " ") != want {
 		t.Fatalf("windows image: %s %s %q\nfindings %s\nwant     %s", got.Image.OS, got.Image.Status, got.Image.Error, strings.Join(ids, " "), want)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanevents"
@@ -44,8 +45,17 @@ type Publisher interface {
 	Publish(ctx context.Context, events []scanevents.Event) error
 }
 
+// Intel loads the exploitation feeds findings are annotated with;
+// *intel.Source is the implementation.
+type Intel interface {
+	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
+}
+
 // Options are the function's settings.
 type Options struct {
+	// Intel, when set, annotates findings with their exploitation data and
+	// priority; nil leaves them as stored.
+	Intel Intel
 	// WindowDays: images pushed within this many days are active; 0 means 30.
 	WindowDays int
 	// DBMaxAge: the DB is refreshed at most this often; 0 means 12h.
@@ -130,7 +140,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	e.Str("run", run.ID).Bool("complete", run.Complete).Int("checked", run.Checked).Int("rescanned", run.Rescanned).
 		Int("skipped", run.Skipped).Int("changed", run.Changed).Int("new", run.New).Int("fixed", run.Fixed).
 		Int("no_inventory", run.NoInventory).Int("failed", run.Failed).Str("db_version", run.DBVersion).
-		Bool("demo_data", run.DemoData).Str("db_download_error", run.DBDownloadError).
+		Bool("demo_data", run.DemoData).Str("db_download_error", run.DBDownloadError).Strs("missing_feeds", run.MissingFeeds).
 		Str("windows_data", run.WindowsData).Bool("windows_data_stale", run.WindowsDataStale).
 		Int64(logging.FieldDuration, run.DurationMs).Msg("rescan")
 	return &customhandler.Response{}, nil
@@ -170,6 +180,17 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 		log.Warn().Bool("demo_data", true).Msg("rescanning against the built-in DEMO vulnerability DB: results are demo data")
 	}
 	w := &walk{f: f, cur: cur, etag: etag, db: db, start: start, log: log}
+	if f.opts.Intel != nil {
+		feeds, _, err := f.opts.Intel.Load(ctx)
+		if err != nil {
+			return cur.Run, err
+		}
+		if w.where, err = vulnstore.ReadRunning(ctx, f.st); err != nil {
+			return cur.Run, err
+		}
+		w.feeds = feeds
+		cur.Run.MissingFeeds = feeds.Missing()
+	}
 	walkErr := w.run(ctx)
 	cur.Run.DurationMs += f.opts.Now().Sub(start).Milliseconds()
 	if walkErr == nil {
@@ -266,6 +287,9 @@ type walk struct {
 	db    scanner.DBInfo
 	start time.Time
 	log   *zerolog.Logger
+	// feeds and where annotate the findings (nil feeds: none).
+	feeds *intel.Feeds
+	where vulnstore.Running
 
 	mu sync.Mutex // guards cur while workers run
 }
@@ -526,9 +550,19 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 	now := w.cur.Run.StartedAt
 	next := m.Image
 	next.ScannedAt, next.ScannedUnix = now, now.Unix()
-	ch, err := vulnstore.Record(ctx, w.f.st, vulnstore.Scan{Image: next, Findings: m.Findings, SeenAt: now})
+	sc := vulnstore.Scan{Image: next, Findings: m.Findings, SeenAt: now, Running: w.where.Has(img.Digest)}
+	feeds := w.currentFeeds()
+	if feeds != nil {
+		sc.Intel = feeds
+	}
+	ch, err := vulnstore.Record(ctx, w.f.st, sc)
 	if err != nil {
 		return outcome{}, fmt.Errorf("rescan %s: %w", img.Digest, err)
+	}
+	if feeds != nil {
+		if err := w.recheckFeeds(ctx, img.Digest, feeds, sc.Running); err != nil {
+			return outcome{}, fmt.Errorf("rescan %s: %w", img.Digest, err)
+		}
 	}
 	o := outcome{rescanned: true, changes: ch}
 	if ch.New > 0 || ch.Resolved > 0 {
@@ -538,6 +572,28 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 		o.published, o.unpublished = w.publish(ctx, next, ch, now, l)
 	}
 	return o, nil
+}
+
+func (w *walk) currentFeeds() *intel.Feeds {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.feeds
+}
+
+// recheckFeeds annotates an image's findings again when the feeds changed
+// since used was loaded: a refresh in between may have updated them before
+// Record wrote them with the older feeds. The rest of the run uses the new
+// feeds.
+func (w *walk) recheckFeeds(ctx context.Context, digest string, used *intel.Feeds, running bool) error {
+	feeds, _, err := w.f.opts.Intel.Load(ctx)
+	if err != nil || feeds == used {
+		return err
+	}
+	w.mu.Lock()
+	w.feeds = feeds
+	w.mu.Unlock()
+	_, err = vulnstore.Reannotate(ctx, w.f.st, digest, feeds, running)
+	return err
 }
 
 // publish sends the rescan's events; a failure is counted and logged, not

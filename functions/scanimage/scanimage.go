@@ -18,6 +18,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/acrevent"
 	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanevents"
@@ -39,8 +40,17 @@ type Publisher interface {
 	Publish(ctx context.Context, events []scanevents.Event) error
 }
 
+// Intel loads the exploitation feeds findings are annotated with;
+// *intel.Source is the implementation.
+type Intel interface {
+	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
+}
+
 // Options are the function's settings (from config.Scan).
 type Options struct {
+	// Intel, when set, annotates findings with their exploitation data and
+	// priority; nil leaves them as the scanner made them.
+	Intel Intel
 	// Registries is the allowlist of login servers, lower case.
 	Registries []string
 	// Publisher, when set, receives an ImageScanCompleted event per scan
@@ -167,9 +177,38 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if img.MediaType == "" {
 		img.MediaType = ev.MediaType
 	}
-	ch, err := vulnstore.Record(ctx, f.st, vulnstore.Scan{Image: img, Inventory: &res.Inventory, Findings: res.Findings, SeenAt: ev.Time, Stored: &prev})
+	sc := vulnstore.Scan{Image: img, Inventory: &res.Inventory, Findings: res.Findings, SeenAt: ev.Time, Stored: &prev}
+	var status intel.Status
+	if f.opts.Intel != nil {
+		var feeds *intel.Feeds
+		if feeds, status, err = f.opts.Intel.Load(ctx); err != nil {
+			return nil, err
+		}
+		where, err := vulnstore.ReadRunning(ctx, f.st)
+		if err != nil {
+			return nil, err
+		}
+		sc.Intel, sc.Running = feeds, where.Has(img.Digest)
+		if missing := feeds.Missing(); len(missing) > 0 {
+			l = l.With().Strs("missing_feeds", missing).Logger()
+		}
+	}
+	ch, err := vulnstore.Record(ctx, f.st, sc)
 	if err != nil {
 		return nil, err
+	}
+	if sc.Intel != nil {
+		// A refresh that stored new feeds while this scan recorded the
+		// findings with the older ones may have updated them in between.
+		feeds, _, err := f.opts.Intel.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if sc.Intel != vulnstore.Annotator(feeds) {
+			if _, err := vulnstore.Reannotate(ctx, f.st, img.Digest, feeds, sc.Running); err != nil {
+				return nil, err
+			}
+		}
 	}
 	f.scanned.Add(1)
 	if f.opts.Publisher != nil {
@@ -181,6 +220,9 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 		e = l.Warn().Bool("demo_data", true)
 	case scanner.IsWindows(img) && db.Windows.Stale:
 		e = l.Warn().Bool("windows_data_stale", true).Strs("windows_data_problems", db.Windows.Problems)
+	}
+	if status.Stale() {
+		e = e.Bool("intel_stale", true)
 	}
 	e.Str("status", img.Status).Str("os", img.OS).Int("packages", img.Packages).Int(logging.FieldCount, len(res.Findings)).
 		Int("new", ch.New).Int("resolved", ch.Resolved).Str("db_version", img.DBVersion).

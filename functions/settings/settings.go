@@ -19,6 +19,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanner"
@@ -160,4 +161,10 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 		retries = -1
 	}
 	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+}
+
+// Intel maps the exploitation feeds' settings; the refreshintel function
+// takes its schedule (function.json) and MaxDuration itself.
+func Intel(c config.Intel) intel.Options {
+	return intel.Options{KEVURL: c.KEVURL, EPSSURL: c.EPSSURL, MaxAge: c.MaxAge}
 }

@@ -41,6 +41,7 @@ func TestMapping(t *testing.T) {
 		"PALISADE_POLICY_DIR": "policies", "PALISADE_ALERT_WINDOW": "2h", "PALISADE_RECON_BURST": "7",
 		"PALISADE_SENTINEL_DCE": "https://dce.example", "PALISADE_SENTINEL_DCR_ID": "dcr-1", "PALISADE_SENTINEL_MAX_RETRIES": "0",
 		"PALISADE_TRIVY_CACHE_DIR": "/cache", "PALISADE_SCAN_MAX_BYTES": "1000",
+		"PALISADE_KEV_URL": "https://mirror.example/kev.json", "PALISADE_EPSS_URL": "/var/feeds/epss.csv.gz", "PALISADE_INTEL_MAX_AGE": "3d",
 		"PALISADE_MSRC_URL": "http://127.0.0.1:9/cvrf/v3.0", "PALISADE_MSRC_MONTHS": "3", "PALISADE_MSRC_MAX_AGE": "6h",
 	}
 	c, err := config.Load(func(k string) string { return env[k] })
@@ -52,6 +53,10 @@ func TestMapping(t *testing.T) {
 	s := Sentinel(c.Sentinel)
 	if s.DCE != "https://dce.example" || s.DCRID != "dcr-1" || s.Stream != "Custom-PalisadeAlerts_CL" || s.MaxRetries >= 0 {
 		t.Errorf("sentinel %+v: want the endpoint, rule, stream and no retry for 0", s)
+	}
+	in := Intel(c.Intel)
+	if in.KEVURL != "https://mirror.example/kev.json" || in.EPSSURL != "/var/feeds/epss.csv.gz" || in.MaxAge != 72*time.Hour {
+		t.Errorf("intel options %+v", in)
 	}
 	if m := MSRC(c.MSRC); m.BaseURL != "http://127.0.0.1:9/cvrf/v3.0" || m.Months != 3 || m.MaxAge != 6*time.Hour {
 		t.Errorf("msrc options %+v", m)

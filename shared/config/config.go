@@ -30,6 +30,7 @@ type Config struct {
 	Detect   Detect
 	Sentinel Sentinel
 	Posture  Posture
+	Intel    Intel
 }
 
 // Settings lists every setting Palisade reads.
@@ -37,7 +38,7 @@ func Settings() []Setting {
 	var all []Setting
 	for _, group := range [][]Setting{
 		commonSettings(), storeSettings(), scanSettings(), rescanSettings(), msrcSettings(),
-		detectSettings(), sentinelSettings(), postureSettings(),
+		detectSettings(), sentinelSettings(), postureSettings(), intelSettings(),
 	} {
 		all = append(all, group...)
 	}
@@ -60,6 +61,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Detect = loadDetect(l)
 	c.Sentinel = loadSentinel(l)
 	c.Posture = loadPosture(l)
+	c.Intel = loadIntel(l)
 	return c, errors.Join(l.errs...)
 }
 

@@ -39,7 +39,7 @@ func rescanSettings() []Setting {
 		{Name: "PALISADE_TRIVY_DB_MAX_AGE", Default: "12h", Doc: "The vulnerability DB is refreshed (downloaded when a newer one exists) at most this often; a failed download keeps the last good DB."},
 		{Name: "PALISADE_RESCAN_PAGE_SIZE", Default: "100", Doc: "Images read from the store per page during a rescan."},
 		{Name: "PALISADE_RESCAN_MAX_DURATION", Default: "8m", Doc: "Longest time one rescan run takes new images; the rest resumes from the stored cursor at the next run. Keep it under the Functions timeout."},
-		{Name: "PALISADE_EVENTGRID_TOPIC_ENDPOINT", Default: "", Doc: "Event Grid topic endpoint (https://….eventgrid.azure.net/api/events) for Palisade.ImageScanCompleted and Palisade.CriticalVulnerabilityFound events. Empty: no events."},
+		{Name: "PALISADE_EVENTGRID_TOPIC_ENDPOINT", Default: "", Doc: "Event Grid topic endpoint (https://….eventgrid.azure.net/api/events) for Palisade.ImageScanCompleted, Palisade.CriticalVulnerabilityFound and Palisade.ExploitedVulnerabilityRunning events. Empty: no events."},
 		{Name: "PALISADE_EVENTGRID_TOPIC_KEY", Default: "", Doc: "Access key of the Event Grid topic. Empty: Entra ID (managed identity, needs the EventGrid Data Sender role).", Secret: true},
 	}
 }

@@ -11,6 +11,9 @@ import (
 const (
 	SourceRuntime = "runtime"
 	SourceAudit   = "audit"
+	// SourceVulnerability: raised by refreshintel when the exploitation
+	// feeds change, not by events.
+	SourceVulnerability = "vulnerability"
 )
 
 // AlertType describes one kind of alert: what it means and what to do.
@@ -139,6 +142,9 @@ var catalogue = []AlertType{
 	{Name: "AnomalousPodDeployment", RefType: "K8S_AnomalousPodDeployment", Title: "Anomalous pod deployment detected", Severity: model.SeverityMedium, Tactics: []string{"Execution"}, Techniques: []string{"T1610"}, Description: "An identity created or changed a workload with an image from a registry it had not deployed from during its learned baseline.", Remediation: []string{"Confirm with the owner of the identity that the image and its registry are expected.", "If not, delete the workload, review the identity's other requests in the audit log and revoke its credentials.", "Allow only trusted registries with an admission policy."}, Source: SourceAudit},
 	{Name: "AbnormalMiActivity", RefType: "K8S_AbnormalMiActivity", Title: "Abnormal activity of a managed identity associated with Kubernetes", Severity: model.SeverityMedium, Tactics: []string{"LateralMovement"}, Techniques: []string{"T1078.004", "T1550.001"}, Description: "An Entra ID application or managed identity made a Kubernetes request outside its learned baseline: an operation it never made, or from a network it never came from.", Remediation: []string{"Confirm with the owner of the identity (pipeline, automation, add-on) that the request is expected.", "If not, rotate the identity's credentials or federated credentials and review its Azure and Kubernetes activity.", "Restrict the API server to authorized IP ranges."}, Source: SourceAudit},
 	{Name: "SecretReadBurst", Title: "Burst of secret reads", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess"}, Techniques: []string{"T1552.007"}, Description: "One user read many secrets within the window.", Remediation: remRBAC, Source: SourceAudit, Burst: true},
+
+	// Vulnerability intelligence (refreshintel).
+	{Name: "ExploitedVulnerabilityRunning", Title: "Vulnerability exploited in the wild is running in the cluster", Severity: model.SeverityHigh, Tactics: []string{"InitialAccess", "Exploitation"}, Techniques: []string{"T1190", "T1068"}, Description: "CISA added a vulnerability to its Known Exploited Vulnerabilities catalogue, and an image running in the cluster has it: attackers are using it now.", Remediation: []string{"Rebuild the image with the fixed package version (see the finding's remediation) and roll the workloads out again.", "Until then, apply CISA's required action or the vendor's mitigation, and restrict the workloads' exposure (NetworkPolicy, no public load balancer).", "Look for signs of exploitation in the workloads' runtime alerts and logs since the image was deployed."}, Source: SourceVulnerability},
 }
 
 // Types returns the catalogue, sorted by name.

@@ -179,6 +179,9 @@ func TestEveryTypeFires(t *testing.T) {
 
 	var missing []string
 	for _, at := range detection.Types() {
+		if at.Source == detection.SourceVulnerability {
+			continue // raised by refreshintel from feed changes; see its tests
+		}
 		if len(fired[at.Name]) == 0 {
 			missing = append(missing, at.Name+" ("+at.RefType+")")
 		}

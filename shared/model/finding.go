@@ -36,11 +36,27 @@ type Finding struct {
 	PrimaryURL       string    `json:"primaryUrl,omitempty"`
 	PublishedAt      time.Time `json:"publishedAt,omitzero"`
 	ModifiedAt       time.Time `json:"modifiedAt,omitzero"`
-	KnownExploited   bool      `json:"knownExploited,omitempty"` // e.g. in CISA KEV
-	ExploitRefs      []string  `json:"exploitRefs,omitempty"`
-	Remediation      string    `json:"remediation"`
-	Status           string    `json:"status"`
-	FirstSeen        time.Time `json:"firstSeen"`
+	// KnownExploited: the CVE is in CISA's KEV catalogue (KEV is set).
+	KnownExploited bool     `json:"knownExploited,omitempty"`
+	ExploitRefs    []string `json:"exploitRefs,omitempty"` // references to public exploits
+	// KEV and EPSS are the CVE's exploitation data, from the feeds the
+	// refreshintel function keeps; nil when the feed does not list the CVE
+	// (or no feed was available: see MissingFeeds).
+	KEV  *KEV  `json:"kev,omitempty"`
+	EPSS *EPSS `json:"epss,omitempty"`
+	// Priority orders the fixing work (see Priority); PriorityRank is
+	// Priority.Rank(), for range filters.
+	Priority     Priority `json:"priority,omitempty"`
+	PriorityRank int      `json:"priorityRank,omitempty"`
+	// MissingFeeds names the exploitation feeds (FeedKEV, FeedEPSS) that
+	// were not available when the finding was prioritised: its priority
+	// does not account for them.
+	MissingFeeds []string `json:"missingFeeds,omitempty"`
+	// Suppressed, when set, is why the finding does not count.
+	Suppressed  *Suppression `json:"suppressed,omitempty"`
+	Remediation string       `json:"remediation"`
+	Status      string       `json:"status"`
+	FirstSeen   time.Time    `json:"firstSeen"`
 	// LastSeen is the last scan that changed the finding; an open finding
 	// is current as of its image's ScannedAt.
 	LastSeen     time.Time `json:"lastSeen"`

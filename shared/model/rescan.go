@@ -51,6 +51,9 @@ type RescanRun struct {
 	DemoData   bool   `json:"demoData,omitempty"`
 	// DBDownloadError: the last DB refresh failed and the DB in use was kept.
 	DBDownloadError string `json:"dbDownloadError,omitempty"`
+	// MissingFeeds names the exploitation feeds (kev, epss) not available
+	// to prioritise the findings with.
+	MissingFeeds []string `json:"missingFeeds,omitempty"`
 	// WindowsData is the version of the Windows advisory data (MSRC)
 	// Windows images were matched against, "" when there is none;
 	// WindowsDataStale and WindowsDataProblems say what is wrong with it (a

@@ -27,10 +27,13 @@ type Log struct {
 	Runs    []Run  `json:"runs"`
 }
 
-// Run is one invocation of a tool and its results.
+// Run is one invocation of a tool and its results. Properties (a SARIF
+// property bag, left out when empty) say what the run's results rest on,
+// e.g. that they come from demo data.
 type Run struct {
-	Tool    Tool     `json:"tool"`
-	Results []Result `json:"results"`
+	Tool       Tool           `json:"tool"`
+	Results    []Result       `json:"results"`
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // Tool describes the analysis tool of a run.
@@ -61,12 +64,14 @@ type Text struct {
 	Text string `json:"text"`
 }
 
-// Result is one finding of a rule.
+// Result is one finding of a rule, with its own property bag (left out
+// when empty).
 type Result struct {
-	RuleID    string     `json:"ruleId"`
-	Level     string     `json:"level"`
-	Message   Text       `json:"message"`
-	Locations []Location `json:"locations"`
+	RuleID     string         `json:"ruleId"`
+	Level      string         `json:"level"`
+	Message    Text           `json:"message"`
+	Locations  []Location     `json:"locations"`
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // Location says where a result is: a file or artifact (physical) and/or a
@@ -120,6 +125,9 @@ func (l Log) report() *gosarif.Report {
 		for _, res := range r.Results {
 			run.Results = append(run.Results, res.result())
 		}
+		if len(r.Properties) > 0 {
+			run.Properties = r.Properties
+		}
 		rep.AddRun(run)
 	}
 	return rep
@@ -157,6 +165,9 @@ func (r Result) result() *gosarif.Result {
 				WithFullyQualifiedName(ll.FullyQualifiedName).WithKind(ll.Kind))
 		}
 		res.AddLocation(loc)
+	}
+	if len(r.Properties) > 0 {
+		res.Properties = r.Properties
 	}
 	return res
 }

@@ -1,7 +1,9 @@
 // Package scanevents publishes what image scans found to an Azure Event Grid
 // topic, so that other systems can react: Palisade.ImageScanCompleted after
-// every recorded scan or rescan, and Palisade.CriticalVulnerabilityFound for
-// every critical vulnerability seen for the first time. Events use the Event
+// every recorded scan or rescan, Palisade.CriticalVulnerabilityFound for
+// every critical vulnerability seen for the first time, and
+// Palisade.ExploitedVulnerabilityRunning when a CVE newly listed in CISA's
+// KEV catalogue is in an image running in a cluster. Events use the Event
 // Grid schema and are published with the azeventgrid publisher client, with
 // the topic's access key or an Entra ID credential.
 package scanevents
@@ -23,6 +25,7 @@ import (
 const (
 	TypeScanCompleted = "Palisade.ImageScanCompleted"
 	TypeCriticalFound = "Palisade.CriticalVulnerabilityFound"
+	TypeExploited     = "Palisade.ExploitedVulnerabilityRunning"
 	DataVersion       = "1.0"
 )
 
@@ -69,6 +72,44 @@ type CriticalFound struct {
 	Remediation      string    `json:"remediation"`
 	FirstSeen        time.Time `json:"firstSeen"`
 	DemoData         bool      `json:"demoData,omitempty"`
+}
+
+// ExploitedRunning is the data of a Palisade.ExploitedVulnerabilityRunning
+// event: one CVE, one image, one cluster.
+type ExploitedRunning struct {
+	Cluster    string      `json:"cluster"`
+	Digest     string      `json:"digest"`
+	Registry   string      `json:"registry,omitempty"`
+	Repository string      `json:"repository,omitempty"`
+	Image      string      `json:"image,omitempty"` // the reference as deployed
+	Workloads  []string    `json:"workloads,omitempty"`
+	CVE        string      `json:"cve"`
+	Name       string      `json:"vulnerabilityName,omitempty"`
+	KEV        model.KEV   `json:"kev"`
+	EPSS       *model.EPSS `json:"epss,omitempty"`
+	// Findings are the image's open findings of the CVE (one per package).
+	Findings     []string       `json:"findingIds"`
+	Packages     []string       `json:"packages"`
+	FixedVersion string         `json:"fixedVersion,omitempty"` // of the first package with one
+	Priority     model.Priority `json:"priority"`
+	DetectedAt   time.Time      `json:"detectedAt"`
+}
+
+// ForExploited builds the event of one CVE newly listed in KEV found in an
+// image running in a cluster. Its id is the same for the same CVE, image,
+// cluster and listing, so subscribers can drop redeliveries.
+func ForExploited(d ExploitedRunning) Event {
+	subject := d.Registry + "/" + d.Repository + "@" + d.Digest
+	if d.Registry == "" {
+		subject = d.Digest
+	}
+	return Event{
+		ID:      model.HashID(TypeExploited, d.Cluster, d.Digest, d.CVE, d.KEV.DateAdded),
+		Type:    TypeExploited,
+		Subject: subject,
+		Time:    d.DetectedAt,
+		Data:    d,
+	}
 }
 
 // Event is one event to publish.

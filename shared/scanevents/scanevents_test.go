@@ -232,3 +232,48 @@ func TestNewNeedsACredential(t *testing.T) {
 		t.Fatal("a publisher with no key and no credential was created")
 	}
 }
+
+// TestPublishExploited: the event of a CVE newly listed in KEV running in a
+// cluster, with an id that is the same for the same listing.
+func TestPublishExploited(t *testing.T) {
+	tp := newTopic(t, func(http.Header) string { return "" })
+	p, err := scanevents.New(tp.endpoint(), "topic-key", nil, tp.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := scanevents.ExploitedRunning{
+		Cluster: "aks-prod", Digest: digest, Registry: "contoso.azurecr.io", Repository: "team/app", Image: "contoso.azurecr.io/team/app:1.0",
+		Workloads: []string{"Deployment/shop/web"}, CVE: "CVE-2024-3094", Name: "Tukaani XZ Utils Embedded Malicious Code Vulnerability",
+		KEV:  model.KEV{DateAdded: "2026-11-27", DueDate: "2026-12-18", KnownRansomwareCampaignUse: "Unknown"},
+		EPSS: &model.EPSS{Score: 0.84502, Percentile: 0.99231, Date: "2026-11-29"}, Findings: []string{"f1"}, Packages: []string{"liblzma5 5.6.0-0.2"},
+		FixedVersion: "5.6.1+really5.4.5-1", Priority: model.P1, DetectedAt: at,
+	}
+	ev := scanevents.ForExploited(d)
+	if again := scanevents.ForExploited(d); again.ID != ev.ID {
+		t.Fatal("the same listing has two event ids")
+	}
+	other := d
+	other.Cluster = "aks-test"
+	if scanevents.ForExploited(other).ID == ev.ID {
+		t.Fatal("two clusters share an event id")
+	}
+	if err := p.Publish(t.Context(), []scanevents.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if len(tp.events) != 1 {
+		t.Fatalf("%d events", len(tp.events))
+	}
+	var typ, subject string
+	_ = json.Unmarshal(tp.events[0]["eventType"], &typ)
+	_ = json.Unmarshal(tp.events[0]["subject"], &subject)
+	if typ != "Palisade.ExploitedVulnerabilityRunning" || subject != "contoso.azurecr.io/team/app@"+digest {
+		t.Errorf("event %s about %s", typ, subject)
+	}
+	var got scanevents.ExploitedRunning
+	if err := json.Unmarshal(tp.events[0]["data"], &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d, got); diff != "" {
+		t.Errorf("data (-want +got):\n%s", diff)
+	}
+}

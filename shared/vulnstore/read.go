@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,17 +148,25 @@ func ResolveTag(ctx context.Context, st store.Store, registry, repository, tag s
 	return best.Digest, nil
 }
 
-// FindingFilter selects findings of one image; empty fields match all.
+// FindingFilter selects findings; empty fields match all.
 type FindingFilter struct {
 	Status  string // open or resolved
 	VulnID  string
 	Package string
 	// MinSeverity keeps findings of that severity or worse.
 	MinSeverity model.Severity
+	// MinPriority keeps findings of that priority or more urgent (P2: P1
+	// and P2).
+	MinPriority model.Priority
+	// KEV, when set, keeps findings of CVEs in CISA's KEV catalogue (true)
+	// or not in it (false).
+	KEV *bool
+	// MinEPSS keeps findings whose EPSS score is at least this; 0 keeps
+	// all.
+	MinEPSS float64
 }
 
-// ListFindings returns one page of the findings of an image that f selects.
-func ListFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor) (store.List[model.Finding], error) {
+func (f FindingFilter) query(digest string) store.Query {
 	q := store.Query{PartitionKey: digest}
 	for _, c := range []struct{ field, value string }{{"status", f.Status}, {"vulnId", f.VulnID}, {"pkgName", f.Package}} {
 		if c.value != "" {
@@ -167,7 +176,89 @@ func ListFindings(ctx context.Context, st store.Store, digest string, f FindingF
 	if f.MinSeverity != "" {
 		q.Filters = append(q.Filters, store.Filter{Field: "severityRank", Op: store.Ge, Value: f.MinSeverity.Rank()})
 	}
-	return store.QueryList[model.Finding](ctx, st, store.Findings, q, cur)
+	if f.MinPriority != "" {
+		q.Filters = append(q.Filters, store.Filter{Field: "priorityRank", Op: store.Ge, Value: f.MinPriority.Rank()})
+	}
+	if f.KEV != nil {
+		// Not known exploited: the field is left out (a missing field
+		// matches only Ne).
+		op := store.Eq
+		if !*f.KEV {
+			op = store.Ne
+		}
+		q.Filters = append(q.Filters, store.Filter{Field: "knownExploited", Op: op, Value: true})
+	}
+	if f.MinEPSS > 0 {
+		q.Filters = append(q.Filters, store.Filter{Field: "epss.score", Op: store.Ge, Value: f.MinEPSS})
+	}
+	return q
+}
+
+// ListFindings returns one page of the findings f selects: of one image,
+// or of every image when digest is "", in no particular order.
+func ListFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor) (store.List[model.Finding], error) {
+	return store.QueryList[model.Finding](ctx, st, store.Findings, f.query(digest), cur)
+}
+
+// SortByPriority is the order of SortedFindings: most urgent first
+// (model.ByPriority).
+const SortByPriority = "priority"
+
+// MaxSorted is the most findings SortedFindings sorts: a selection of
+// more fails with ErrTooMany.
+const MaxSorted = 20000
+
+// ErrTooMany: more findings match than SortedFindings sorts; narrow the
+// filter (a priority, kev, a minimum EPSS score or severity, a status).
+var ErrTooMany = errors.New("too many findings to sort")
+
+// SortedFindings returns one page of the findings f selects, of one image
+// or of every image when digest is "", most urgent first
+// (model.ByPriority). Each page reads every selected finding (at most
+// MaxSorted, else ErrTooMany) and sorts them; the continuation token is
+// the position of the next page. A token that is not one gives an error
+// matching store.ErrInvalid.
+func SortedFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor) (store.List[model.Finding], error) {
+	return sortedFindings(ctx, st, digest, f, cur, MaxSorted)
+}
+
+func sortedFindings(ctx context.Context, st store.Store, digest string, f FindingFilter, cur store.Cursor, most int) (store.List[model.Finding], error) {
+	offset := 0
+	if cur.Continuation != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(cur.Continuation, "pos-"))
+		if err != nil || n < 0 || !strings.HasPrefix(cur.Continuation, "pos-") {
+			return store.List[model.Finding]{}, fmt.Errorf("%w: continuation token %q is not one of a sorted list", store.ErrInvalid, cur.Continuation)
+		}
+		offset = n
+	}
+	limit := cur.Limit
+	if limit <= 0 {
+		limit = store.DefaultLimit
+	}
+	q := f.query(digest)
+	q.Limit = 1000
+	var all []model.Finding
+	if err := store.Each(ctx, st, store.Findings, q, func(fd model.Finding) error {
+		if len(all) == most {
+			return fmt.Errorf("%w: more than %d match", ErrTooMany, most)
+		}
+		all = append(all, fd)
+		return nil
+	}); err != nil {
+		if errors.Is(err, ErrTooMany) {
+			return store.List[model.Finding]{}, err
+		}
+		return store.List[model.Finding]{}, fmt.Errorf("read findings to sort: %w", err)
+	}
+	slices.SortFunc(all, func(a, b model.Finding) int { return model.ByPriority(&a, &b) })
+	out := store.List[model.Finding]{Items: all[min(offset, len(all)):min(offset+limit, len(all))]}
+	if offset+limit < len(all) {
+		out.Continuation = "pos-" + strconv.Itoa(offset+limit)
+	}
+	if out.Items == nil {
+		out.Items = []model.Finding{}
+	}
+	return out, nil
 }
 
 // Exposure summarises the open findings of an image.

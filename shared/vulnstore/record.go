@@ -11,10 +11,13 @@
 // rewritten (its LastSeen stays at the last scan that changed it; the
 // image's ScannedAt is when it was last confirmed).
 //
-// Writing: Record, RecordFailed, MarkDeleted, AddTag. Reading one image:
-// Lookup, GetImage, Findings, Inventory, InventoryChunks, OpenFindings.
-// Lists: ListImages and ListFindings (a page at a time, for the API),
-// ActiveImages (pages of the rescan's window), EachImage, ResolveTag.
+// Writing: Record, RecordFailed, MarkDeleted, AddTag, and ApplyIntel (the
+// exploitation data and priority of the findings of changed CVEs, found
+// through the CVE index that Record keeps). Reading one image: Lookup,
+// GetImage, Findings, Inventory, InventoryChunks, OpenFindings. Lists:
+// ListImages and ListFindings (a page at a time, for the API; findings of
+// one image or of all), ActiveImages (pages of the rescan's window),
+// EachImage, ResolveTag. ReadRunning reads which images run where.
 package vulnstore
 
 import (
@@ -41,6 +44,12 @@ type Scan struct {
 	// Stored is the image summary as the caller already read it with
 	// Lookup; nil makes Record read it.
 	Stored *Stored
+	// Intel, when set, annotates each finding with its exploitation data
+	// and priority; Running says whether the image runs in a monitored
+	// cluster (the priority depends on it). Without Intel a finding keeps
+	// the exploitation data and priority stored with it.
+	Intel   Annotator
+	Running bool
 }
 
 // Stored is what the store held of an image summary when Lookup read it.
@@ -89,6 +98,8 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	}
 	var ch Changes
 	current := map[string]bool{}
+	var writes []store.Write
+	open := make([]model.Finding, 0, len(sc.Findings))
 	for _, f := range sc.Findings {
 		current[f.ID] = true
 		f.LastSeen = sc.SeenAt
@@ -97,6 +108,10 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		old, had := existing[f.ID]
 		if had {
 			f.FirstSeen = old.FirstSeen
+			keepIntel(&f, old)
+		}
+		if sc.Intel != nil {
+			sc.Intel.Annotate(&f, sc.Running)
 		}
 		if !had || old.Status != model.FindingOpen || old.FirstSeen.Equal(sc.SeenAt) {
 			ch.New++
@@ -105,12 +120,11 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 			ch.NewFindings = append(ch.NewFindings, added)
 		}
 		ch.Open++
+		open = append(open, f)
 		if had && sameButLastSeen(old, f) {
 			continue
 		}
-		if _, err := st.Put(ctx, store.Findings, digest, f.ID, f, store.Cond{}); err != nil {
-			return Changes{}, fmt.Errorf("store finding %s of %s: %w", f.VulnID, digest, err)
-		}
+		writes = append(writes, store.Write{Container: store.Findings, PK: digest, ID: f.ID, Value: f})
 	}
 	for id, old := range existing {
 		if current[id] {
@@ -123,10 +137,19 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 			continue
 		}
 		old.Status, old.ResolvedAt = model.FindingResolved, sc.SeenAt
-		if _, err := st.Put(ctx, store.Findings, digest, id, old, store.Cond{}); err != nil {
-			return Changes{}, fmt.Errorf("resolve finding %s of %s: %w", old.VulnID, digest, err)
-		}
+		writes = append(writes, store.Write{Container: store.Findings, PK: digest, ID: id, Value: old})
 		ch.Resolved++
+	}
+	// The findings, then the index of the open ones, in one batch.
+	index, stale, err := indexWrites(ctx, st, digest, sc.Running, open, sc.SeenAt)
+	if err != nil {
+		return Changes{}, err
+	}
+	if err := writeAll(ctx, st, writes, index); err != nil {
+		return Changes{}, fmt.Errorf("store %d findings of %s and their CVE index: %w", len(writes), digest, err)
+	}
+	if err := dropIndexChunks(ctx, st, digest, len(index), stale); err != nil {
+		return Changes{}, err
 	}
 	img := sc.Image
 	img.ID = model.ImageID(digest)
@@ -275,11 +298,24 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 		}
 		resolved++
 	}
+	if err := deleteIndex(ctx, st, digest); err != nil {
+		return resolved, err
+	}
 	img.Status, img.DeletedAt, img.Counts, img.MaxRank = model.ImageDeleted, at, model.Counts{}, 0
 	if _, err := st.Put(ctx, store.Images, digest, img.ID, img, store.Cond{}); err != nil {
 		return resolved, fmt.Errorf("store deleted image %s: %w", digest, err)
 	}
 	return resolved, nil
+}
+
+// keepIntel copies what a stored finding holds beyond the scan's own data:
+// its exploitation data and priority (which the annotator refreshes, or
+// which stay as they are without one) and its suppression, which the
+// source of the statement sets and withdraws.
+func keepIntel(f *model.Finding, old model.Finding) {
+	f.KEV, f.EPSS, f.KnownExploited = old.KEV, old.EPSS, old.KnownExploited
+	f.Priority, f.PriorityRank, f.MissingFeeds = old.Priority, old.PriorityRank, old.MissingFeeds
+	f.Suppressed = old.Suppressed
 }
 
 // sameButLastSeen reports whether a stored finding equals a new one except

@@ -32,6 +32,9 @@ func TestDevScansOnPush(t *testing.T) {
 		"PALISADE_STORE_PATH=" + filepath.Join(tmp, "palisade.db"),
 		"PALISADE_TRIVY_CACHE_DIR=" + filepath.Join(tmp, "trivy"),
 		"PALISADE_TRIVY_SKIP_DB_UPDATE=true",
+		// Offline: the feeds cannot be downloaded.
+		"PALISADE_KEV_URL=http://127.0.0.1:1/kev.json",
+		"PALISADE_EPSS_URL=http://127.0.0.1:1/epss.csv.gz",
 		// Unreachable, as api.msrc.microsoft.com is offline, but at once.
 		"PALISADE_MSRC_URL=http://127.0.0.1:1/cvrf/v3.0",
 	}
@@ -55,9 +58,45 @@ func TestDevScansOnPush(t *testing.T) {
 	if !strings.Contains(strings.ToLower(proc.Output()), "demo") {
 		t.Errorf("the log does not say that the demo DB is in use:\n%s", proc.Output())
 	}
-	_, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest+"/findings")
+	_, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest+"/findings?sort=priority")
 	if !strings.Contains(body, "CVE-2023-4911") {
 		t.Errorf("findings lack the glibc advisory of the demo DB: %s", body)
+	}
+	// No exploitation feed offline: the findings are prioritised without
+	// one and say so, as the log and the API do.
+	var findings struct {
+		Items []struct {
+			VulnID       string
+			Priority     string
+			MissingFeeds []string
+			DemoData     bool
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &findings); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings.Items {
+		if f.Priority == "" || strings.Join(f.MissingFeeds, ",") != "kev,epss" || !f.DemoData {
+			t.Errorf("finding %+v: want a priority, the missing feeds named, demo data", f)
+		}
+	}
+	if !strings.Contains(proc.Output(), "NO EXPLOITATION FEED for KEV and EPSS") {
+		t.Errorf("the log does not say there is no exploitation feed:\n%s", proc.Output())
+	}
+	if _, body := getJSON(t, "http://"+devAddr+"/api/intel"); !strings.Contains(body, `"stale":true`) || !strings.Contains(body, "never downloaded") {
+		t.Errorf("/api/intel: %s", body)
+	}
+	resp, err := http.Post("http://"+devAddr+"/admin/functions/refreshintel", "application/json", strings.NewReader(`{"input":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(proc.Output(), `"kev: last download failed: GET http://127.0.0.1:1/kev.json`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("refreshintel did not report the failed download:\n%s", proc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	win := scantest.WindowsImage(t, "10.0.20348.2849", "mcr.microsoft.com/windows/servercore:ltsc2022",
@@ -71,7 +110,7 @@ func TestDevScansOnPush(t *testing.T) {
 	}
 
 	// The daily rescan, run now through the admin API as Core Tools allows.
-	resp, err := http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
+	resp, err = http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,6 +127,9 @@ func TestWindowsScanCLI(t *testing.T) {
 	t.Setenv("PALISADE_TRIVY_DB_REPOSITORY", dbMirror(t))
 	t.Setenv("PALISADE_TRIVY_DEMO_DB", "false")
 	t.Setenv("PALISADE_MSRC_MONTHS", "2")
+	// No exploitation feed: nothing outside the machine is asked.
+	t.Setenv("PALISADE_KEV_URL", "")
+	t.Setenv("PALISADE_EPSS_URL", "")
 	tag, _ := name.NewTag("example.com/shop/winapp:1")
 	tar := filepath.Join(t.TempDir(), "winapp.tar")
 	if err := tarball.WriteToFile(tar, tag, windowsImage(t, "10.0.20348.2965")); err != nil {

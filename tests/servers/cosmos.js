@@ -2,7 +2,7 @@
 // with its self-signed certificate on 127.0.0.1:PORT, keeping connections
 // alive as Cosmos DB does. Usage: node tests/servers/cosmos.js PORT
 //
-// Three fixes are applied to version 1.0.1 before it starts:
+// Four fixes are applied to version 1.0.1 before it starts:
 //
 // - Reading a document that does not exist in the given partition answers
 //   500 (a TypeError in handler/read-document.js) where Cosmos DB answers
@@ -17,6 +17,15 @@
 //   positive defaultTtl) has passed since its last write (_ts) as deleted:
 //   reads, queries and writes no longer see it. The fix deletes such
 //   documents before every operation on a container that has any.
+// - Transactional batches (x-ms-cosmos-batch-atomic) carry their partition
+//   key in the request header only, and Cosmos DB commits them whole or not
+//   at all; the server's batch handler reads a partition key from each
+//   operation (so a replace fails with 500) and commits as it goes. The fix
+//   gives each operation the header's key and checks every operation's
+//   condition (ifMatch of a replace or upsert, existence for a replace,
+//   absence for a create) before any is applied: a failing one answers 207
+//   Multi-Status with its status and 424 for the others, as Cosmos DB does,
+//   and nothing is written.
 "use strict";
 
 const readDocument = require("@vercel/cosmosdb-server/lib/handler/read-document");
@@ -97,6 +106,53 @@ for (const name of ["create-document", "upsert-document", "replace-document"]) {
     return body;
   };
 }
+
+const json = require("@vercel/cosmosdb-server/lib/json");
+const batchDocuments = require("@vercel/cosmosdb-server/lib/handler/batch-documents");
+
+// The batch handler reads the body through json.default; a body read
+// already (below) is handed over again.
+const readJSON = json.default;
+json.default = async (req) => (req.palisadeBody !== undefined ? req.palisadeBody : readJSON(req));
+
+const serverBatch = batchDocuments.default;
+batchDocuments.default = async (account, req, res, params) => {
+  const atomic = String(req.headers["x-ms-cosmos-batch-atomic"] || "").toLowerCase() === "true";
+  const header = partitionFromHeader(req);
+  const body = await readJSON(req);
+  req.palisadeBody = body;
+  const collection = account.database(params.dbId).collection(params.collId);
+  if (!atomic || !header || !Array.isArray(body) || !collection.read()) {
+    return serverBatch(account, req, res, params);
+  }
+  for (const op of body) {
+    if (op && op.partitionKey === undefined) {
+      op.partitionKey = header;
+    }
+  }
+  // The status an operation fails with before anything is applied, 0 when
+  // its condition holds.
+  const statuses = body.map((op) => {
+    const id = op && (op.id || (op.resourceBody && op.resourceBody.id));
+    const doc = id ? collection.document(id, parsePartitionKey(header, id)).read() : null;
+    switch (op && op.operationType) {
+      case "Create":
+        return doc ? 409 : 0;
+      case "Replace":
+        return !doc ? 404 : op.ifMatch && op.ifMatch !== doc._etag ? 412 : 0;
+      case "Upsert":
+        return doc && op.ifMatch && op.ifMatch !== doc._etag ? 412 : 0;
+      default:
+        return 0;
+    }
+  });
+  const failing = statuses.findIndex((status) => status !== 0);
+  if (failing < 0) {
+    return serverBatch(account, req, res, params);
+  }
+  res.statusCode = 207;
+  return body.map((_, i) => ({ statusCode: i === failing ? statuses[i] : 424, requestCharge: 0 }));
+};
 
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 

@@ -60,7 +60,7 @@ func FreePort(t testing.TB) int {
 // Process is a server started for a test.
 type Process struct {
 	Cmd *exec.Cmd
-	out *syncBuffer
+	out *Buffer
 }
 
 // Output returns what the process printed so far.
@@ -81,7 +81,7 @@ func Start(t testing.TB, ready func(context.Context) error, env []string, name s
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testenv: start %s: %v", name, err)
@@ -120,18 +120,22 @@ func DialReady(addr string) func(context.Context) error {
 	}
 }
 
-type syncBuffer struct {
+// Buffer collects output written from several goroutines (a process's,
+// a logger's).
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

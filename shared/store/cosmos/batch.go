@@ -31,11 +31,11 @@ const batchRetryAfter = 10 * time.Minute
 // dependency" (424) and are sent again without it.
 //
 // A server that refuses a batch as a whole (a 400, 404, 405, 500 or 501 for
-// the request rather than per-operation results, as the loopback test
-// server does for replace operations) gets the group's items one Put each,
-// and no batch for batchRetryAfter. A server that applies a batch's
-// operations one by one and stops at a failure, as the test server does,
-// reports which it applied, which is all WriteBatch reads.
+// the request rather than per-operation results, as an emulator without
+// transactional batches does) gets the group's items one Put each, and no
+// batch for batchRetryAfter. A server that applies a batch's operations one
+// by one and stops at a failure, rather than atomically, reports which it
+// applied, which is all WriteBatch reads.
 func (s *Store) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][]store.WriteResult, error) {
 	out := make([][]store.WriteResult, len(stages))
 	failed := false

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -112,4 +113,82 @@ func testGetMany(t *testing.T, s store.Store) {
 	if _, err := store.GetMany(ctx, s, store.Alerts, []store.Key{{PK: "", ID: "a"}}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("key without a partition key: %v, want ErrInvalid", err)
 	}
+}
+
+// plain hides a store's own batch, so that store.WriteBatch writes one
+// item at a time.
+type plain struct{ store.Store }
+
+// testBatchPartition: store.WriteBatch writes many items of one partition
+// (more than one Cosmos DB transactional batch of them, as a scan's
+// findings are); a stale ETag among them fails that write alone with
+// ErrPrecondition and leaves its item as it was, while the writes around it
+// stand.
+func testBatchPartition(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 130
+	write := func(id string, v float64, cond store.Cond) store.Write {
+		return store.Write{Container: store.Findings, PK: digestA, ID: id, Value: item(digestA, id, doc{"n": v}), Cond: cond}
+	}
+	writes := make([]store.Write, n)
+	for i := range writes {
+		writes[i] = write(fmt.Sprintf("f%03d", i), float64(i), store.Cond{})
+	}
+	res, err := store.WriteBatch(ctx, s, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := firstFailure(res); err != nil {
+		t.Fatalf("batch of %d writes: %v", n, err)
+	}
+	if got := ids(t, s, store.Findings, store.Query{PartitionKey: digestA}); len(got) != n {
+		t.Fatalf("%d items stored, want %d", len(got), n)
+	}
+	var d doc
+	stale, err := s.Get(ctx, store.Findings, digestA, "f110", &d)
+	if err != nil || d["n"] != 110.0 {
+		t.Fatalf("f110 = %v, %v", d, err)
+	}
+	cur, err := s.Get(ctx, store.Findings, digestA, "f001", &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, store.Findings, digestA, "f110", item(digestA, "f110", doc{"n": 1110}))
+
+	// Conditional writes of the same partition, as an update of findings
+	// writes them: f110's ETag is stale.
+	writes = []store.Write{write("f001", -1, store.Cond{IfMatch: cur})}
+	for i := 100; i < 120; i++ {
+		writes = append(writes, write(fmt.Sprintf("f%03d", i), -float64(i), store.Cond{}))
+	}
+	writes[11] = write("f110", -110, store.Cond{IfMatch: stale})
+	writes = append(writes, write("f002", -2, store.Cond{IfNoneMatch: true}))
+	res, err = store.WriteBatch(ctx, s, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, r := range res[0] {
+		id := writes[j].ID
+		wantErr := id == "f110" || id == "f002"
+		if wantErr != (r.Err != nil) || (wantErr && !errors.Is(r.Err, store.ErrPrecondition)) {
+			t.Errorf("write of %s: err %v, want a precondition failure: %v", id, r.Err, wantErr)
+		}
+	}
+	for id, want := range map[string]float64{"f001": -1, "f110": 1110, "f002": 2, "f100": -100, "f119": -119, "f120": 120} {
+		if _, err := s.Get(ctx, store.Findings, digestA, id, &d); err != nil || d["n"] != want {
+			t.Errorf("%s = %v, %v; want n %v", id, d, err, want)
+		}
+	}
+}
+
+// firstFailure returns the first write error of a batch, whatever it is.
+func firstFailure(res [][]store.WriteResult) error {
+	for _, rs := range res {
+		for _, r := range rs {
+			if r.Err != nil {
+				return r.Err
+			}
+		}
+	}
+	return nil
 }

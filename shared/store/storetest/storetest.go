@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TimeToLive", testTTL},
 		{"WriteBatch", testWriteBatch},
 		{"GetMany", testGetMany},
+		{"WriteBatchOnePartition", testBatchPartition},
+		{"WriteBatchOnePartitionOneByOne", func(t *testing.T, s store.Store) { testBatchPartition(t, plain{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,14 @@ locals {
     PALISADE_EVENTGRID_TOPIC_ENDPOINT = var.scan_events_topic ? azurerm_eventgrid_topic.scan_events[0].endpoint : ""
     PALISADE_EVENTGRID_TOPIC_KEY      = ""
 
+    # Exploitation feeds (shared/config/intel.go): the public CISA KEV and
+    # FIRST EPSS locations, downloaded daily by refreshintel.
+    PALISADE_KEV_URL            = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+    PALISADE_EPSS_URL           = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
+    PALISADE_INTEL_SCHEDULE     = "0 30 2 * * *"
+    PALISADE_INTEL_MAX_AGE      = "48h"
+    PALISADE_INTEL_MAX_DURATION = "8m"
+
     # Windows advisory data (shared/config/msrc.go): refreshed with the
     # vulnerability DB by rescanimages. The Function App reaches
     # api.msrc.microsoft.com outbound over HTTPS (no key), as it reaches

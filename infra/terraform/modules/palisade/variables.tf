@@ -116,7 +116,7 @@ variable "enable_event_subscriptions" {
 }
 
 variable "scan_events_topic" {
-  description = "Create an Event Grid custom topic for Palisade.ImageScanCompleted and Palisade.CriticalVulnerabilityFound events, published by the Function App's identity."
+  description = "Create an Event Grid custom topic for Palisade.ImageScanCompleted, Palisade.CriticalVulnerabilityFound and Palisade.ExploitedVulnerabilityRunning events, published by the Function App's identity."
   type        = bool
   default     = true
 }
