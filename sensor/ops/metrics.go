@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 )
 
 // latencyBuckets are the upper bounds, in seconds, of the send latency

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 )
 
 type fixedStats queue.Stats
