@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -87,7 +88,7 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 	}
 	now := e.now().UTC()
 	rep := &Report{Cluster: snap.Name, At: now, PolicyErrors: append([]*PolicyError(nil), e.broken...),
-		RunningImages: RunningImages(&snap.Objects)}
+		RunningImages: inventory.RunningImages(&snap.Objects)}
 	for _, ex := range e.exemptions {
 		if !ex.Expires.After(now) {
 			rep.ExpiredExemptions = append(rep.ExpiredExemptions, ex.describe())
@@ -171,7 +172,7 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 	}
 	failed := map[string]bool{}
 	var err error
-	env.Snap.Objects.each(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) {
+	env.Snap.Objects.Each(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) {
 		if err != nil || env.Excluded(meta.Namespace) {
 			return
 		}
@@ -210,58 +211,6 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 		}
 	})
 	return err
-}
-
-// each calls fn on every object with its kind and metadata.
-func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime.Object)) {
-	for i := range o.Namespaces {
-		fn("Namespace", &o.Namespaces[i].ObjectMeta, &o.Namespaces[i])
-	}
-	for i := range o.Pods {
-		fn("Pod", &o.Pods[i].ObjectMeta, &o.Pods[i])
-	}
-	for i := range o.Deployments {
-		fn("Deployment", &o.Deployments[i].ObjectMeta, &o.Deployments[i])
-	}
-	for i := range o.DaemonSets {
-		fn("DaemonSet", &o.DaemonSets[i].ObjectMeta, &o.DaemonSets[i])
-	}
-	for i := range o.StatefulSets {
-		fn("StatefulSet", &o.StatefulSets[i].ObjectMeta, &o.StatefulSets[i])
-	}
-	for i := range o.ReplicaSets {
-		fn("ReplicaSet", &o.ReplicaSets[i].ObjectMeta, &o.ReplicaSets[i])
-	}
-	for i := range o.Jobs {
-		fn("Job", &o.Jobs[i].ObjectMeta, &o.Jobs[i])
-	}
-	for i := range o.CronJobs {
-		fn("CronJob", &o.CronJobs[i].ObjectMeta, &o.CronJobs[i])
-	}
-	for i := range o.Services {
-		fn("Service", &o.Services[i].ObjectMeta, &o.Services[i])
-	}
-	for i := range o.ServiceAccounts {
-		fn("ServiceAccount", &o.ServiceAccounts[i].ObjectMeta, &o.ServiceAccounts[i])
-	}
-	for i := range o.Ingresses {
-		fn("Ingress", &o.Ingresses[i].ObjectMeta, &o.Ingresses[i])
-	}
-	for i := range o.NetworkPolicies {
-		fn("NetworkPolicy", &o.NetworkPolicies[i].ObjectMeta, &o.NetworkPolicies[i])
-	}
-	for i := range o.Roles {
-		fn("Role", &o.Roles[i].ObjectMeta, &o.Roles[i])
-	}
-	for i := range o.ClusterRoles {
-		fn("ClusterRole", &o.ClusterRoles[i].ObjectMeta, &o.ClusterRoles[i])
-	}
-	for i := range o.RoleBindings {
-		fn("RoleBinding", &o.RoleBindings[i].ObjectMeta, &o.RoleBindings[i])
-	}
-	for i := range o.ClusterRoleBindings {
-		fn("ClusterRoleBinding", &o.ClusterRoleBindings[i].ObjectMeta, &o.ClusterRoleBindings[i])
-	}
 }
 
 // weight of a severity in the score.

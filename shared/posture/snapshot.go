@@ -22,15 +22,12 @@ import (
 	"sort"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/palisade-sec/palisade/shared/inventory"
 )
 
 // Snapshot is everything an assessment looks at for one cluster.
@@ -48,93 +45,9 @@ type Snapshot struct {
 	Objects Objects
 }
 
-// Objects are the Kubernetes objects the checks read. Every object carries
-// its apiVersion and kind (set by the collectors), as Rego policies see them.
-type Objects struct {
-	Namespaces          []corev1.Namespace
-	Pods                []corev1.Pod
-	Deployments         []appsv1.Deployment
-	DaemonSets          []appsv1.DaemonSet
-	StatefulSets        []appsv1.StatefulSet
-	ReplicaSets         []appsv1.ReplicaSet
-	Jobs                []batchv1.Job
-	CronJobs            []batchv1.CronJob
-	Services            []corev1.Service
-	ServiceAccounts     []corev1.ServiceAccount
-	Ingresses           []networkingv1.Ingress
-	NetworkPolicies     []networkingv1.NetworkPolicy
-	Roles               []rbacv1.Role
-	ClusterRoles        []rbacv1.ClusterRole
-	RoleBindings        []rbacv1.RoleBinding
-	ClusterRoleBindings []rbacv1.ClusterRoleBinding
-}
-
-// Count returns the number of objects.
-func (o *Objects) Count() int {
-	return len(o.Namespaces) + len(o.Pods) + len(o.Deployments) + len(o.DaemonSets) +
-		len(o.StatefulSets) + len(o.ReplicaSets) + len(o.Jobs) + len(o.CronJobs) +
-		len(o.Services) + len(o.ServiceAccounts) + len(o.Ingresses) + len(o.NetworkPolicies) +
-		len(o.Roles) + len(o.ClusterRoles) + len(o.RoleBindings) + len(o.ClusterRoleBindings)
-}
-
-// Add appends a decoded object of a kind the checks read, setting its
-// apiVersion and kind. Objects of other kinds are reported as skipped
-// (ok false) so callers can count them.
-func (o *Objects) Add(obj runtime.Object) (ok bool) {
-	switch v := obj.(type) {
-	case *corev1.Namespace:
-		o.Namespaces = append(o.Namespaces, *typed(v, corev1.SchemeGroupVersion, "Namespace"))
-	case *corev1.Pod:
-		o.Pods = append(o.Pods, *typed(v, corev1.SchemeGroupVersion, "Pod"))
-	case *appsv1.Deployment:
-		o.Deployments = append(o.Deployments, *typed(v, appsv1.SchemeGroupVersion, "Deployment"))
-	case *appsv1.DaemonSet:
-		o.DaemonSets = append(o.DaemonSets, *typed(v, appsv1.SchemeGroupVersion, "DaemonSet"))
-	case *appsv1.StatefulSet:
-		o.StatefulSets = append(o.StatefulSets, *typed(v, appsv1.SchemeGroupVersion, "StatefulSet"))
-	case *appsv1.ReplicaSet:
-		o.ReplicaSets = append(o.ReplicaSets, *typed(v, appsv1.SchemeGroupVersion, "ReplicaSet"))
-	case *batchv1.Job:
-		o.Jobs = append(o.Jobs, *typed(v, batchv1.SchemeGroupVersion, "Job"))
-	case *batchv1.CronJob:
-		o.CronJobs = append(o.CronJobs, *typed(v, batchv1.SchemeGroupVersion, "CronJob"))
-	case *corev1.Service:
-		o.Services = append(o.Services, *typed(v, corev1.SchemeGroupVersion, "Service"))
-	case *corev1.ServiceAccount:
-		o.ServiceAccounts = append(o.ServiceAccounts, *typed(v, corev1.SchemeGroupVersion, "ServiceAccount"))
-	case *networkingv1.Ingress:
-		o.Ingresses = append(o.Ingresses, *typed(v, networkingv1.SchemeGroupVersion, "Ingress"))
-	case *networkingv1.NetworkPolicy:
-		o.NetworkPolicies = append(o.NetworkPolicies, *typed(v, networkingv1.SchemeGroupVersion, "NetworkPolicy"))
-	case *rbacv1.Role:
-		o.Roles = append(o.Roles, *typed(v, rbacv1.SchemeGroupVersion, "Role"))
-	case *rbacv1.ClusterRole:
-		o.ClusterRoles = append(o.ClusterRoles, *typed(v, rbacv1.SchemeGroupVersion, "ClusterRole"))
-	case *rbacv1.RoleBinding:
-		o.RoleBindings = append(o.RoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "RoleBinding"))
-	case *rbacv1.ClusterRoleBinding:
-		o.ClusterRoleBindings = append(o.ClusterRoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "ClusterRoleBinding"))
-	case *corev1.List:
-		all := true
-		for _, item := range v.Items {
-			if item.Object != nil {
-				all = o.Add(item.Object) && all
-			}
-		}
-		return all
-	default:
-		return false
-	}
-	return true
-}
-
-// typed sets the apiVersion and kind that list calls leave empty.
-func typed[T interface {
-	runtime.Object
-}](obj T, gv schema.GroupVersion, kind string) T {
-	obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(kind))
-	return obj
-}
+// Objects are the Kubernetes objects the checks read (the inventory an
+// agent sends, or what Collect lists).
+type Objects = inventory.Objects
 
 // Cluster is the part of an ARM Microsoft.ContainerService/managedClusters
 // resource (api-version 2024-xx) that the control-plane checks read.
