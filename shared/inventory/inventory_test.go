@@ -26,7 +26,7 @@ func pod(ns, name, image string, n int) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name, "n": fmt.Sprint(n)},
 			Annotations: map[string]string{"noise": randomText(200, uint32(n+1))}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image, Args: []string{fmt.Sprintf("--instance=%d", n)}}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image, Args: []string{fmt.Sprintf("--instance=%d", n)}}}},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: image,
 			ImageID: fmt.Sprintf("%s@sha256:%064x", image, n%7)}}},
 	}

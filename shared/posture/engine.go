@@ -76,7 +76,10 @@ type Report struct {
 	PolicyErrors []*PolicyError
 	// ExpiredExemptions are exemptions past their expiry.
 	ExpiredExemptions []string
-	// RunningImages are the image digests running in the cluster.
+	// RunningImages are the image digests running in the cluster. The
+	// Recorder stores them as the cluster's running-image inventory unless
+	// nil: a cluster with an agent has its inventory kept by
+	// ingestinventory, which the caller says by clearing this.
 	RunningImages []model.RunningImage
 }
 

@@ -13,6 +13,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
@@ -230,7 +231,7 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 		t.Errorf("latest run %+v (%v)", lr, err)
 	}
 	var imgs model.State
-	if _, err := st.Get(t.Context(), store.State, model.KindRunningImages, RunningImagesID("aks-1", 0), &imgs); err != nil {
+	if _, err := st.Get(t.Context(), store.State, model.KindRunningImages, runningimages.ID("aks-1", 0), &imgs); err != nil {
 		t.Fatal(err)
 	}
 	var ri model.RunningImages

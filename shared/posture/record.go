@@ -8,22 +8,19 @@ import (
 	"sync"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
 // Recorder writes assessments to the store: the results (container
 // posture), the run summary with the change since the previous run and the
 // history (state posture-run, posture-history), and the running-image
-// inventory (state running-images).
+// inventory (shared/runningimages) when the report carries one.
 type Recorder struct {
 	Store store.Store
 	// Workers bounds concurrent writes (default 8).
 	Workers int
 }
-
-// runningImagesChunk bounds the images per running-images item, far below
-// the item size limit.
-const runningImagesChunk = 1000
 
 // RunID is the state id of the latest run of cluster.
 func RunID(cluster string) string { return model.HashID(model.KindPostureRun, cluster) }
@@ -111,8 +108,10 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	if err := rc.putState(ctx, model.KindPostureRun, RunID(rep.Cluster), rep, run); err != nil {
 		return nil, err
 	}
-	if err := rc.recordImages(ctx, rep); err != nil {
-		return nil, err
+	if rep.RunningImages != nil {
+		if err := runningimages.Write(ctx, rc.Store, rep.Cluster, rep.RunningImages, rep.At); err != nil {
+			return nil, err
+		}
 	}
 	return run, nil
 }
@@ -132,45 +131,6 @@ func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, 
 	st := model.State{ID: id, Kind: kind, UpdatedAt: rep.At, Data: raw}
 	if _, err := rc.Store.Put(ctx, store.State, kind, id, st, store.Cond{}); err != nil {
 		return fmt.Errorf("write %s of %s: %w", kind, rep.Cluster, err)
-	}
-	return nil
-}
-
-// RunningImagesID is the state id of chunk n of a cluster's running-image
-// inventory.
-func RunningImagesID(cluster string, n int) string {
-	return model.HashID(model.KindRunningImages, cluster, fmt.Sprint(n))
-}
-
-// recordImages writes the running-image inventory in chunks and deletes
-// chunks the previous run wrote beyond the new count.
-func (rc *Recorder) recordImages(ctx context.Context, rep *Report) error {
-	imgs := rep.RunningImages
-	for i := range imgs {
-		imgs[i].LastSeen = rep.At
-	}
-	chunks := (len(imgs) + runningImagesChunk - 1) / runningImagesChunk
-	var old model.State
-	oldChunks := 0
-	if _, err := rc.Store.Get(ctx, store.State, model.KindRunningImages, RunningImagesID(rep.Cluster, 0), &old); err == nil {
-		var ri model.RunningImages
-		if json.Unmarshal(old.Data, &ri) == nil {
-			oldChunks = ri.Chunks
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("read running images of %s: %w", rep.Cluster, err)
-	}
-	for n := 0; n < max(chunks, 1); n++ {
-		lo, hi := n*runningImagesChunk, min((n+1)*runningImagesChunk, len(imgs))
-		part := model.RunningImages{Cluster: rep.Cluster, Chunk: n, Chunks: chunks, At: rep.At, Images: imgs[lo:hi]}
-		if err := rc.putState(ctx, model.KindRunningImages, RunningImagesID(rep.Cluster, n), rep, part); err != nil {
-			return err
-		}
-	}
-	for n := max(chunks, 1); n < oldChunks; n++ {
-		if err := rc.Store.Delete(ctx, store.State, model.KindRunningImages, RunningImagesID(rep.Cluster, n)); err != nil {
-			return fmt.Errorf("delete running images chunk %d of %s: %w", n, rep.Cluster, err)
-		}
 	}
 	return nil
 }
