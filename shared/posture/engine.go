@@ -18,7 +18,7 @@ import (
 // Builtin returns the built-in checks.
 func Builtin() []Check {
 	var all []Check
-	for _, group := range [][]Check{workloadChecks(), objectChecks(), clusterChecks(), registryChecks()} {
+	for _, group := range [][]Check{workloadChecks(), objectChecks(), clusterChecks(), registryChecks(), agentChecks()} {
 		all = append(all, group...)
 	}
 	return all

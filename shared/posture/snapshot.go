@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,6 +44,20 @@ type Snapshot struct {
 	Registries []Registry
 	// Objects are the cluster's Kubernetes objects.
 	Objects Objects
+	// Agent, for a cluster assessed from its palisade-agent's snapshot,
+	// says how the agent reports; nil when the objects were read directly.
+	Agent *AgentStatus
+}
+
+// AgentStatus is how a cluster's palisade-agent reports.
+type AgentStatus struct {
+	// LastSeen is the agent's latest message; SnapshotAt when it took the
+	// snapshot assessed.
+	LastSeen, SnapshotAt time.Time
+	// Stale is set when the agent has been silent longer than StaleAfter:
+	// the objects assessed may be out of date.
+	Stale      bool
+	StaleAfter time.Duration
 }
 
 // Objects are the Kubernetes objects the checks read (the inventory an
