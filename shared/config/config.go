@@ -22,13 +22,14 @@ type Setting struct {
 
 // Config is every setting, grouped by the part of Palisade that uses it.
 type Config struct {
-	Common   Common
-	Store    Store
-	Scan     Scan
-	Rescan   Rescan
-	Detect   Detect
-	Sentinel Sentinel
-	Posture  Posture
+	Common    Common
+	Store     Store
+	Scan      Scan
+	Rescan    Rescan
+	Detect    Detect
+	Sentinel  Sentinel
+	Posture   Posture
+	Inventory Inventory
 }
 
 // Settings lists every setting Palisade reads.
@@ -36,7 +37,7 @@ func Settings() []Setting {
 	var all []Setting
 	for _, group := range [][]Setting{
 		commonSettings(), storeSettings(), scanSettings(), rescanSettings(),
-		detectSettings(), sentinelSettings(), postureSettings(),
+		detectSettings(), sentinelSettings(), postureSettings(), inventorySettings(),
 	} {
 		all = append(all, group...)
 	}
@@ -58,6 +59,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Detect = loadDetect(l)
 	c.Sentinel = loadSentinel(l)
 	c.Posture = loadPosture(l)
+	c.Inventory = loadInventory(l)
 	return c, errors.Join(l.errs...)
 }
 

@@ -53,10 +53,10 @@ func detectSettings() []Setting {
 		{Name: "PALISADE_RECON_BURST", Default: "5", Doc: "Reconnaissance commands in one workload within a window that make a burst alert."},
 		{Name: "PALISADE_DETECT_RETRIES", Default: "4", Doc: "Retries of a failed store or Sentinel write inside one detectruntime/analyzeaudit invocation before it fails (and the function.json retry policy applies)."},
 		{Name: "PALISADE_DETECT_RETRY_DELAY", Default: "1s", Doc: "First delay between those retries; it doubles each time."},
-		{Name: "PALISADE_EVENTHUB_CONNECTION", Default: "", Doc: "Event Hubs connection string (or identity-based prefix) the Functions host uses for the runtime and audit triggers.", Secret: true},
+		{Name: "PALISADE_EVENTHUB_CONNECTION", Default: "", Doc: "Event Hubs connection string (or identity-based prefix) the Functions host uses for the runtime, audit and inventory triggers.", Secret: true},
 		{Name: "PALISADE_RUNTIME_HUB", Default: "runtime", Doc: "Event hub carrying sensor envelopes (detectruntime trigger)."},
 		{Name: "PALISADE_AUDIT_HUB", Default: "audit", Doc: "Event hub carrying AKS kube-audit diagnostic records (analyzeaudit trigger)."},
-		{Name: "PALISADE_EVENTHUB_CONSUMER_GROUP", Default: "$Default", Doc: "Consumer group of the detectruntime and analyzeaudit triggers."},
+		{Name: "PALISADE_EVENTHUB_CONSUMER_GROUP", Default: "$Default", Doc: "Consumer group of the detectruntime, analyzeaudit and ingestinventory triggers."},
 	}
 }
 

@@ -28,8 +28,11 @@ func agentChecks() []Check {
 			if env.Snap.Cluster != nil {
 				res = env.Snap.Cluster.Resource()
 			}
-			o := Outcome{Resource: res, Pass: !a.Stale}
-			if a.Stale {
+			o := Outcome{Resource: res, Pass: !a.Stale && !a.SnapshotAt.IsZero()}
+			switch {
+			case a.SnapshotAt.IsZero():
+				o.Message = fmt.Sprintf("the agent has not completed a snapshot of the cluster (last message %s)", a.LastSeen.UTC().Format(time.RFC3339))
+			case a.Stale:
 				o.Message = fmt.Sprintf("no message from the agent since %s (more than %s); objects assessed as of %s",
 					a.LastSeen.UTC().Format(time.RFC3339), a.StaleAfter, a.SnapshotAt.UTC().Format(time.RFC3339))
 			}

@@ -55,10 +55,11 @@ func Write(ctx context.Context, st store.Store, cluster string, imgs []model.Run
 	return nil
 }
 
-// Add merges imgs into a cluster's set: digests not in it are added (with
-// their workloads), digests already in it get the new workloads and are
-// marked seen at at. Nothing is removed: the next Write does that. It
-// returns how many digests were new.
+// Add merges imgs into a cluster's set: digests not in it are added with
+// their workloads, so a newly running image is rescanned and listed at
+// once. Digests already in it are left as they are, and nothing is removed:
+// the next Write (of a whole snapshot, whose workloads are fully resolved)
+// does that. It returns how many digests were new.
 func Add(ctx context.Context, st store.Store, cluster string, imgs []model.RunningImage, at time.Time) (int, error) {
 	if len(imgs) == 0 {
 		return 0, nil
@@ -71,25 +72,15 @@ func Add(ctx context.Context, st store.Store, cluster string, imgs []model.Runni
 	for i, ri := range cur {
 		idx[ri.Digest] = i
 	}
-	added, changed := 0, false
+	added := 0
 	for _, ri := range imgs {
-		i, ok := idx[ri.Digest]
-		if !ok {
+		if _, ok := idx[ri.Digest]; !ok {
 			idx[ri.Digest] = len(cur)
 			cur = append(cur, ri)
 			added++
-			changed = true
-			continue
-		}
-		for _, w := range ri.Workloads {
-			if !slices.Contains(cur[i].Workloads, w) {
-				cur[i].Workloads = append(cur[i].Workloads, w)
-				slices.Sort(cur[i].Workloads)
-				changed = true
-			}
 		}
 	}
-	if !changed {
+	if added == 0 {
 		return 0, nil
 	}
 	slices.SortFunc(cur, func(a, b model.RunningImage) int {

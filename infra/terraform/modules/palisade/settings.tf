@@ -85,6 +85,10 @@ locals {
     PALISADE_EXEMPTIONS_FILE             = ""
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
+
+    # Cluster agents' inventory (shared/config/inventory.go).
+    PALISADE_INVENTORY_HUB     = azurerm_eventhub.inventory.name
+    PALISADE_AGENT_STALE_AFTER = "15m"
   }
 
   # Declared settings that are not set in Azure, and why.
