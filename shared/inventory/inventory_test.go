@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -285,5 +289,46 @@ func TestRunningImagesResolveOwners(t *testing.T) {
 		Workloads: []string{"Deployment/shop/web", "Pod/shop/debug"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("running images (-want +got):\n%s", diff)
+	}
+}
+
+// TestKindsAgree: every kind of Kinds is an Objects field of that JSON name,
+// known to KindOf and Add, and carried in order by Each.
+func TestKindsAgree(t *testing.T) {
+	var o Objects
+	var want []string
+	for _, k := range Kinds {
+		obj, err := scheme.Scheme.New(k.GroupVersion.WithKind(k.Name))
+		if err != nil {
+			t.Fatalf("%s: %v", k.Name, err)
+		}
+		if got := KindOf(obj); got != k.Name {
+			t.Errorf("KindOf(%T) = %q, want %s", obj, got, k.Name)
+		}
+		if !o.Add(obj) {
+			t.Errorf("Add refuses %s", k.Name)
+		}
+		want = append(want, k.Name)
+	}
+	var got []string
+	o.Each(func(kind string, _ *metav1.ObjectMeta, obj runtime.Object) {
+		got = append(got, kind)
+		if obj.GetObjectKind().GroupVersionKind().Kind != kind {
+			t.Errorf("%s without its kind set", kind)
+		}
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Each order (-want +got):\n%s", diff)
+	}
+	raw, _ := json.Marshal(o)
+	var fields map[string]json.RawMessage
+	json.Unmarshal(raw, &fields)
+	for _, k := range Kinds {
+		if _, ok := fields[k.Field]; !ok {
+			t.Errorf("no JSON field %q for %s in %s", k.Field, k.Name, raw)
+		}
+	}
+	if len(fields) != len(Kinds) || reflect.TypeOf(o).NumField() != len(Kinds) {
+		t.Errorf("%d fields, %d kinds", len(fields), len(Kinds))
 	}
 }

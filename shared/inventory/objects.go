@@ -150,6 +150,47 @@ func SetType(obj runtime.Object, kind string) bool {
 	return ok
 }
 
+// KindOf returns the kind of an object the inventory carries ("" for any
+// other), from its Go type: list and watch calls leave apiVersion and kind
+// empty.
+func KindOf(obj runtime.Object) string {
+	switch obj.(type) {
+	case *corev1.Namespace:
+		return "Namespace"
+	case *corev1.Pod:
+		return "Pod"
+	case *appsv1.Deployment:
+		return "Deployment"
+	case *appsv1.DaemonSet:
+		return "DaemonSet"
+	case *appsv1.StatefulSet:
+		return "StatefulSet"
+	case *appsv1.ReplicaSet:
+		return "ReplicaSet"
+	case *batchv1.Job:
+		return "Job"
+	case *batchv1.CronJob:
+		return "CronJob"
+	case *corev1.Service:
+		return "Service"
+	case *corev1.ServiceAccount:
+		return "ServiceAccount"
+	case *networkingv1.Ingress:
+		return "Ingress"
+	case *networkingv1.NetworkPolicy:
+		return "NetworkPolicy"
+	case *rbacv1.Role:
+		return "Role"
+	case *rbacv1.ClusterRole:
+		return "ClusterRole"
+	case *rbacv1.RoleBinding:
+		return "RoleBinding"
+	case *rbacv1.ClusterRoleBinding:
+		return "ClusterRoleBinding"
+	}
+	return ""
+}
+
 func typed[T runtime.Object](obj T, kind string) T {
 	SetType(obj, kind)
 	return obj
