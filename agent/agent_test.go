@@ -20,7 +20,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/palisade-sec/palisade/functions/ingestinventory"
@@ -162,8 +165,8 @@ func (p *pipeline) waitFor(what string, check func(*snapshots.Snapshot) string) 
 // versions is every object's resourceVersion, by "Kind/ns/name".
 func versions(o *inventory.Objects) map[string]string {
 	m := map[string]string{}
-	o.Each(func(kind string, meta *metav1.ObjectMeta, _ runtime.Object) {
-		m[inventory.ResourceName(kind, meta.Namespace, meta.Name)] = meta.ResourceVersion
+	o.Each(func(kind string, meta metav1.Object, _ runtime.Object) {
+		m[inventory.ResourceName(kind, meta.GetNamespace(), meta.GetName())] = meta.GetResourceVersion()
 	})
 	return m
 }
@@ -171,7 +174,11 @@ func versions(o *inventory.Objects) map[string]string {
 // collect reads the objects directly, as assessposture's direct path does.
 func (p *pipeline) collect() inventory.Objects {
 	p.t.Helper()
-	objs, err := posture.Collect(p.t.Context(), p.kc)
+	clients, err := posture.NewClients(p.s.Config())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	objs, err := posture.Collect(p.t.Context(), clients)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -292,6 +299,26 @@ func TestAgentStreamsTheCluster(t *testing.T) {
 	}
 	p.runningPod(ns, "debug", "docker.io/library/busybox:1.36", 2)
 
+	// Custom resources: a Cilium policy covers the namespace, and widgets
+	// no check reads are reported with their count.
+	dc, err := dynamic.NewForConfig(p.s.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnp := p.s.CRD(t, "cilium.io", "v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies", "Namespaced")
+	widgets := p.s.CRD(t, "example.com", "v1", "Widget", "widgets", "Namespaced")
+	for gvr, u := range map[schema.GroupVersionResource]*unstructured.Unstructured{
+		cnp:     {Object: map[string]any{"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "spec": map[string]any{"endpointSelector": map[string]any{}}}},
+		widgets: {Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "spec": map[string]any{}}},
+	} {
+		u.SetNamespace(ns)
+		u.SetName("one")
+		mustCreate(t, func() error {
+			_, err := dc.Resource(gvr).Namespace(ns).Create(ctx, u, metav1.CreateOptions{})
+			return err
+		})
+	}
+
 	cfg := p.config("agent-a", ns)
 	cfg.OpsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	stopA := p.start(cfg)
@@ -299,6 +326,11 @@ func TestAgentStreamsTheCluster(t *testing.T) {
 	p.noGaps(first.Head.Generation)
 	checkOps(t, cfg.OpsAddr)
 	samePosture(t, first, p.collect())
+	if len(first.Objects.CNIPolicies) == 0 || !slices.ContainsFunc(first.Objects.NotAssessed, func(na model.PostureNotAssessed) bool {
+		return na.Kind == "Widget" && na.Count >= 1 && na.Reason == inventory.ReasonCustomResource
+	}) {
+		t.Errorf("snapshot: CNI policies %d, not assessed %+v", len(first.Objects.CNIPolicies), first.Objects.NotAssessed)
+	}
 	imgs := waitImages(t, p, 2)
 	if !slices.Contains(imgs[0].Workloads, "Pod/"+ns+"/web-0") || !slices.Contains(imgs[1].Workloads, "Pod/"+ns+"/debug") {
 		t.Errorf("running images %+v", imgs)
@@ -393,6 +425,9 @@ func samePosture(t *testing.T, snap *snapshots.Snapshot, direct inventory.Object
 	}
 	if diff := cmp.Diff(viaAPI.Results, viaAgent.Results); diff != "" {
 		t.Errorf("posture through the agent differs from the direct path (-direct +agent):\n%s", diff)
+	}
+	if diff := cmp.Diff(viaAPI.NotAssessed, viaAgent.NotAssessed); diff != "" {
+		t.Errorf("not assessed (-direct +agent):\n%s", diff)
 	}
 	if diff := cmp.Diff(viaAPI.RunningImages, viaAgent.RunningImages); diff != "" {
 		t.Errorf("running images (-direct +agent):\n%s", diff)

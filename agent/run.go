@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -82,8 +83,18 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		q.Close()
 		return err
 	}
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		q.Close()
+		return fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	// Cilium and Calico policies and the count of other custom resources
+	// are read at each snapshot, as assessposture's direct path reads them.
+	custom := func(ctx context.Context, o *inventory.Objects) error {
+		return inventory.CollectCustom(ctx, kc.Discovery(), dc, o)
+	}
 	snd := sender.New(sender.Options{Cluster: cfg.ClusterID, Agent: cfg.Name, Resync: cfg.Resync, FlushInterval: cfg.FlushInterval,
-		Heartbeat: cfg.Heartbeat, MaxMessageBytes: cfg.MaxMessageBytes}, c, q, log)
+		Heartbeat: cfg.Heartbeat, MaxMessageBytes: cfg.MaxMessageBytes, Custom: custom}, c, q, log)
 	var rem *remediation.Remediator
 	if cfg.Remediation {
 		rem, err = remediation.New(remediation.Options{APIURL: cfg.APIURL, Key: cfg.APIKey, Cluster: cfg.ClusterID, Interval: cfg.RemediationInterval}, kc, snd, log)

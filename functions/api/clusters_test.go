@@ -39,7 +39,7 @@ func TestAgentEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	objs, _, err := posture.LoadManifestDir(filepath.Join("..", "..", "shared", "posture", "testdata", "bad"))
+	objs, err := posture.LoadManifestDir(filepath.Join("..", "..", "shared", "posture", "testdata", "bad"), posture.ManifestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAgentEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := "sha256:" + fmtHex(7)
-	if err := runningimages.Write(t.Context(), st, "aks-a", []model.RunningImage{{Digest: digest, Image: "web", Workloads: []string{"Deployment/shop/web"}}}, now); err != nil {
+	if _, err := runningimages.Write(t.Context(), st, "aks-a", []model.RunningImage{{Digest: digest, Image: "web", Workloads: []string{"Deployment/shop/web"}}}, now); err != nil {
 		t.Fatal(err)
 	}
 

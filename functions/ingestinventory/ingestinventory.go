@@ -39,6 +39,9 @@ const Name = "ingestinventory"
 
 // Options are the function's settings.
 type Options struct {
+	// HistoryDays is how long the remediation records agents report are
+	// kept (PALISADE_POSTURE_HISTORY_DAYS); 0 keeps them forever.
+	HistoryDays int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -48,6 +51,7 @@ type Function struct {
 	st    store.Store
 	snaps *snapshots.Store
 	now   func() time.Time
+	days  int
 }
 
 // New returns the function over st.
@@ -55,7 +59,7 @@ func New(st store.Store, opts Options) *Function {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Function{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), now: opts.Now}
+	return &Function{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), now: opts.Now, days: opts.HistoryDays}
 }
 
 // Summary counts what one invocation did, by outcome.
@@ -109,7 +113,7 @@ func (f *Function) take(ctx context.Context, body []byte, sum *Summary) (park st
 	case inventory.KindRemediation:
 		for _, rec := range e.Remediations {
 			rec.Cluster = e.Cluster // an agent speaks for its own cluster only
-			if err := posture.RecordRemediation(ctx, f.st, rec); err != nil {
+			if err := posture.RecordRemediation(ctx, f.st, rec, f.days); err != nil {
 				return "", err
 			}
 		}
@@ -130,7 +134,7 @@ func (f *Function) take(ctx context.Context, body []byte, sum *Summary) (park st
 	switch res.Outcome {
 	case snapshots.Completed:
 		imgs := inventory.RunningImages(&res.Snapshot.Objects)
-		if err := runningimages.Write(ctx, f.st, e.Cluster, imgs, now); err != nil {
+		if _, err := runningimages.Write(ctx, f.st, e.Cluster, imgs, now); err != nil {
 			return "", err
 		}
 		sum.Completed = append(sum.Completed, fmt.Sprintf("%s@%d", e.Cluster, e.Generation))

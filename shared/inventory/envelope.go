@@ -177,11 +177,20 @@ func (e *Envelope) Check() error {
 	}
 	if e.Objects != nil {
 		var bad error
-		e.Objects.Each(func(kind string, meta *metav1.ObjectMeta, _ runtime.Object) {
+		e.Objects.eachTyped(func(kind string, meta *metav1.ObjectMeta, _ runtime.Object) {
 			if bad == nil {
 				bad = Ref{Kind: kind, Namespace: meta.Namespace, Name: meta.Name}.check()
 			}
 		})
+		for i := range e.Objects.CNIPolicies {
+			u := &e.Objects.CNIPolicies[i]
+			if _, ok := CNIPolicyKinds[u.GroupVersionKind()]; (!ok || u.GetName() == "") && bad == nil {
+				bad = fmt.Errorf("%s %s/%s is not a CNI network policy with a name", u.GetAPIVersion(), u.GetKind(), u.GetName())
+			}
+		}
+		if len(e.Objects.Other) > 0 && bad == nil {
+			bad = errors.New("other objects are not part of the inventory")
+		}
 		if bad != nil {
 			return invalid("%s %s: object %v", e.Kind, e.ID, bad)
 		}

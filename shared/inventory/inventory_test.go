@@ -3,9 +3,9 @@ package inventory
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
@@ -311,7 +312,7 @@ func TestKindsAgree(t *testing.T) {
 		want = append(want, k.Name)
 	}
 	var got []string
-	o.Each(func(kind string, _ *metav1.ObjectMeta, obj runtime.Object) {
+	o.Each(func(kind string, _ metav1.Object, obj runtime.Object) {
 		got = append(got, kind)
 		if obj.GetObjectKind().GroupVersionKind().Kind != kind {
 			t.Errorf("%s without its kind set", kind)
@@ -328,7 +329,62 @@ func TestKindsAgree(t *testing.T) {
 			t.Errorf("no JSON field %q for %s in %s", k.Field, k.Name, raw)
 		}
 	}
-	if len(fields) != len(Kinds) || reflect.TypeOf(o).NumField() != len(Kinds) {
+	// Beside the kinds: CNI policies, other objects, what is not assessed.
+	if len(fields) != len(Kinds) || reflect.TypeOf(o).NumField() != len(Kinds)+3 {
 		t.Errorf("%d fields, %d kinds", len(fields), len(Kinds))
+	}
+}
+
+// TestSnapshotCarriesCNIPoliciesAndNotAssessed: what the informers do not
+// hold travels in the snapshot, and only there; anything else in those
+// lists is refused.
+func TestSnapshotCarriesCNIPoliciesAndNotAssessed(t *testing.T) {
+	cnp := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+		"metadata": map[string]any{"namespace": "shop", "name": "deny"}, "spec": map[string]any{"endpointSelector": map[string]any{}}}}
+	widget := model.PostureNotAssessed{Kind: "Widget", APIVersion: "example.com/v1", Source: "cluster", Count: 2, Reason: ReasonCustomResource}
+	b, err := NewBuilder(Envelope{Kind: KindSnapshot, Cluster: cluster, Time: at, Generation: 1}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add("Pod", pod("shop", "web", "web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddCNIPolicy(cnp); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddNotAssessed(widget); err != nil {
+		t.Fatal(err)
+	}
+	bad := cnp.DeepCopy()
+	bad.SetKind("Widget")
+	if err := b.AddCNIPolicy(bad); err == nil {
+		t.Error("a Widget was taken as a CNI policy")
+	}
+	msgs, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs := decodeAll(t, msgs, DefaultMaxBytes)
+	var o Objects
+	for _, e := range envs {
+		o.Apply(e.Objects, nil)
+	}
+	if len(o.Pods) != 1 || len(o.CNIPolicies) != 1 || o.CNIPolicies[0].GetName() != "deny" ||
+		!reflect.DeepEqual(o.NotAssessed, []model.PostureNotAssessed{widget}) || o.Count() != 2 {
+		t.Errorf("decoded %d pods, CNI policies %+v, not assessed %+v", len(o.Pods), o.CNIPolicies, o.NotAssessed)
+	}
+
+	c, _ := NewBuilder(Envelope{Kind: KindChanges, Cluster: cluster, Time: at, Generation: 1, Seq: 1}, 0)
+	if c.AddCNIPolicy(cnp) == nil || c.AddNotAssessed(widget) == nil {
+		t.Error("changes carry CNI policies or not-assessed entries")
+	}
+	for name, objects := range map[string]string{
+		"not a CNI kind": `{"cniPolicies":[{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}]}`,
+		"other objects":  `{"other":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"x"}}]}`,
+	} {
+		raw := `{"v":1,"kind":"snapshot","id":"x","cluster":"c","time":"2026-03-01T12:00:00Z","generation":1,"parts":1,"objects":` + objects + `}`
+		if _, err := Decode([]byte(raw)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
 	}
 }

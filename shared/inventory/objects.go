@@ -15,8 +15,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Objects are the Kubernetes objects the posture checks read. Every object
@@ -39,6 +42,15 @@ type Objects struct {
 	ClusterRoles        []rbacv1.ClusterRole         `json:"clusterRoles,omitempty"`
 	RoleBindings        []rbacv1.RoleBinding         `json:"roleBindings,omitempty"`
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding  `json:"clusterRoleBindings,omitempty"`
+	// CNIPolicies are the network policies of Cilium and Calico (the kinds
+	// of CNIPolicyKinds), as the API server serves them.
+	CNIPolicies []unstructured.Unstructured `json:"cniPolicies,omitempty"`
+	// Other are objects of built-in kinds no built-in check reads
+	// (ConfigMap, PodDisruptionBudget, ...), from manifests: custom
+	// policies see them. An agent does not send them.
+	Other []unstructured.Unstructured `json:"other,omitempty"`
+	// NotAssessed lists what was read but cannot be assessed, and why.
+	NotAssessed []model.PostureNotAssessed `json:"notAssessed,omitempty"`
 }
 
 // Kind is one kind of object the inventory carries.
@@ -84,7 +96,7 @@ func LookupKind(name string) (Kind, bool) {
 // Count returns the number of objects.
 func (o *Objects) Count() int {
 	n := 0
-	o.Each(func(string, *metav1.ObjectMeta, runtime.Object) { n++ })
+	o.Each(func(string, metav1.Object, runtime.Object) { n++ })
 	return n
 }
 
@@ -197,8 +209,18 @@ func typed[T runtime.Object](obj T, kind string) T {
 }
 
 // Each calls fn on every object with its kind and metadata, kind by kind in
-// the order of Kinds.
-func (o *Objects) Each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime.Object)) {
+// the order of Kinds, then the CNI policies and the other objects.
+func (o *Objects) Each(fn func(kind string, meta metav1.Object, obj runtime.Object)) {
+	o.eachTyped(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) { fn(kind, meta, obj) })
+	for _, list := range [][]unstructured.Unstructured{o.CNIPolicies, o.Other} {
+		for i := range list {
+			fn(list[i].GetKind(), &list[i], &list[i])
+		}
+	}
+}
+
+// eachTyped calls fn on every object of Kinds.
+func (o *Objects) eachTyped(fn func(kind string, meta *metav1.ObjectMeta, obj runtime.Object)) {
 	for i := range o.Namespaces {
 		fn("Namespace", &o.Namespaces[i].ObjectMeta, &o.Namespaces[i])
 	}
@@ -294,6 +316,34 @@ func (o *Objects) Apply(changed *Objects, deleted []Ref) {
 	applyList(&o.ClusterRoles, changed.ClusterRoles, "ClusterRole", gone)
 	applyList(&o.RoleBindings, changed.RoleBindings, "RoleBinding", gone)
 	applyList(&o.ClusterRoleBindings, changed.ClusterRoleBindings, "ClusterRoleBinding", gone)
+	applyUnstructured(&o.CNIPolicies, changed.CNIPolicies)
+	applyUnstructured(&o.Other, changed.Other)
+	o.NotAssessed = append(o.NotAssessed, changed.NotAssessed...)
+}
+
+// applyUnstructured upserts changed into list by apiVersion, kind,
+// namespace and name. (Deletions do not reach these lists: an agent sends
+// them whole with each snapshot.)
+func applyUnstructured(list *[]unstructured.Unstructured, changed []unstructured.Unstructured) {
+	if len(changed) == 0 {
+		return
+	}
+	key := func(u *unstructured.Unstructured) [4]string {
+		return [4]string{u.GetAPIVersion(), u.GetKind(), u.GetNamespace(), u.GetName()}
+	}
+	idx := make(map[[4]string]int, len(*list))
+	for i := range *list {
+		idx[key(&(*list)[i])] = i
+	}
+	for i := range changed {
+		k := key(&changed[i])
+		if j, ok := idx[k]; ok {
+			(*list)[j] = changed[i]
+			continue
+		}
+		idx[k] = len(*list)
+		*list = append(*list, changed[i])
+	}
 }
 
 // applyList upserts changed into list and drops the deleted ones.

@@ -8,6 +8,9 @@ import (
 	"strconv"
 
 	"github.com/klauspost/compress/gzip"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Message is one encoded envelope, ready to send.
@@ -58,7 +61,7 @@ type message struct {
 	gz      *gzip.Writer
 	pending int    // bytes written to gz since its last flush
 	section string // "", "objects" or "deleted"
-	kind    string // the open kind list within objects
+	field   string // the open list within objects
 	items   int
 }
 
@@ -85,6 +88,32 @@ func (b *Builder) Add(kind string, obj any) error {
 	if !ok {
 		return fmt.Errorf("inventory has no kind %q", kind)
 	}
+	return b.add(k.Field, kind, obj)
+}
+
+// AddCNIPolicy writes a Cilium or Calico network policy (snapshots only:
+// they are sent whole with each snapshot).
+func (b *Builder) AddCNIPolicy(u *unstructured.Unstructured) error {
+	if _, ok := CNIPolicyKinds[u.GroupVersionKind()]; !ok {
+		return fmt.Errorf("%s %s is not a CNI network policy kind", u.GetAPIVersion(), u.GetKind())
+	}
+	if b.head.Kind != KindSnapshot {
+		return errors.New("only snapshots carry CNI network policies")
+	}
+	return b.add("cniPolicies", u.GetKind(), u)
+}
+
+// AddNotAssessed records what the agent saw but cannot send for
+// assessment (custom resources, failed discovery), in a snapshot.
+func (b *Builder) AddNotAssessed(na model.PostureNotAssessed) error {
+	if b.head.Kind != KindSnapshot {
+		return errors.New("only snapshots carry what is not assessed")
+	}
+	return b.add("notAssessed", na.Kind, na)
+}
+
+// add writes obj into the objects list field.
+func (b *Builder) add(field, kind string, obj any) error {
 	if b.cur != nil && b.cur.section == "deleted" {
 		return errors.New("changes: every Add comes before every Delete")
 	}
@@ -93,8 +122,8 @@ func (b *Builder) Add(kind string, obj any) error {
 		return fmt.Errorf("encode %s: %w", kind, err)
 	}
 	lead := `,`
-	if b.cur == nil || b.cur.section != "objects" || b.cur.kind != kind {
-		lead = `],"` + k.Field + `":[` // at most this much more
+	if b.cur == nil || b.cur.section != "objects" || b.cur.field != field {
+		lead = `],"` + field + `":[` // at most this much more
 	}
 	fits, err := b.room(len(lead) + len(raw))
 	if err != nil {
@@ -115,11 +144,11 @@ func (b *Builder) Add(kind string, obj any) error {
 	m := b.cur
 	switch {
 	case m.section == "":
-		m.write([]byte(`,"objects":{"` + k.Field + `":[`))
-		m.section, m.kind = "objects", kind
-	case m.kind != kind:
-		m.write([]byte(`],"` + k.Field + `":[`))
-		m.kind = kind
+		m.write([]byte(`,"objects":{"` + field + `":[`))
+		m.section, m.field = "objects", field
+	case m.field != field:
+		m.write([]byte(`],"` + field + `":[`))
+		m.field = field
 	default:
 		m.write([]byte(`,`))
 	}

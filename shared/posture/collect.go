@@ -6,13 +6,51 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/palisade-sec/palisade/shared/inventory"
 )
 
 // listPage bounds the objects per list call.
 const listPage = 500
 
+// Clients are a cluster's typed client and the dynamic client, with the same
+// connection, that reads custom resources. The Sources' Kube methods return
+// them.
+type Clients struct {
+	kubernetes.Interface
+	Dynamic dynamic.Interface
+}
+
+// DynamicClient returns the dynamic client.
+func (c *Clients) DynamicClient() dynamic.Interface { return c.Dynamic }
+
+// NewClients opens both clients of rc.
+func NewClients(rc *rest.Config) (*Clients, error) {
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &Clients{Interface: kc, Dynamic: dc}, nil
+}
+
+// DynamicClient is a Kubernetes client that also reads custom resources,
+// as Clients does.
+type DynamicClient interface {
+	DynamicClient() dynamic.Interface
+}
+
 // Collect reads the objects the checks need from a cluster, page by page.
+// When kc is also a DynamicClient (Clients), the API server's discovery
+// tells which custom resources it serves: the network policies of Cilium
+// and Calico are read, and every other custom resource kind with objects
+// is listed in NotAssessed with its count.
 func Collect(ctx context.Context, kc kubernetes.Interface) (Objects, error) {
 	var o Objects
 	steps := []struct {
@@ -96,6 +134,13 @@ func Collect(ctx context.Context, kc kubernetes.Interface) (Objects, error) {
 			}
 			lo.Continue = next
 		}
+	}
+	var dc dynamic.Interface
+	if d, ok := kc.(DynamicClient); ok {
+		dc = d.DynamicClient()
+	}
+	if err := inventory.CollectCustom(ctx, kc.Discovery(), dc, &o); err != nil {
+		return o, err
 	}
 	return o, nil
 }

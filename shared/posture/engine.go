@@ -81,6 +81,11 @@ type Report struct {
 	// nil: a cluster with an agent has its inventory kept by
 	// ingestinventory, which the caller says by clearing this.
 	RunningImages []model.RunningImage
+	// NotAssessed lists the objects (or kinds) that could not be assessed,
+	// and why.
+	NotAssessed []model.PostureNotAssessed
+	// Checks summarise every check and policy evaluated, by id.
+	Checks []model.PostureCheckSummary
 }
 
 // Assess runs every check and policy on snap.
@@ -91,7 +96,7 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 	}
 	now := e.now().UTC()
 	rep := &Report{Cluster: snap.Name, At: now, PolicyErrors: append([]*PolicyError(nil), e.broken...),
-		RunningImages: inventory.RunningImages(&snap.Objects)}
+		RunningImages: inventory.RunningImages(&snap.Objects), NotAssessed: snap.Objects.NotAssessed}
 	for _, ex := range e.exemptions {
 		if !ex.Expires.After(now) {
 			rep.ExpiredExemptions = append(rep.ExpiredExemptions, ex.describe())
@@ -140,7 +145,43 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 		return a.Resource < b.Resource
 	})
 	rep.Score, rep.ByBenchmark = Score(rep.Results)
+	rep.Checks = e.summaries(rep)
 	return rep, nil
+}
+
+// summaries counts the results of every check and policy, in id order.
+func (e *Engine) summaries(rep *Report) []model.PostureCheckSummary {
+	idx := map[string]int{}
+	var out []model.PostureCheckSummary
+	add := func(id string, sev model.Severity) {
+		if _, ok := idx[id]; !ok {
+			idx[id] = len(out)
+			out = append(out, model.PostureCheckSummary{CheckID: id, Severity: sev, EvaluatedAt: rep.At})
+		}
+	}
+	for _, c := range e.checks {
+		add(c.ID, c.Severity)
+	}
+	for _, p := range e.policies {
+		add(p.ID, p.Severity)
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		add(r.CheckID, r.Severity)
+		s := &out[idx[r.CheckID]]
+		switch r.Status {
+		case model.PosturePass:
+			s.Passed++
+		case model.PostureFail:
+			s.Failed++
+		case model.PostureExempt:
+			s.Exempt++
+		default:
+			s.Errors++
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CheckID < out[j].CheckID })
+	return out
 }
 
 // exempt marks a failed result exempt when an exemption in force covers
@@ -175,8 +216,9 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 	}
 	failed := map[string]bool{}
 	var err error
-	env.Snap.Objects.Each(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) {
-		if err != nil || env.Excluded(meta.Namespace) {
+	env.Snap.Objects.Each(func(kind string, meta metav1.Object, obj runtime.Object) {
+		ns, name := meta.GetNamespace(), meta.GetName()
+		if err != nil || env.Excluded(ns) {
 			return
 		}
 		var input ast.Value
@@ -187,17 +229,17 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 			if input == nil {
 				m, cerr := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 				if cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 				if input, cerr = ast.InterfaceToValue(m); cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 			}
 			msgs, verr := p.Violations(ctx, input)
-			o := Outcome{Resource: resourceName(kind, meta.Namespace, meta.Name), Namespace: meta.Namespace,
-				Labels: meta.Labels, Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
+			o := Outcome{Resource: resourceName(kind, ns, name), Namespace: ns,
+				Labels: meta.GetLabels(), Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
 			if verr != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/runningimages"
@@ -16,11 +19,26 @@ import (
 // posture), the run summary with the change since the previous run and the
 // history (state posture-run, posture-history), and the running-image
 // inventory (shared/runningimages) when the report carries one.
+//
+// It writes only what changed: a result is written when it is new, when
+// its status, evidence (message), exemption or definition changed, and
+// once every RefreshEvery; on a quiet cluster a run writes a handful of
+// items instead of one per result. Each result is refreshed at a time of
+// day fixed by its id, so the refreshes spread over the day's runs.
 type Recorder struct {
 	Store store.Store
 	// Workers bounds concurrent writes (default 8).
 	Workers int
+	// HistoryDays is how long history records live (their ttl); 0 keeps
+	// them forever.
+	HistoryDays int
+	// RefreshEvery is how often an unchanged result is written again
+	// (default 24h), so that its evaluatedAt is never older.
+	RefreshEvery time.Duration
 }
+
+// DefaultRefresh is how often an unchanged result is rewritten.
+const DefaultRefresh = 24 * time.Hour
 
 // RunID is the state id of the latest run of cluster.
 func RunID(cluster string) string { return model.HashID(model.KindPostureRun, cluster) }
@@ -37,7 +55,8 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 		return nil, fmt.Errorf("read previous results of %s: %w", rep.Cluster, err)
 	}
 	run := &model.PostureRun{Cluster: rep.Cluster, At: rep.At, Score: rep.Score, ByBenchmark: rep.ByBenchmark,
-		ExpiredExemptions: rep.ExpiredExemptions}
+		ExpiredExemptions: rep.ExpiredExemptions, NotAssessedCount: len(rep.NotAssessed), Checks: rep.Checks}
+	run.NotAssessed = rep.NotAssessed[:min(len(rep.NotAssessed), model.MaxRunIDs)]
 	for _, pe := range rep.PolicyErrors {
 		run.PolicyErrors = append(run.PolicyErrors, pe.Error())
 	}
@@ -53,10 +72,15 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	}
 
 	current := make(map[string]bool, len(rep.Results))
+	var write []*model.PostureResult
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		current[r.ID] = true
 		old, had := prev[r.ID]
+		r.ChangedAt = rep.At
+		if had && !old.ChangedAt.IsZero() && sameEvidence(&old, r) {
+			r.ChangedAt = old.ChangedAt
+		}
 		if r.Status == model.PostureFail {
 			if had && old.Status == model.PostureFail && !old.FirstFailed.IsZero() {
 				r.FirstFailed = old.FirstFailed
@@ -71,7 +95,11 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 			run.ResolvedCount++
 			run.Resolved = appendCapped(run.Resolved, r.ID)
 		}
+		if !had || !sameContent(&old, r) || rc.refreshDue(r.ID, old.EvaluatedAt, rep.At) {
+			write = append(write, r)
+		}
 	}
+	run.ResultsWritten, run.ResultsUnchanged = len(write), len(rep.Results)-len(write)
 	var stale []string
 	for id, old := range prev {
 		if current[id] {
@@ -85,15 +113,15 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	}
 	run.Removed = len(stale)
 
-	err = rc.parallel(ctx, len(rep.Results)+len(stale), func(i int) error {
-		if i < len(rep.Results) {
-			r := &rep.Results[i]
+	err = rc.parallel(ctx, len(write)+len(stale), func(i int) error {
+		if i < len(write) {
+			r := write[i]
 			if _, err := rc.Store.Put(ctx, store.Posture, r.Cluster, r.ID, r, store.Cond{}); err != nil {
 				return fmt.Errorf("write result %s: %w", r.ID, err)
 			}
 			return nil
 		}
-		id := stale[i-len(rep.Results)]
+		id := stale[i-len(write)]
 		if err := rc.Store.Delete(ctx, store.Posture, rep.Cluster, id); err != nil {
 			return fmt.Errorf("delete stale result %s: %w", id, err)
 		}
@@ -102,18 +130,55 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.putState(ctx, model.KindPostureHistory, model.HashID(rep.Cluster, fmt.Sprint(rep.At.UnixNano())), rep, run); err != nil {
-		return nil, err
-	}
-	if err := rc.putState(ctx, model.KindPostureRun, RunID(rep.Cluster), rep, run); err != nil {
-		return nil, err
-	}
+	imageWrites := 0
 	if rep.RunningImages != nil {
-		if err := runningimages.Write(ctx, rc.Store, rep.Cluster, rep.RunningImages, rep.At); err != nil {
+		if imageWrites, err = runningimages.Write(ctx, rc.Store, rep.Cluster, rep.RunningImages, rep.At); err != nil {
 			return nil, err
 		}
 	}
+	run.Writes = len(write) + len(stale) + imageWrites + 2 // and the history and run records
+	// The history keeps the scores and counts, not the lists.
+	hist := *run
+	hist.Checks, hist.NotAssessed = nil, nil
+	ttl := rc.HistoryDays * 86400
+	if err := rc.putState(ctx, model.KindPostureHistory, model.HashID(rep.Cluster, fmt.Sprint(rep.At.UnixNano())), rep, &hist, ttl); err != nil {
+		return nil, err
+	}
+	if err := rc.putState(ctx, model.KindPostureRun, RunID(rep.Cluster), rep, run, 0); err != nil {
+		return nil, err
+	}
 	return run, nil
+}
+
+// sameEvidence reports whether a result's status, evidence and exemption
+// are those stored.
+func sameEvidence(old, r *model.PostureResult) bool {
+	return old.Status == r.Status && old.Message == r.Message && old.ExemptReason == r.ExemptReason && old.ExemptUntil.Equal(r.ExemptUntil)
+}
+
+// sameContent reports whether writing r would change the stored result
+// other than in its times: evidence, and the check's definition (title,
+// severity, benchmarks, remediation, patch).
+func sameContent(old, r *model.PostureResult) bool {
+	return sameEvidence(old, r) && old.ChangedAt.Equal(r.ChangedAt) && old.FirstFailed.Equal(r.FirstFailed) &&
+		old.Title == r.Title && old.Severity == r.Severity && slices.Equal(old.Benchmarks, r.Benchmarks) &&
+		old.Remediation == r.Remediation && old.Patch == r.Patch && old.Namespace == r.Namespace && old.Resource == r.Resource
+}
+
+// refreshDue reports whether a result last written at last is due for its
+// refresh at now: each result has a time of day (from its id) and is
+// rewritten by the first run at or after that time once a period has
+// passed since it was written.
+func (rc *Recorder) refreshDue(id string, last, now time.Time) bool {
+	every := rc.RefreshEvery
+	if every <= 0 {
+		every = DefaultRefresh
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	slot := time.Duration(h.Sum64() % uint64(every))
+	boundary := now.Add(-slot).Truncate(every).Add(slot) // the latest slot time at or before now
+	return last.Before(boundary)
 }
 
 func appendCapped(list []string, id string) []string {
@@ -123,12 +188,12 @@ func appendCapped(list []string, id string) []string {
 	return append(list, id)
 }
 
-func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, data any) error {
+func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, data any, ttl int) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode %s of %s: %w", kind, rep.Cluster, err)
 	}
-	st := model.State{ID: id, Kind: kind, UpdatedAt: rep.At, Data: raw}
+	st := model.State{ID: id, Kind: kind, UpdatedAt: rep.At, Data: raw, TTL: ttl}
 	if _, err := rc.Store.Put(ctx, store.State, kind, id, st, store.Cond{}); err != nil {
 		return fmt.Errorf("write %s of %s: %w", kind, rep.Cluster, err)
 	}

@@ -30,6 +30,9 @@ type Remediator struct {
 	Checks []string // check ids opted in; "*" = all
 	Apply  bool
 	Now    func() time.Time
+	// HistoryDays is how long remediation records live (their ttl); 0
+	// keeps them forever.
+	HistoryDays int
 }
 
 // Remediate handles the failed results of rep and returns the attempts.
@@ -53,7 +56,7 @@ func (rm *Remediator) Remediate(ctx context.Context, rep *Report) ([]model.Remed
 		if err != nil {
 			rec.Error = err.Error()
 		}
-		if err := RecordRemediation(ctx, rm.Store, rec); err != nil {
+		if err := RecordRemediation(ctx, rm.Store, rec, rm.HistoryDays); err != nil {
 			return done, err
 		}
 		done = append(done, rec)
@@ -67,14 +70,14 @@ func optedIn(checks []string, check string) bool {
 
 // RecordRemediation stores one remediation attempt (state kind
 // posture-remediation), keyed by result and time so a report received twice
-// is stored once.
-func RecordRemediation(ctx context.Context, st store.Store, rec model.Remediation) error {
+// is stored once. It expires after historyDays (0: never).
+func RecordRemediation(ctx context.Context, st store.Store, rec model.Remediation, historyDays int) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode remediation of %s: %w", rec.Resource, err)
 	}
 	id := model.HashID(rec.ResultID, strconv.FormatInt(rec.At.UnixNano(), 10))
-	s := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw}
+	s := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw, TTL: historyDays * 86400}
 	if _, err := st.Put(ctx, store.State, model.KindRemediation, id, s, store.Cond{}); err != nil {
 		return fmt.Errorf("record remediation of %s: %w", rec.Resource, err)
 	}

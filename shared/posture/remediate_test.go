@@ -15,8 +15,6 @@ import (
 	"github.com/palisade-sec/palisade/tests/kubeapi"
 )
 
-func TestMain(m *testing.M) { kubeapi.Main(m) }
-
 // legacyDaemonSet creates testdata/bad's privileged DaemonSet in namespace
 // ns of the real API server and returns it as the server stored it.
 func legacyDaemonSet(t *testing.T, s *kubeapi.Server, ns string) *appsv1.DaemonSet {

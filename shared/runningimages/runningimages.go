@@ -30,29 +30,33 @@ func ID(cluster string, n int) string {
 }
 
 // Write replaces a cluster's set with imgs, seen at at, and deletes chunks
-// a larger earlier set left beyond the new count.
-func Write(ctx context.Context, st store.Store, cluster string, imgs []model.RunningImage, at time.Time) error {
+// a larger earlier set left beyond the new count. It returns the writes
+// and deletes it made.
+func Write(ctx context.Context, st store.Store, cluster string, imgs []model.RunningImage, at time.Time) (int, error) {
 	for i := range imgs {
 		imgs[i].LastSeen = at
 	}
 	oldChunks, err := chunks(ctx, st, cluster)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	writes := 0
 	n := (len(imgs) + Chunk - 1) / Chunk
 	for c := 0; c < max(n, 1); c++ {
 		lo, hi := c*Chunk, min((c+1)*Chunk, len(imgs))
 		part := model.RunningImages{Cluster: cluster, Chunk: c, Chunks: n, At: at, Images: imgs[lo:hi]}
 		if err := put(ctx, st, cluster, c, part); err != nil {
-			return err
+			return writes, err
 		}
+		writes++
 	}
 	for c := max(n, 1); c < oldChunks; c++ {
 		if err := st.Delete(ctx, store.State, model.KindRunningImages, ID(cluster, c)); err != nil {
-			return fmt.Errorf("delete running images chunk %d of %s: %w", c, cluster, err)
+			return writes, fmt.Errorf("delete running images chunk %d of %s: %w", c, cluster, err)
 		}
+		writes++
 	}
-	return nil
+	return writes, nil
 }
 
 // Add merges imgs into a cluster's set: digests not in it are added with
@@ -92,7 +96,8 @@ func Add(ctx context.Context, st store.Store, cluster string, imgs []model.Runni
 		}
 		return 0
 	})
-	return added, Write(ctx, st, cluster, cur, at)
+	_, err = Write(ctx, st, cluster, cur, at)
+	return added, err
 }
 
 // Read returns a cluster's set, sorted by digest (empty when it has none).

@@ -24,14 +24,14 @@ func TestWriteShrinksAndAddMerges(t *testing.T) {
 	st := testenv.Store(t)
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	if err := Write(ctx, st, "c1", images(2500), t0); err != nil {
+	if _, err := Write(ctx, st, "c1", images(2500), t0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Read(ctx, st, "c1")
 	if err != nil || len(got) != 2500 {
 		t.Fatalf("%d images, %v", len(got), err)
 	}
-	if err := Write(ctx, st, "c1", images(3), t0.Add(time.Hour)); err != nil {
+	if _, err := Write(ctx, st, "c1", images(3), t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	for c, want := range []bool{true, false, false} {

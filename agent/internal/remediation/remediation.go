@@ -59,7 +59,7 @@ type Remediator struct {
 	log  zerolog.Logger
 
 	mu   sync.Mutex
-	done map[string]time.Time // result id -> the evaluation last carried out
+	done map[string]attempt // result id -> the instruction last carried out
 }
 
 // New returns a remediator applying through kc.
@@ -77,7 +77,7 @@ func New(opts Options, kc kubernetes.Interface, rep Reporter, log zerolog.Logger
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("remediation: API URL %q is not an http(s) URL", opts.APIURL)
 	}
-	return &Remediator{opts: opts, kc: kc, rep: rep, log: log.With().Str(logging.FieldComponent, "remediation").Logger(), done: map[string]time.Time{}}, nil
+	return &Remediator{opts: opts, kc: kc, rep: rep, log: log.With().Str(logging.FieldComponent, "remediation").Logger(), done: map[string]attempt{}}, nil
 }
 
 // Run asks for instructions every Interval until ctx ends. Failures are
@@ -99,6 +99,20 @@ func (r *Remediator) Run(ctx context.Context) {
 	}
 }
 
+// attempt is what an instruction carried out asked for. An unchanged
+// result keeps its evaluation time (the recorder writes only what
+// changed), so the same result asked again with apply on, or with another
+// patch, is a new instruction.
+type attempt struct {
+	evaluatedAt time.Time
+	apply       bool
+	patch       string
+}
+
+func (a attempt) same(in model.RemediationInstruction) bool {
+	return a.evaluatedAt.Equal(in.EvaluatedAt) && a.apply == in.Apply && a.patch == in.Patch
+}
+
 // Once fetches the instructions, carries out the new ones and reports
 // them. It returns how many it carried out.
 func (r *Remediator) Once(ctx context.Context) (int, error) {
@@ -109,14 +123,14 @@ func (r *Remediator) Once(ctx context.Context) (int, error) {
 	var recs []model.Remediation
 	for _, in := range ins {
 		r.mu.Lock()
-		seen := r.done[in.ResultID].Equal(in.EvaluatedAt)
+		seen := r.done[in.ResultID].same(in)
 		r.mu.Unlock()
 		if seen {
 			continue
 		}
 		recs = append(recs, r.carryOut(ctx, in))
 		r.mu.Lock()
-		r.done[in.ResultID] = in.EvaluatedAt
+		r.done[in.ResultID] = attempt{in.EvaluatedAt, in.Apply, in.Patch}
 		r.mu.Unlock()
 	}
 	if err := r.rep.Report(recs); err != nil {

@@ -54,6 +54,10 @@ type Options struct {
 	Resync, FlushInterval, Heartbeat time.Duration
 	// MaxMessageBytes bounds each message (default inventory.DefaultMaxBytes).
 	MaxMessageBytes int
+	// Custom reads, at each snapshot, what the informers do not hold: the
+	// Cilium and Calico network policies and the custom resources not
+	// assessed (inventory.CollectCustom). Nil: nothing.
+	Custom func(context.Context, *inventory.Objects) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -122,7 +126,7 @@ func (s *Sender) Stats() Stats {
 // Run streams until ctx ends: a snapshot now, then changes, heartbeats
 // and resyncs. term is the leadership term (0 without leader election).
 func (s *Sender) Run(ctx context.Context, term int64) error {
-	if err := s.Snapshot(term); err != nil {
+	if err := s.Snapshot(ctx, term); err != nil {
 		return err
 	}
 	flush := time.NewTicker(s.opts.FlushInterval)
@@ -146,7 +150,7 @@ func (s *Sender) Run(ctx context.Context, term int64) error {
 		switch n, _ := s.q.Pending(); {
 		case needSnapshot && n == 0:
 			needSnapshot = false
-			err = s.Snapshot(term)
+			err = s.Snapshot(ctx, term)
 		default:
 			err = s.Flush()
 			if err == nil && s.opts.Now().Sub(s.lastSentAt()) >= s.opts.Heartbeat {
@@ -191,8 +195,9 @@ func (s *Sender) nextGeneration(term int64, now time.Time) int64 {
 }
 
 // Snapshot sends a full snapshot of the cache as a new generation. Changes
-// noted until now are part of it.
-func (s *Sender) Snapshot(term int64) error {
+// noted until now are part of it. What Custom cannot read is sent as not
+// assessed, not left out.
+func (s *Sender) Snapshot(ctx context.Context, term int64) error {
 	start := s.opts.Now()
 	s.src.TakeDirty()
 	s.mu.Lock()
@@ -208,6 +213,9 @@ func (s *Sender) Snapshot(term int64) error {
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
+	}
+	if err := s.addCustom(ctx, b); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	msgs, err := b.Finish()
 	if err != nil {
@@ -234,6 +242,30 @@ func (s *Sender) Snapshot(term int64) error {
 	}
 	ev.Int64("generation", gen).Int("parts", len(msgs)).Int64("bytes", bytes).
 		Dur(logging.FieldDuration, s.opts.Now().Sub(start)).Msg("snapshot queued")
+	return nil
+}
+
+// addCustom adds what Custom reads to a snapshot.
+func (s *Sender) addCustom(ctx context.Context, b *inventory.Builder) error {
+	if s.opts.Custom == nil {
+		return nil
+	}
+	var o inventory.Objects
+	if err := s.opts.Custom(ctx, &o); err != nil {
+		s.log.Warn().Err(err).Msg("custom resources not read")
+		o.NotAssessed = append(o.NotAssessed, model.PostureNotAssessed{Kind: "*", Source: "cluster",
+			Reason: "the agent could not read the custom resources: " + err.Error()})
+	}
+	for i := range o.CNIPolicies {
+		if err := b.AddCNIPolicy(&o.CNIPolicies[i]); err != nil {
+			return err
+		}
+	}
+	for _, na := range o.NotAssessed {
+		if err := b.AddNotAssessed(na); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -73,7 +73,7 @@ func TestSnapshotThenChanges(t *testing.T) {
 	q, _ := queue.Open(queue.Options{})
 	now := time.Unix(1_780_000_000, 0)
 	s := New(Options{Cluster: "c1", Agent: "a", Now: func() time.Time { return now }}, c, q, zerolog.Nop())
-	if err := s.Snapshot(3); err != nil {
+	if err := s.Snapshot(t.Context(), 3); err != nil {
 		t.Fatal(err)
 	}
 	snap := drain(t, q)
@@ -123,7 +123,7 @@ func TestSnapshotThenChanges(t *testing.T) {
 		t.Errorf("nothing changed, yet a message: %v", err)
 	}
 	// The same second, or an earlier term: the generation still grows.
-	if err := s.Snapshot(0); err != nil {
+	if err := s.Snapshot(t.Context(), 0); err != nil {
 		t.Fatal(err)
 	}
 	if again := drain(t, q); again[0].Generation != snap[0].Generation+1 {
