@@ -27,7 +27,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // invoke delivers bodies as one batch, encoded as the host encodes this
 // function's binding (function.json: cardinality many, dataType binary).
-func invoke(t *testing.T, f *Function, bodies ...[]byte) Summary {
+func invoke(t testing.TB, f *Function, bodies ...[]byte) Summary {
 	t.Helper()
 	app, err := funchost.LoadApp("../..")
 	if err != nil {
@@ -128,7 +128,7 @@ func TestSnapshotsChangesAndWhatCannotBeUsed(t *testing.T) {
 	store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindRemediation}, func(s model.State) error { recs = append(recs, s); return nil })
 	store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindParked}, func(s model.State) error { parked = append(parked, s); return nil })
 	if len(recs) != 1 || !strings.Contains(string(recs[0].Data), `"cluster":"`+cluster+`"`) {
-		t.Errorf("remediation records %s", recs)
+		t.Errorf("remediation records %+v", recs)
 	}
 	var reasons []string
 	store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindParked}, func(p model.Parked) error { reasons = append(reasons, p.Reason); return nil })
