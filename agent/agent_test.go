@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -263,12 +262,12 @@ func (p *pipeline) runningPod(ns, name, image string, n int) {
 }
 
 // outage is how long Event Hubs is down in TestAgentStreamsTheCluster:
-// 30 s with PALISADE_LONG_TESTS set.
+// 30 s (3 s with -short).
 func outage() time.Duration {
-	if os.Getenv("PALISADE_LONG_TESTS") != "" {
-		return 30 * time.Second
+	if testing.Short() {
+		return 3 * time.Second
 	}
-	return 3 * time.Second
+	return 30 * time.Second
 }
 
 // TestAgentStreamsTheCluster: the snapshot and the changes (create, update,
