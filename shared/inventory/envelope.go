@@ -191,6 +191,9 @@ func (e *Envelope) Check() error {
 		if len(e.Objects.Other) > 0 && bad == nil {
 			bad = errors.New("other objects are not part of the inventory")
 		}
+		if e.Kind != KindSnapshot && (len(e.Objects.CNIPolicies) > 0 || len(e.Objects.NotAssessed) > 0) && bad == nil {
+			bad = errors.New("CNI policies and what is not assessed come with snapshots only")
+		}
 		if bad != nil {
 			return invalid("%s %s: object %v", e.Kind, e.ID, bad)
 		}

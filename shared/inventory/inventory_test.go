@@ -381,8 +381,13 @@ func TestSnapshotCarriesCNIPoliciesAndNotAssessed(t *testing.T) {
 	for name, objects := range map[string]string{
 		"not a CNI kind": `{"cniPolicies":[{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}]}`,
 		"other objects":  `{"other":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"x"}}]}`,
+		"changes":        `{"notAssessed":[{"kind":"Widget","reason":"x"}]}`,
 	} {
-		raw := `{"v":1,"kind":"snapshot","id":"x","cluster":"c","time":"2026-03-01T12:00:00Z","generation":1,"parts":1,"objects":` + objects + `}`
+		kind := `"snapshot","generation":1,"parts":1`
+		if name == "changes" {
+			kind = `"changes","generation":1,"seq":1`
+		}
+		raw := `{"v":1,"kind":` + kind + `,"id":"x","cluster":"c","time":"2026-03-01T12:00:00Z","objects":` + objects + `}`
 		if _, err := Decode([]byte(raw)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
