@@ -16,6 +16,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 build:
 	$(GO) build -o $(BIN)/palisade ./functions
 	@if [ -d sensor ] && ls sensor/*.go >/dev/null 2>&1; then $(GO) build -o $(BIN)/palisade-sensor ./sensor; fi
+	$(GO) build -o $(BIN)/palisade-agent ./agent
 
 ## run: the main job on one machine with no Azure (embedded store, local host emulation on :7071).
 run: build

@@ -22,7 +22,8 @@ const module = "github.com/palisade-sec/palisade"
 // table live at the edges (functions/...).
 var domain = []string{
 	"shared/detection", "shared/audit", "shared/posture", "shared/scanner",
-	"shared/vulnstore", "shared/model", "shared/falcoevent",
+	"shared/vulnstore", "shared/model", "shared/falcoevent", "shared/inventory",
+	"shared/snapshots", "shared/runningimages", "shared/kubeapply",
 }
 
 // deps lists the transitive imports of each package, as `go list -deps`
@@ -76,6 +77,27 @@ func TestSensorLinksNoScanner(t *testing.T) {
 				t.Errorf("%s links %s", pkg, d)
 			}
 		}
+	}
+}
+
+// TestAgentLinksNoScannerOrFunctionApp: the cluster agent links neither
+// Trivy nor the function app, nor the policy engine and stores it has no
+// use for: posture is evaluated by the function app from its snapshots.
+func TestAgentLinksNoScannerOrFunctionApp(t *testing.T) {
+	forbidden := []string{module + "/shared/scanner", module + "/shared/posture", module + "/shared/store",
+		module + "/shared/customhandler", module + "/shared/config"}
+	n := 0
+	for pkg, ds := range deps(t, "agent") {
+		n++
+		for _, d := range ds {
+			if slices.Contains(forbidden, d) || strings.HasPrefix(d, "github.com/aquasecurity/") ||
+				strings.HasPrefix(d, "github.com/open-policy-agent/") || strings.HasPrefix(d, module+"/functions") {
+				t.Errorf("%s links %s", pkg, d)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no agent package listed")
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
+	"github.com/palisade-sec/palisade/functions/ingestinventory"
 	"github.com/palisade-sec/palisade/functions/refreshintel"
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
@@ -33,6 +34,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
+	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/backend"
 )
@@ -97,7 +99,12 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	io := settings.Intel(e.cfg.Intel)
 	io.Now = e.now
 	feeds := intel.NewSource(e.store, io)
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Feeds: feeds}))
+	p := e.cfg.Posture
+	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{
+		Key: e.cfg.Common.APIKey, Feeds: feeds, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+	}))
+	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{HistoryDays: p.HistoryDays, Now: e.now}).Handle)
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
@@ -190,10 +197,10 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := e.cfg.Posture
-	srv.Handle(assessposture.Name, assessposture.New(e.store, source, assessposture.Options{
+	inventories := snapshots.New(e.store, snapshots.Options{Now: e.now})
+	srv.Handle(assessposture.Name, assessposture.New(e.store, source, inventories, assessposture.Options{
 		Engine: settings.Posture(p), Subscriptions: p.Subscriptions, Kubeconfig: p.Kubeconfig,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, AgentStaleAfter: e.cfg.Inventory.StaleAfter, Now: e.now,
 	}).Handle)
 	return srv, nil
 }

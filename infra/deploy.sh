@@ -4,8 +4,8 @@
 #   infra/deploy.sh [--dry-run] package   zip dist/app (made by `make app`) into dist/palisade.zip
 #   infra/deploy.sh [--dry-run] deploy    tofu apply, publish the zip, push the images built
 #                                         by `make images` to the deployment's registry, and
-#                                         install the sensor chart by image digest in every
-#                                         protected AKS cluster
+#                                         install the chart (sensor and agent) by image digest
+#                                         in every protected AKS cluster
 #   infra/deploy.sh [--dry-run] destroy   uninstall the sensor chart and tofu destroy
 #
 # --dry-run prints every command that would change something, one a line
@@ -26,6 +26,7 @@
 #   PALISADE_DEPLOY_DIR     outputs, values files and kubeconfigs written here (default dist/deploy)
 #   PALISADE_SENSOR_IMAGE   sensor image REPO:TAG or REPO@sha256:… to install instead of
 #                           the one built here (which is then not pushed)
+#   PALISADE_AGENT_IMAGE    the same for the agent image
 #   PALISADE_SENSOR_VALUES  your own values file, given to helm after the generated one
 set -euo pipefail
 
@@ -147,8 +148,11 @@ push_images() {
 	local files=() f
 	for f in "$images_dir"/*.tar; do
 		[ -e "$f" ] || continue
-		# An overriding sensor image is not the one built here.
+		# An overriding image is not the one built here.
 		if [ -n "${PALISADE_SENSOR_IMAGE:-}" ] && [ "$(basename "$f")" = palisade-sensor.tar ]; then
+			continue
+		fi
+		if [ -n "${PALISADE_AGENT_IMAGE:-}" ] && [ "$(basename "$f")" = palisade-agent.tar ]; then
 			continue
 		fi
 		files+=("$f")

@@ -17,7 +17,7 @@ import (
 
 	"github.com/palisade-sec/palisade/sensor/falco/falcotest"
 	"github.com/palisade-sec/palisade/sensor/ops"
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/tests/testenv"
 	"github.com/rs/zerolog"

@@ -2,22 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade/sensor/falco"
 	"github.com/palisade-sec/palisade/sensor/ops"
-	"github.com/palisade-sec/palisade/sensor/queue"
-	"github.com/palisade-sec/palisade/sensor/sink"
+	"github.com/palisade-sec/palisade/shared/ehsink"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 	"github.com/palisade-sec/palisade/shared/falcoevent"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // run runs the sensor until ctx ends, then stops the inputs, sends what is
@@ -41,21 +41,14 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	metrics := ops.NewMetrics()
 
-	var cred azcore.TokenCredential
-	if cfg.EventHubsConnectionString == "" {
-		// Workload identity in AKS; managed identity or AZURE_* elsewhere.
-		cred, err = azidentity.NewDefaultAzureCredential(nil)
-		if err != nil {
-			q.Close()
-			return fmt.Errorf("entra credential: %w", err)
-		}
-	}
-	snk, err := sink.New(sink.Options{
+	// Without a connection string: workload identity in AKS, a managed
+	// identity or AZURE_* elsewhere.
+	snk, err := ehsink.New(ehsink.Options{
 		ConnectionString: cfg.EventHubsConnectionString,
 		Namespace:        cfg.EventHubsNamespace,
-		Credential:       cred,
 		EventHub:         cfg.EventHubName,
 		PartitionKey:     cfg.NodeName,
+		ApplicationID:    "palisade-sensor",
 		MaxBatchBytes:    cfg.BatchMaxBytes,
 		MaxBatchEvents:   cfg.BatchMaxEvents,
 		FlushInterval:    cfg.FlushInterval,
@@ -162,7 +155,7 @@ var _ falco.Receiver = (*intake)(nil)
 // Receive stamps, encodes and queues one event.
 func (in *intake) Receive(ev falcoevent.Event, input string) {
 	falcoevent.Stamp(&ev.Envelope, in.cluster, in.node)
-	rec, err := sink.Record(&ev.Envelope)
+	rec, err := record(&ev.Envelope)
 	if err != nil {
 		in.Invalid(input, err)
 		return
@@ -175,6 +168,15 @@ func (in *intake) Receive(ev falcoevent.Event, input string) {
 func (in *intake) Invalid(input string, err error) {
 	in.metrics.Invalid(input)
 	in.log.Warn().Err(err).Str("input", input).Msg("invalid falco event")
+}
+
+// record frames an envelope for the queue: its id is the message id.
+func record(env *model.Envelope) ([]byte, error) {
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope %s: %w", env.ID, err)
+	}
+	return ehsink.Frame(env.ID, body)
 }
 
 // syncSpool flushes the spool to disk every second.

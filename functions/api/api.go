@@ -17,10 +17,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
@@ -32,6 +34,16 @@ type Options struct {
 	// Feeds reports the exploitation feeds for /api/intel; nil reports
 	// them missing.
 	Feeds FeedStatus
+	// AgentStaleAfter is how long a cluster's agent may be silent before
+	// /api/clusters calls it stale; default 15 minutes.
+	AgentStaleAfter time.Duration
+	// Remediate lists the checks whose patches agents are told to apply
+	// ("*" = all; empty: none), and RemediateApply whether for real or as
+	// a dry run only (/api/remediations).
+	Remediate      []string
+	RemediateApply bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // FeedStatus reports the state of the exploitation feeds; *intel.Source is
@@ -43,14 +55,22 @@ type FeedStatus interface {
 // API serves the query endpoints.
 type API struct {
 	st    store.Store
+	snaps *snapshots.Store
 	key   string
 	feeds FeedStatus
+	opts  Options
 	mux   *http.ServeMux
 }
 
 // New returns the API over st.
 func New(st store.Store, opts Options) *API {
-	a := &API{st: st, key: opts.Key, feeds: opts.Feeds, mux: http.NewServeMux()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AgentStaleAfter <= 0 {
+		opts.AgentStaleAfter = 15 * time.Minute
+	}
+	a := &API{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), key: opts.Key, feeds: opts.Feeds, opts: opts, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))

@@ -51,6 +51,15 @@ func newRequest(r *http.Request, rt route) (*request, error) {
 // param is a query parameter's value ("" when absent).
 func (r *request) param(name string) string { return r.query.Get(name) }
 
+// required is a parameter that must be given.
+func (r *request) required(name string) (string, error) {
+	v := r.param(name)
+	if v == "" {
+		return "", badRequest(name + " is required")
+	}
+	return v, nil
+}
+
 // cursor is the one paging parser: limit (1-1000, default 100) and the
 // continuation token of the previous page.
 func (r *request) cursor() (store.Cursor, error) {

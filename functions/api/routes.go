@@ -8,6 +8,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
@@ -25,6 +26,9 @@ import (
 //	GET /api/alerts                    ?cluster= &severity= &minSeverity= &type= &status= &since= &until=
 //	GET /api/posture                   ?cluster= &check= &status= &namespace= &severity= &resource=
 //	GET /api/posture/score             ?cluster=
+//	GET /api/clusters                  the clusters whose agents report, with the state of their inventory
+//	GET /api/running-images            ?cluster= (required) the images running there (not paged)
+//	GET /api/remediations              ?cluster= (required) the patches that cluster's agent is to apply (not paged)
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
@@ -35,6 +39,9 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/alerts", params: []string{"cluster", "severity", "minSeverity", "type", "status", "since", "until"}, paged: true, serve: (*API).alerts},
 		{method: http.MethodGet, path: "/api/posture", params: []string{"cluster", "check", "status", "namespace", "severity", "resource"}, paged: true, serve: (*API).postureResults},
 		{method: http.MethodGet, path: "/api/posture/score", params: []string{"cluster"}, serve: (*API).postureScore},
+		{method: http.MethodGet, path: "/api/clusters", paged: true, serve: (*API).clusters},
+		{method: http.MethodGet, path: "/api/running-images", params: []string{"cluster"}, serve: (*API).runningImages},
+		{method: http.MethodGet, path: "/api/remediations", params: []string{"cluster"}, serve: (*API).remediations},
 	}
 }
 
@@ -202,4 +209,57 @@ func (a *API) postureScore(r *request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Message: "cluster " + quote(cluster) + " has not been assessed"}
 	}
 	return s, err
+}
+
+// cluster is one cluster's agent inventory, and whether its agent is
+// silent.
+type cluster struct {
+	model.ClusterInventory
+	Stale bool `json:"stale"`
+}
+
+func (a *API) clusters(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	heads, err := a.snaps.Heads(r.Context(), cur)
+	if err != nil {
+		return nil, err
+	}
+	now := a.opts.Now()
+	out := store.List[cluster]{Items: make([]cluster, 0, len(heads.Items)), Continuation: heads.Continuation}
+	for _, h := range heads.Items {
+		out.Items = append(out.Items, cluster{ClusterInventory: h, Stale: h.Generation == 0 || h.Stale(now, a.opts.AgentStaleAfter)})
+	}
+	return out, nil
+}
+
+func (a *API) runningImages(r *request) (any, error) {
+	c, err := r.required("cluster")
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := runningimages.Read(r.Context(), a.st, c)
+	if err != nil {
+		return nil, err
+	}
+	if imgs == nil {
+		imgs = []model.RunningImage{}
+	}
+	return store.List[model.RunningImage]{Items: imgs}, nil
+}
+
+// remediations are a cluster agent's instructions: the failed results'
+// patches of the checks the operator opted in to.
+func (a *API) remediations(r *request) (any, error) {
+	c, err := r.required("cluster")
+	if err != nil {
+		return nil, err
+	}
+	items, err := posture.Instructions(r.Context(), a.st, c, a.opts.Remediate, a.opts.RemediateApply)
+	if err != nil {
+		return nil, err
+	}
+	return store.List[model.RemediationInstruction]{Items: items}, nil
 }

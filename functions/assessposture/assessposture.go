@@ -3,19 +3,34 @@
 // configured subscriptions (or of one kubeconfig cluster), stores the
 // results, score and history, records the running images for the rescans
 // and applies the remediations the operator opted in to.
+//
+// A cluster whose palisade-agent sends its inventory is assessed from the
+// agent's latest complete snapshot (with ARM for the cluster-level settings
+// when ARM knows the cluster): no inbound call to its API server, so
+// private and Arc-enabled clusters are covered. Its agent applies the
+// remediations itself (GET /api/remediations) and ingestinventory keeps
+// its running images. An agent silent for longer than AgentStaleAfter fails
+// the agent-reporting check of its cluster, whose last snapshot is still
+// assessed. Clusters without an agent, and PALISADE_KUBECONFIG, are read
+// directly as before.
 package assessposture
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
@@ -26,6 +41,12 @@ type Source interface {
 	Kube(ctx context.Context, cl *posture.Cluster) (kubernetes.Interface, error)
 	Diagnostics(ctx context.Context, clusterID string) ([]posture.DiagnosticSetting, error)
 	Registries(ctx context.Context, subscription string) ([]posture.Registry, error)
+}
+
+// Inventories are the snapshots agents sent: *snapshots.Store.
+type Inventories interface {
+	Heads(ctx context.Context, cur store.Cursor) (store.List[model.ClusterInventory], error)
+	Latest(ctx context.Context, cluster string) (*snapshots.Snapshot, error)
 }
 
 // Name is the function's folder name.
@@ -44,6 +65,9 @@ type Options struct {
 	// check with a patch); RemediateApply applies after the dry run.
 	Remediate      []string
 	RemediateApply bool
+	// AgentStaleAfter is how long an agent may be silent before its
+	// cluster fails agent-reporting; default 15 minutes.
+	AgentStaleAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -52,16 +76,20 @@ type Options struct {
 type Function struct {
 	store  store.Store
 	source Source
+	inv    Inventories
 	opts   Options
 	now    func() time.Time
 }
 
 // New returns the function.
-func New(st store.Store, source Source, opts Options) *Function {
+func New(st store.Store, source Source, inv Inventories, opts Options) *Function {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Function{store: st, source: source, opts: opts, now: opts.Now}
+	if opts.AgentStaleAfter <= 0 {
+		opts.AgentStaleAfter = 15 * time.Minute
+	}
+	return &Function{store: st, source: source, inv: inv, opts: opts, now: opts.Now}
 }
 
 // timerInfo is the timer binding's value.
@@ -76,6 +104,10 @@ type Summary struct {
 	Results    int `json:"results"`
 	Failed     int `json:"failed"`
 	Remediated int `json:"remediated"`
+	// Agents is how many clusters were assessed from an agent's snapshot,
+	// StaleAgents how many of those agents have gone silent.
+	Agents      int `json:"agents"`
+	StaleAgents int `json:"staleAgents"`
 	// NotAssessed counts the objects (or custom resource kinds) that could
 	// not be assessed; the run records list them.
 	NotAssessed int      `json:"notAssessed"`
@@ -105,6 +137,10 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 		sum.Errors = append(sum.Errors, err.Error())
 		errs = append(errs, err)
 	}
+	heads, err := f.heads(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare assessment: %w", err)
+	}
 	subs := f.opts.Subscriptions
 	if f.opts.Kubeconfig != "" {
 		subs = []string{"local"}
@@ -116,7 +152,14 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 			continue
 		}
 		for _, cl := range clusters {
-			if err := f.assessCluster(ctx, eng, rec, cl, &sum); err != nil {
+			key := strings.ToLower(cl.ID)
+			if h, ok := heads[key]; ok && cl.ID != "" && h.Generation > 0 {
+				delete(heads, key)
+				err = f.assessFromAgent(ctx, eng, rec, cl, h, &sum)
+			} else {
+				err = f.assessCluster(ctx, eng, rec, cl, &sum)
+			}
+			if err != nil {
 				fail(cl.ID+cl.Name, err)
 			}
 		}
@@ -132,6 +175,14 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 				fail(r.ID, err)
 			}
 			sum.Registries++
+		}
+	}
+	// Clusters ARM does not show (Arc-enabled, elsewhere, or no
+	// subscriptions configured) but whose agents send their inventory.
+	for _, key := range slices.Sorted(maps.Keys(heads)) {
+		h := heads[key]
+		if err := f.assessFromAgent(ctx, eng, rec, nil, h, &sum); err != nil {
+			fail(h.Cluster, err)
 		}
 	}
 	resp := &customhandler.Response{Outputs: map[string]any{}, ReturnValue: sum,
@@ -162,11 +213,69 @@ func (f *Function) assessCluster(ctx context.Context, eng *posture.Engine, rec *
 	return f.record(ctx, eng, rec, snap, kc, sum)
 }
 
+// heads returns the clusters with an agent, by lower-cased cluster id (ARM
+// ids vary in case).
+func (f *Function) heads(ctx context.Context) (map[string]model.ClusterInventory, error) {
+	out := map[string]model.ClusterInventory{}
+	cur := store.Cursor{Limit: 200}
+	for {
+		page, err := f.inv.Heads(ctx, cur)
+		if err != nil {
+			return nil, fmt.Errorf("read agent inventories: %w", err)
+		}
+		for _, h := range page.Items {
+			out[strings.ToLower(h.Cluster)] = h
+		}
+		if page.Continuation == "" {
+			return out, nil
+		}
+		cur.Continuation = page.Continuation
+	}
+}
+
+// assessFromAgent assesses a cluster from its agent's latest complete
+// snapshot, with ARM's view of the cluster when cl is known. An agent with
+// no complete snapshot yet, or silent for too long, fails agent-reporting.
+func (f *Function) assessFromAgent(ctx context.Context, eng *posture.Engine, rec *posture.Recorder, cl *posture.Cluster, h model.ClusterInventory, sum *Summary) error {
+	snap := &posture.Snapshot{Name: h.Cluster}
+	if h.Generation > 0 {
+		latest, err := f.inv.Latest(ctx, h.Cluster)
+		if err != nil {
+			return err
+		}
+		snap.Objects, h = latest.Objects, latest.Head
+	}
+	stale := h.Generation == 0 || h.Stale(f.now(), f.opts.AgentStaleAfter)
+	snap.Agent = &posture.AgentStatus{LastSeen: h.LastSeen, SnapshotAt: h.SnapshotAt, Stale: stale, StaleAfter: f.opts.AgentStaleAfter}
+	if cl != nil {
+		snap.Name, snap.Cluster = cl.ID, cl
+		var err error
+		if snap.Diagnostics, err = f.source.Diagnostics(ctx, cl.ID); err != nil {
+			return err
+		}
+	}
+	sum.Clusters++
+	sum.Agents++
+	if stale {
+		sum.StaleAgents++
+		logging.Ctx(ctx).Warn().Str(logging.FieldCluster, snap.Name).Time("last_seen", h.LastSeen).
+			Int64("generation", h.Generation).Msg("cluster agent is silent; assessing its last snapshot")
+	}
+	return f.record(ctx, eng, rec, snap, nil, sum)
+}
+
+// record assesses snap and stores the results. kc, for a cluster read
+// directly, is where opted-in remediations are applied; a cluster with an
+// agent (snap.Agent) has them applied by the agent and its running images
+// kept by ingestinventory.
 func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture.Recorder, snap *posture.Snapshot, kc kubernetes.Interface, sum *Summary) error {
 	start := f.now()
 	rep, err := eng.Assess(ctx, snap)
 	if err != nil {
 		return err
+	}
+	if snap.Agent != nil {
+		rep.RunningImages = nil
 	}
 	run, err := rec.Record(ctx, rep)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/intel/inteltest"
 	"github.com/palisade-sec/palisade/shared/model"
-	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanevents/scaneventstest"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -150,13 +150,11 @@ func newFixture(t *testing.T, kevURL, epssURL string) *fixture {
 // putRunning records the images running in a cluster, as posture does.
 func (f *fixture) putRunning(t *testing.T, cluster string, digests ...string) {
 	t.Helper()
-	ri := model.RunningImages{Cluster: cluster, Chunks: 1, At: f.clk.Now()}
+	var imgs []model.RunningImage
 	for _, d := range digests {
-		ri.Images = append(ri.Images, model.RunningImage{Digest: d, Image: "contoso.azurecr.io/shop/web:1.0", Workloads: []string{"Deployment/shop/web"}})
+		imgs = append(imgs, model.RunningImage{Digest: d, Image: "contoso.azurecr.io/shop/web:1.0", Workloads: []string{"Deployment/shop/web"}})
 	}
-	raw, _ := json.Marshal(ri)
-	id := posture.RunningImagesID(cluster, 0)
-	if _, err := f.st.Put(t.Context(), store.State, model.KindRunningImages, id, model.State{ID: id, Kind: model.KindRunningImages, Data: raw}, store.Cond{}); err != nil {
+	if _, err := runningimages.Write(t.Context(), f.st, cluster, imgs, f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package scanimage_test
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -10,9 +9,8 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/intel/inteltest"
 	"github.com/palisade-sec/palisade/shared/model"
-	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
-	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -41,9 +39,8 @@ func TestScanOnPushPrioritises(t *testing.T) {
 	})
 	r := newRigOpts(t, st, scanimage.Options{Intel: loader})
 	digest := scantest.Push(t, r.registry, "team/app", "1.0", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
-	ri, _ := json.Marshal(model.RunningImages{Cluster: "aks-prod", Chunks: 1, Images: []model.RunningImage{{Digest: digest, Image: r.registry + "/team/app:1.0"}}})
-	id := posture.RunningImagesID("aks-prod", 0)
-	if _, err := st.Put(t.Context(), store.State, model.KindRunningImages, id, model.State{ID: id, Kind: model.KindRunningImages, Data: ri}, store.Cond{}); err != nil {
+	running := []model.RunningImage{{Digest: digest, Image: r.registry + "/team/app:1.0"}}
+	if _, err := runningimages.Write(t.Context(), st, "aks-prod", running, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.deliver(t, event(t, false, "Microsoft.ContainerRegistry.ImagePushed", r.registry, "team/app", "1.0", digest), false); err != nil {

@@ -40,6 +40,7 @@ type image struct {
 // another binary as an image is one more line here.
 var images = []image{
 	{Name: "palisade-sensor", Package: "./sensor", Description: "Palisade runtime sensor: Falco's alerts from every node to Event Hubs."},
+	{Name: "palisade-agent", Package: "./agent", Description: "Palisade cluster agent: the cluster's inventory to Event Hubs, remediation inside the cluster."},
 }
 
 // platforms of every image, in one image index: AKS has x86-64 and Arm64

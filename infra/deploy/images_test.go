@@ -29,7 +29,7 @@ import (
 )
 
 // helpMentions is a flag each image's binary lists in its -h answer.
-var helpMentions = map[string]string{"palisade-sensor": "-cluster-id"}
+var helpMentions = map[string]string{"palisade-sensor": "-cluster-id", "palisade-agent": "-resync"}
 
 // TestImages builds every image twice (the same digests, byte for byte),
 // pushes one build to a loopback OCI registry, pulls it back by digest,

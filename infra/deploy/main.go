@@ -7,7 +7,7 @@
 //	palisade-deploy push     -registry HOST [-prefix palisade] [-insecure] FILE.tar...
 //	palisade-deploy output   -outputs outputs.json NAME
 //	palisade-deploy clusters -outputs outputs.json
-//	palisade-deploy values   -outputs outputs.json -out DIR [-images dist/images] [-sensor-image REF]
+//	palisade-deploy values   -outputs outputs.json -out DIR [-images dist/images] [-sensor-image REF] [-agent-image REF]
 //
 // outputs.json is what `tofu output -json` prints for
 // infra/terraform/examples/main.
@@ -108,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fs.StringVar(&opts.ImagesDir, "images", "dist/images", "directory of the images built by `make images`")
 			fs.StringVar(&opts.Prefix, "prefix", defaultPrefix, "repository prefix the images are pushed under")
 			fs.StringVar(&opts.SensorImage, "sensor-image", getenv("PALISADE_SENSOR_IMAGE"), "sensor image (REPO:TAG or REPO@sha256:…) instead of the one built and pushed")
+			fs.StringVar(&opts.AgentImage, "agent-image", getenv("PALISADE_AGENT_IMAGE"), "agent image (REPO:TAG or REPO@sha256:…) instead of the one built and pushed")
 		}
 		if err := parse(fs, args[1:], 0); err != nil {
 			return err

@@ -16,8 +16,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// sensorImageName is the image the sensor chart runs.
-const sensorImageName = "palisade-sensor"
+// The images the chart runs.
+const (
+	sensorImageName = "palisade-sensor"
+	agentImageName  = "palisade-agent"
+)
 
 // ErrOutputs is returned when the Terraform outputs lack what the
 // deployment needs or hold something unexpected.
@@ -141,6 +144,7 @@ type valuesOptions struct {
 	ImagesDir   string
 	Prefix      string
 	SensorImage string // REPO:TAG or REPO@DIGEST instead of the built image
+	AgentImage  string // the same for the agent
 }
 
 // imageRef is the image part of the chart's values.
@@ -166,17 +170,29 @@ type sensorValues struct {
 			ClientID string `yaml:"clientId"`
 		} `yaml:"workloadIdentity"`
 	} `yaml:"eventHubs"`
+	Agent struct {
+		Enabled        bool     `yaml:"enabled"`
+		Image          imageRef `yaml:"image"`
+		ServiceAccount struct {
+			Name string `yaml:"name"`
+		} `yaml:"serviceAccount"`
+		WorkloadIdentity struct {
+			ClientID string `yaml:"clientId"`
+		} `yaml:"workloadIdentity"`
+		HubName string `yaml:"hubName"`
+	} `yaml:"agent"`
 }
 
-// sensorImage is the image the values name: the override, or the built
-// image at its digest in the deployment's registry.
-func sensorImage(o tfOutputs, opts valuesOptions) (imageRef, error) {
-	if opts.SensorImage != "" {
-		return parseImageRef(opts.SensorImage)
+// builtImage is the image the values name: the override (from the
+// setting env), or the built image at its digest in the deployment's
+// registry.
+func builtImage(o tfOutputs, opts valuesOptions, name, override, env string) (imageRef, error) {
+	if override != "" {
+		return parseImageRef(override, env)
 	}
-	file := filepath.Join(opts.ImagesDir, sensorImageName+".tar")
+	file := filepath.Join(opts.ImagesDir, name+".tar")
 	if _, err := os.Stat(file); err != nil {
-		return imageRef{}, fmt.Errorf("no %s image (%v): run make images, or set PALISADE_SENSOR_IMAGE", sensorImageName, err)
+		return imageRef{}, fmt.Errorf("no %s image (%v): run make images, or set %s", name, err, env)
 	}
 	d, err := layoutDigest(file)
 	if err != nil {
@@ -186,14 +202,14 @@ func sensorImage(o tfOutputs, opts valuesOptions) (imageRef, error) {
 	if err != nil {
 		return imageRef{}, err
 	}
-	return imageRef{Repository: repository(registry, opts.Prefix, sensorImageName), Digest: d.Digest.String()}, nil
+	return imageRef{Repository: repository(registry, opts.Prefix, name), Digest: d.Digest.String()}, nil
 }
 
 // parseImageRef splits REPO@sha256:… or REPO:TAG (a port in the registry
-// host is not a tag).
-func parseImageRef(s string) (imageRef, error) {
+// host is not a tag); env names the setting it came from.
+func parseImageRef(s, env string) (imageRef, error) {
 	if _, err := name.ParseReference(s, name.StrictValidation); err != nil {
-		return imageRef{}, fmt.Errorf("PALISADE_SENSOR_IMAGE %q: want REPOSITORY:TAG or REPOSITORY@sha256:…: %v", s, err)
+		return imageRef{}, fmt.Errorf("%s %q: want REPOSITORY:TAG or REPOSITORY@sha256:…: %v", env, s, err)
 	}
 	if repo, digest, ok := strings.Cut(s, "@"); ok {
 		return imageRef{Repository: repo, Digest: digest}, nil
@@ -210,9 +226,34 @@ func writeValues(o tfOutputs, opts valuesOptions, stdout io.Writer) error {
 		return err
 	}
 	var v sensorValues
-	if v.Image, err = sensorImage(o, opts); err != nil {
+	if v.Image, err = builtImage(o, opts, sensorImageName, opts.SensorImage, "PALISADE_SENSOR_IMAGE"); err != nil {
 		return err
 	}
+	if v.Agent.Image, err = builtImage(o, opts, agentImageName, opts.AgentImage, "PALISADE_AGENT_IMAGE"); err != nil {
+		return err
+	}
+	v.Agent.Enabled = true
+	if v.Agent.HubName, err = o.str("inventory_eventhub"); err != nil {
+		return err
+	}
+	if v.Agent.WorkloadIdentity.ClientID, err = o.str("agent_client_id"); err != nil {
+		return err
+	}
+	var agentSA struct{ Namespace, Name string }
+	if err := o.decode("agent_service_account", &agentSA); err != nil {
+		return err
+	}
+	var sensorSA struct{ Namespace string }
+	if err := o.decode("sensor_service_account", &sensorSA); err != nil {
+		return err
+	}
+	// One release installs both: the federated credentials must trust
+	// service accounts of its one namespace.
+	if agentSA.Name == "" || agentSA.Namespace != sensorSA.Namespace {
+		return fmt.Errorf("%w: output agent_service_account in %s must name a service account in the sensor's namespace %q, got %+v",
+			ErrOutputs, o.file, sensorSA.Namespace, agentSA)
+	}
+	v.Agent.ServiceAccount.Name = agentSA.Name
 	if v.EventHubs.Namespace, err = o.str("eventhubs_namespace_fqdn"); err != nil {
 		return err
 	}

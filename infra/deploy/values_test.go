@@ -39,6 +39,9 @@ func goodOutputs() map[string]any {
 		"eventhubs_namespace_fqdn":    "ns.servicebus.windows.net",
 		"runtime_eventhub":            "runtime",
 		"image_registry_login_server": "reg.azurecr.io",
+		"agent_service_account":       map[string]string{"namespace": "palisade", "name": "palisade-agent"},
+		"agent_client_id":             "66666666-7777-8888-9999-000000000000",
+		"inventory_eventhub":          "inventory",
 	}
 }
 
@@ -50,13 +53,13 @@ func TestParseImageRef(t *testing.T) {
 		"reg.azurecr.io/palisade-sensor@" + digest: {Repository: "reg.azurecr.io/palisade-sensor", Digest: digest},
 	}
 	for in, want := range tests {
-		got, err := parseImageRef(in)
+		got, err := parseImageRef(in, "PALISADE_SENSOR_IMAGE")
 		if err != nil || got != want {
 			t.Errorf("parseImageRef(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"localhost:5000/palisade-sensor", "reg.azurecr.io/x@sha256:12", "UPPER/case:1", ""} {
-		if got, err := parseImageRef(bad); err == nil {
+		if got, err := parseImageRef(bad, "PALISADE_SENSOR_IMAGE"); err == nil {
 			t.Errorf("parseImageRef(%q) = %+v, want an error", bad, got)
 		}
 	}
@@ -76,6 +79,10 @@ func TestValuesRefuseIncompleteOutputs(t *testing.T) {
 		}, `cluster prod: "/subscriptions/0000/resourceGroups/rg" is not an AKS resource id`},
 		"key unfit for a file": {func(o map[string]any) { o["aks_cluster_ids"] = map[string]string{"../x": clusterID} }, `cluster key "../x"`},
 		"no service account":   {func(o map[string]any) { o["sensor_service_account"] = map[string]string{"namespace": "palisade"} }, "needs namespace and name"},
+		"no agent identity":    {func(o map[string]any) { delete(o, "agent_client_id") }, `no output "agent_client_id"`},
+		"agent elsewhere": {func(o map[string]any) {
+			o["agent_service_account"] = map[string]string{"namespace": "other", "name": "palisade-agent"}
+		}, `must name a service account in the sensor's namespace "palisade"`},
 	}
 	// A built sensor image, so the values name it by digest in the registry.
 	images := t.TempDir()
@@ -83,8 +90,10 @@ func TestValuesRefuseIncompleteOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeLayoutFile(filepath.Join(images, "palisade-sensor.tar"), idx, "1", time.Unix(0, 0)); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"palisade-sensor", "palisade-agent"} {
+		if err := writeLayoutFile(filepath.Join(images, name+".tar"), idx, "1", time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -114,10 +123,7 @@ func TestValuesFromOverride(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	getenv := func(k string) string {
-		if k == "PALISADE_SENSOR_IMAGE" {
-			return "ghcr.io/o/palisade-sensor:0.2.0"
-		}
-		return ""
+		return map[string]string{"PALISADE_SENSOR_IMAGE": "ghcr.io/o/palisade-sensor:0.2.0", "PALISADE_AGENT_IMAGE": "ghcr.io/o/palisade-agent:0.2.0"}[k]
 	}
 	if err := run(t.Context(), []string{"values", "-outputs", outputsFile(t, goodOutputs()), "-out", out}, getenv, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -130,7 +136,8 @@ func TestValuesFromOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "  repository: ghcr.io/o/palisade-sensor\n  tag: 0.2.0\n") || strings.Contains(string(b), "digest") {
+	if !strings.Contains(string(b), "  repository: ghcr.io/o/palisade-sensor\n  tag: 0.2.0\n") || strings.Contains(string(b), "digest") ||
+		!strings.Contains(string(b), "    repository: ghcr.io/o/palisade-agent\n    tag: 0.2.0\n") {
 		t.Errorf("values file:\n%s", b)
 	}
 }
@@ -161,10 +168,21 @@ func TestValuesNameTheBuiltImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	agentIdx, err := random.Index(64, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := writeLayoutFile(filepath.Join(images, "palisade-sensor.tar"), idx, "1", time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"values", "-outputs", outputsFile(t, goodOutputs()), "-out", out, "-images", images},
+		func(string) string { return "" }, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "no palisade-agent image") {
+		t.Errorf("without the agent image: %v", err)
+	}
+	if err := writeLayoutFile(filepath.Join(images, "palisade-agent.tar"), agentIdx, "1", time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(t.Context(), []string{"values", "-outputs", outputsFile(t, goodOutputs()), "-out", out, "-images", images},
 		func(string) string { return "" }, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -175,6 +193,10 @@ func TestValuesNameTheBuiltImage(t *testing.T) {
 	}
 	d, _ := idx.Digest()
 	if want := "image:\n  repository: reg.azurecr.io/palisade/palisade-sensor\n  digest: " + d.String() + "\n"; !strings.Contains(string(b), want) {
+		t.Errorf("values file does not hold\n%s\n%s", want, b)
+	}
+	ad, _ := agentIdx.Digest()
+	if want := "  image:\n    repository: reg.azurecr.io/palisade/palisade-agent\n    digest: " + ad.String() + "\n"; !strings.Contains(string(b), want) {
 		t.Errorf("values file does not hold\n%s\n%s", want, b)
 	}
 }

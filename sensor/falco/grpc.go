@@ -15,7 +15,7 @@ import (
 	"github.com/falcosecurity/client-go/pkg/client"
 	"github.com/rs/zerolog"
 
-	"github.com/palisade-sec/palisade/sensor/backoff"
+	"github.com/palisade-sec/palisade/shared/backoff"
 	"github.com/palisade-sec/palisade/shared/logging"
 )
 

@@ -18,7 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 )
 
 const namespace = "palisade_sensor"

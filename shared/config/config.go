@@ -22,15 +22,16 @@ type Setting struct {
 
 // Config is every setting, grouped by the part of Palisade that uses it.
 type Config struct {
-	Common   Common
-	Store    Store
-	Scan     Scan
-	Rescan   Rescan
-	MSRC     MSRC
-	Detect   Detect
-	Sentinel Sentinel
-	Posture  Posture
-	Intel    Intel
+	Common    Common
+	Store     Store
+	Scan      Scan
+	Rescan    Rescan
+	MSRC      MSRC
+	Detect    Detect
+	Sentinel  Sentinel
+	Posture   Posture
+	Intel     Intel
+	Inventory Inventory
 }
 
 // Settings lists every setting Palisade reads.
@@ -38,7 +39,7 @@ func Settings() []Setting {
 	var all []Setting
 	for _, group := range [][]Setting{
 		commonSettings(), storeSettings(), scanSettings(), rescanSettings(), msrcSettings(),
-		detectSettings(), sentinelSettings(), postureSettings(), intelSettings(),
+		detectSettings(), sentinelSettings(), postureSettings(), intelSettings(), inventorySettings(),
 	} {
 		all = append(all, group...)
 	}
@@ -62,6 +63,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Sentinel = loadSentinel(l)
 	c.Posture = loadPosture(l)
 	c.Intel = loadIntel(l)
+	c.Inventory = loadInventory(l)
 	return c, errors.Join(l.errs...)
 }
 

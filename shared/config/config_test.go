@@ -74,10 +74,11 @@ func TestSettingsAreUniqueAndDocumented(t *testing.T) {
 // PALISADE_EVENTHUB_CONNECTION names a namespace (README, "Running under
 // Azure Functions Core Tools"; tests/coretools checks them).
 var hostSettings = map[string]string{
-	"FUNCTIONS_WORKER_RUNTIME":            "Custom",
-	"AzureWebJobsStorage":                 "UseDevelopmentStorage=true",
-	"AzureWebJobs.detectruntime.Disabled": "true",
-	"AzureWebJobs.analyzeaudit.Disabled":  "true",
+	"FUNCTIONS_WORKER_RUNTIME":              "Custom",
+	"AzureWebJobsStorage":                   "UseDevelopmentStorage=true",
+	"AzureWebJobs.detectruntime.Disabled":   "true",
+	"AzureWebJobs.analyzeaudit.Disabled":    "true",
+	"AzureWebJobs.ingestinventory.Disabled": "true",
 }
 
 // TestLocalSettingsExample checks that local.settings.example.json holds

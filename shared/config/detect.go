@@ -80,10 +80,10 @@ func detectSettings() []Setting {
 		{Name: "PALISADE_TI_LIST", Default: "", Doc: "File of malicious or anonymising source addresses for analyzeaudit: one address or CIDR range a line, optionally followed by a category (tor, proxy, vpn, malicious). Empty: none."},
 		{Name: "PALISADE_EXPOSURE_SENSITIVE_PORTS", Default: "", Doc: "Comma-separated changes to the built-in sensitive service ports (databases, kubelet/etcd, admin consoles) whose exposure on a public load balancer is an alert: PORT or PORT:what-listens adds a port, -PORT removes one. Empty: the built-in list."},
 		{Name: "PALISADE_EXPOSURE_SENSITIVE_NAMES", Default: "", Doc: "Comma-separated changes to the built-in words that mark a sensitive workload by its service name or app labels (dashboard, jupyter, postgres, …): word adds one, -word removes one. Empty: the built-in list."},
-		{Name: "PALISADE_EVENTHUB_CONNECTION", Default: "", Doc: "Event Hubs connection string (or identity-based prefix) the Functions host uses for the runtime and audit triggers.", Secret: true},
+		{Name: "PALISADE_EVENTHUB_CONNECTION", Default: "", Doc: "Event Hubs connection string (or identity-based prefix) the Functions host uses for the runtime, audit and inventory triggers.", Secret: true},
 		{Name: "PALISADE_RUNTIME_HUB", Default: "runtime", Doc: "Event hub carrying sensor envelopes (detectruntime trigger)."},
 		{Name: "PALISADE_AUDIT_HUB", Default: "audit", Doc: "Event hub carrying AKS kube-audit diagnostic records (analyzeaudit trigger)."},
-		{Name: "PALISADE_EVENTHUB_CONSUMER_GROUP", Default: "$Default", Doc: "Consumer group of the detectruntime and analyzeaudit triggers."},
+		{Name: "PALISADE_EVENTHUB_CONSUMER_GROUP", Default: "$Default", Doc: "Consumer group of the detectruntime, analyzeaudit and ingestinventory triggers."},
 	}
 }
 

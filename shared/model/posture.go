@@ -190,3 +190,17 @@ type Remediation struct {
 	Error    string    `json:"error,omitempty"`
 	At       time.Time `json:"at"`
 }
+
+// RemediationInstruction is one patch a cluster's agent is asked to apply
+// (GET /api/remediations): the patch of a failed result of a check the
+// operator opted in to, for real when Apply is set, else as a server-side
+// dry run only. EvaluatedAt says which assessment asked for it.
+type RemediationInstruction struct {
+	ResultID    string    `json:"resultId"`
+	Cluster     string    `json:"cluster"`
+	CheckID     string    `json:"checkId"`
+	Resource    string    `json:"resource"`
+	Patch       string    `json:"patch"`
+	Apply       bool      `json:"apply"`
+	EvaluatedAt time.Time `json:"evaluatedAt"`
+}

@@ -86,7 +86,7 @@ type allowedPath struct {
 
 // newEnv indexes the snapshot and parses the settings the checks need.
 func newEnv(snap *Snapshot, cfg Options, vulns VulnSource) (*Env, error) {
-	env := &Env{Snap: snap, Opts: cfg, Vulns: vulns, Workloads: snap.Objects.Workloads(),
+	env := &Env{Snap: snap, Opts: cfg, Vulns: vulns, Workloads: workloads(&snap.Objects),
 		excluded: set(cfg.ExcludedNamespaces), saByName: map[string]*corev1.ServiceAccount{},
 		hostPorts: map[int]bool{}, svcPorts: map[int]bool{}, caps: map[string]bool{}, apparmor: set(cfg.AllowedAppArmorProfiles),
 		seccomp: map[string]bool{}}

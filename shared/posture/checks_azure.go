@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -277,7 +278,7 @@ func registryChecks() []Check {
 					return nil
 				}
 				var out []Outcome
-				for _, ri := range RunningImages(&env.Snap.Objects) {
+				for _, ri := range inventory.RunningImages(&env.Snap.Objects) {
 					o := imageOutcome(ctx, env, ri.Digest, ri.Image, strings.Join(ri.Workloads, ", "))
 					if o.Resource != "" {
 						out = append(out, o)

@@ -3,6 +3,7 @@ package posture
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -36,6 +37,9 @@ func byCheck(rep *Report) map[string][]model.PostureResult {
 func TestChecksFailAndPass(t *testing.T) {
 	good, _ := clusterSnapshot(t, "testdata/good", "testdata/arm/cluster-hardened.json", "testdata/arm/diagnostics-audit.json", "testdata/arm/registry-hardened.json")
 	bad, _ := clusterSnapshot(t, "testdata/bad", "testdata/arm/cluster-weak.json", "testdata/arm/diagnostics-noaudit.json", "testdata/arm/registry-open.json")
+	// Both as assessed from an agent's snapshot: one reporting, one silent.
+	good.Agent = &AgentStatus{LastSeen: clock(), SnapshotAt: clock(), StaleAfter: 15 * time.Minute}
+	bad.Agent = &AgentStatus{LastSeen: clock().Add(-time.Hour), SnapshotAt: clock().Add(-2 * time.Hour), StaleAfter: 15 * time.Minute, Stale: true}
 	goodRes, badRes := byCheck(assess(t, good)), byCheck(assess(t, bad))
 	for _, c := range Builtin() {
 		t.Run(c.ID, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,20 +15,6 @@ import (
 )
 
 func TestMain(m *testing.M) { kubeapi.Main(m) }
-
-// crd defines a custom resource that keeps any field.
-func crd(group, version, kind, plural, scope string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-		"metadata": map[string]any{"name": plural + "." + group},
-		"spec": map[string]any{
-			"group": group, "scope": scope,
-			"names": map[string]any{"kind": kind, "plural": plural, "listKind": kind + "List", "singular": ""},
-			"versions": []any{map[string]any{"name": version, "served": true, "storage": true,
-				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
-		},
-	}}
-}
 
 func object(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "spec": spec}}
@@ -48,33 +33,15 @@ func TestCollectCNIPoliciesLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crdRes := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	type def struct{ group, version, kind, plural, scope string }
-	defs := []def{
+	for _, d := range [][5]string{
 		{"cilium.io", "v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies", "Namespaced"},
 		{"cilium.io", "v2", "CiliumClusterwideNetworkPolicy", "ciliumclusterwidenetworkpolicies", "Cluster"},
 		{"crd.projectcalico.org", "v1", "NetworkPolicy", "networkpolicies", "Namespaced"},
 		{"crd.projectcalico.org", "v1", "GlobalNetworkPolicy", "globalnetworkpolicies", "Cluster"},
 		{"example.com", "v1", "Widget", "widgets", "Namespaced"},
 		{"example.com", "v1", "Gadget", "gadgets", "Namespaced"},
-	}
-	for _, d := range defs {
-		if _, err := dc.Resource(crdRes).Create(ctx, crd(d.group, d.version, d.kind, d.plural, d.scope), metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create CRD %s: %v", d.plural, err)
-		}
-	}
-	// The API server serves a CRD's resource once it is established.
-	for _, d := range defs {
-		gvr := schema.GroupVersionResource{Group: d.group, Version: d.version, Resource: d.plural}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if _, err := dc.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("%s not served: %v", gvr, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	} {
+		s.CRD(t, d[0], d[1], d[2], d[3], d[4])
 	}
 
 	local := s.Namespace(t, nil)

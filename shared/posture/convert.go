@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // The current versions older manifests are read as.
@@ -141,9 +140,6 @@ func unstructuredOf(js []byte, opts ManifestOptions, namespaced bool) (*unstruct
 	return u, nil
 }
 
-// builtinGroup reports whether group is one of Kubernetes' own API groups.
-func builtinGroup(group string) bool { return scheme.Scheme.IsGroupRegistered(group) }
-
 // clusterScoped are the built-in kinds that have no namespace.
 var clusterScoped = map[string]bool{
 	"Namespace": true, "Node": true, "PersistentVolume": true, "ClusterRole": true, "ClusterRoleBinding": true,
@@ -154,20 +150,4 @@ var clusterScoped = map[string]bool{
 	"IngressClass": true, "CertificateSigningRequest": true, "ClusterTrustBundle": true, "PodSecurityPolicy": true,
 	"FlowSchema": true, "PriorityLevelConfiguration": true, "ComponentStatus": true, "IPAddress": true, "ServiceCIDR": true,
 	"DeviceClass": true, "ResourceSlice": true, "StorageVersionMigration": true,
-}
-
-// cniKind is a network policy kind of a CNI plugin.
-type cniKind struct {
-	clusterWide bool
-}
-
-// cniPolicyKinds are the network policies of Cilium and Calico that count
-// as network-policy coverage.
-var cniPolicyKinds = map[schema.GroupVersionKind]cniKind{
-	{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}:             {},
-	{Group: "cilium.io", Version: "v2", Kind: "CiliumClusterwideNetworkPolicy"}:  {clusterWide: true},
-	{Group: "projectcalico.org", Version: "v3", Kind: "NetworkPolicy"}:           {},
-	{Group: "projectcalico.org", Version: "v3", Kind: "GlobalNetworkPolicy"}:     {clusterWide: true},
-	{Group: "crd.projectcalico.org", Version: "v1", Kind: "NetworkPolicy"}:       {},
-	{Group: "crd.projectcalico.org", Version: "v1", Kind: "GlobalNetworkPolicy"}: {clusterWide: true},
 }

@@ -9,16 +9,16 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Builtin returns the built-in checks.
 func Builtin() []Check {
 	var all []Check
-	for _, group := range [][]Check{workloadChecks(), objectChecks(), clusterChecks(), registryChecks()} {
+	for _, group := range [][]Check{workloadChecks(), objectChecks(), clusterChecks(), registryChecks(), agentChecks()} {
 		all = append(all, group...)
 	}
 	return all
@@ -76,7 +76,10 @@ type Report struct {
 	PolicyErrors []*PolicyError
 	// ExpiredExemptions are exemptions past their expiry.
 	ExpiredExemptions []string
-	// RunningImages are the image digests running in the cluster.
+	// RunningImages are the image digests running in the cluster. The
+	// Recorder stores them as the cluster's running-image inventory unless
+	// nil: a cluster with an agent has its inventory kept by
+	// ingestinventory, which the caller says by clearing this.
 	RunningImages []model.RunningImage
 	// NotAssessed lists the objects (or kinds) that could not be assessed,
 	// and why.
@@ -93,7 +96,7 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 	}
 	now := e.now().UTC()
 	rep := &Report{Cluster: snap.Name, At: now, PolicyErrors: append([]*PolicyError(nil), e.broken...),
-		RunningImages: RunningImages(&snap.Objects), NotAssessed: snap.Objects.NotAssessed}
+		RunningImages: inventory.RunningImages(&snap.Objects), NotAssessed: snap.Objects.NotAssessed}
 	for _, ex := range e.exemptions {
 		if !ex.Expires.After(now) {
 			rep.ExpiredExemptions = append(rep.ExpiredExemptions, ex.describe())
@@ -213,7 +216,7 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 	}
 	failed := map[string]bool{}
 	var err error
-	env.Snap.Objects.each(func(kind string, meta metav1.Object, obj runtime.Object) {
+	env.Snap.Objects.Each(func(kind string, meta metav1.Object, obj runtime.Object) {
 		ns, name := meta.GetNamespace(), meta.GetName()
 		if err != nil || env.Excluded(ns) {
 			return
@@ -253,63 +256,6 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 		}
 	})
 	return err
-}
-
-// each calls fn on every object with its kind and metadata.
-func (o *Objects) each(fn func(kind string, m metav1.Object, obj runtime.Object)) {
-	for i := range o.Namespaces {
-		fn("Namespace", &o.Namespaces[i].ObjectMeta, &o.Namespaces[i])
-	}
-	for i := range o.Pods {
-		fn("Pod", &o.Pods[i].ObjectMeta, &o.Pods[i])
-	}
-	for i := range o.Deployments {
-		fn("Deployment", &o.Deployments[i].ObjectMeta, &o.Deployments[i])
-	}
-	for i := range o.DaemonSets {
-		fn("DaemonSet", &o.DaemonSets[i].ObjectMeta, &o.DaemonSets[i])
-	}
-	for i := range o.StatefulSets {
-		fn("StatefulSet", &o.StatefulSets[i].ObjectMeta, &o.StatefulSets[i])
-	}
-	for i := range o.ReplicaSets {
-		fn("ReplicaSet", &o.ReplicaSets[i].ObjectMeta, &o.ReplicaSets[i])
-	}
-	for i := range o.Jobs {
-		fn("Job", &o.Jobs[i].ObjectMeta, &o.Jobs[i])
-	}
-	for i := range o.CronJobs {
-		fn("CronJob", &o.CronJobs[i].ObjectMeta, &o.CronJobs[i])
-	}
-	for i := range o.Services {
-		fn("Service", &o.Services[i].ObjectMeta, &o.Services[i])
-	}
-	for i := range o.ServiceAccounts {
-		fn("ServiceAccount", &o.ServiceAccounts[i].ObjectMeta, &o.ServiceAccounts[i])
-	}
-	for i := range o.Ingresses {
-		fn("Ingress", &o.Ingresses[i].ObjectMeta, &o.Ingresses[i])
-	}
-	for i := range o.NetworkPolicies {
-		fn("NetworkPolicy", &o.NetworkPolicies[i].ObjectMeta, &o.NetworkPolicies[i])
-	}
-	for i := range o.Roles {
-		fn("Role", &o.Roles[i].ObjectMeta, &o.Roles[i])
-	}
-	for i := range o.ClusterRoles {
-		fn("ClusterRole", &o.ClusterRoles[i].ObjectMeta, &o.ClusterRoles[i])
-	}
-	for i := range o.RoleBindings {
-		fn("RoleBinding", &o.RoleBindings[i].ObjectMeta, &o.RoleBindings[i])
-	}
-	for i := range o.ClusterRoleBindings {
-		fn("ClusterRoleBinding", &o.ClusterRoleBindings[i].ObjectMeta, &o.ClusterRoleBindings[i])
-	}
-	for _, list := range [][]unstructured.Unstructured{o.CNIPolicies, o.Other} {
-		for i := range list {
-			fn(list[i].GetKind(), &list[i], &list[i])
-		}
-	}
 }
 
 // weight of a severity in the score.

@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/palisade-sec/palisade/shared/kubeapply"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
@@ -232,7 +231,7 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 		t.Errorf("latest run %+v (%v)", lr, err)
 	}
 	var imgs model.State
-	if _, err := st.Get(t.Context(), store.State, model.KindRunningImages, RunningImagesID("aks-1", 0), &imgs); err != nil {
+	if _, err := st.Get(t.Context(), store.State, model.KindRunningImages, runningimages.ID("aks-1", 0), &imgs); err != nil {
 		t.Fatal(err)
 	}
 	var ri model.RunningImages
@@ -246,55 +245,26 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 	}
 }
 
-func TestRemediation(t *testing.T) {
-	for _, apply := range []bool{false, true} {
-		t.Run(map[bool]string{false: "dry-run", true: "apply"}[apply], func(t *testing.T) {
-			snap, cs := clusterSnapshot(t, "testdata/bad", "", "", "")
-			snap.Name = "aks-1"
-			// The fake tracker ignores dryRun; answer dry-run patches
-			// the way the API server does: validate, persist nothing.
-			var dryRuns, applies int
-			cs.PrependReactor("patch", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
-				p := a.(clienttesting.PatchActionImpl)
-				if len(p.PatchOptions.DryRun) == 1 && p.PatchOptions.DryRun[0] == metav1.DryRunAll {
-					dryRuns++
-					obj, err := cs.Tracker().Get(a.GetResource(), a.GetNamespace(), p.Name)
-					return true, obj, err
-				}
-				applies++
-				return false, nil, nil
-			})
-			st := newTestStore(t)
-			rep, err := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rm := &Remediator{Client: cs, Store: st, Checks: []string{"privileged-containers"}, Apply: apply, Now: clock}
-			done, err := rm.Remediate(t.Context(), rep)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(done) != 1 || done[0].Resource != "DaemonSet/legacy/node-agent" || done[0].Error != "" || done[0].Applied != apply {
-				t.Fatalf("remediations %+v", done)
-			}
-			wantApplies := map[bool]int{false: 0, true: 1}[apply]
-			if dryRuns != 1 || applies != wantApplies {
-				t.Errorf("%d dry runs and %d applies, want 1 and %d", dryRuns, applies, wantApplies)
-			}
-			ds, err := cs.AppsV1().DaemonSets("legacy").Get(t.Context(), "node-agent", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			priv := *ds.Spec.Template.Spec.Containers[0].SecurityContext.Privileged
-			if priv == apply {
-				t.Errorf("privileged is %v after remediation with apply=%v", priv, apply)
-			}
-			if apply && ds.Spec.Template.Spec.Containers[0].Image != "myacr.azurecr.io.evil.example/agent:latest" {
-				t.Errorf("apply changed other fields: image %s", ds.Spec.Template.Spec.Containers[0].Image)
-			}
-			if got := st.count(store.State); got != 1 {
-				t.Errorf("%d remediation records, want 1", got)
-			}
-		})
+// TestPatchesPassTheAgentsGuard: every patch a check offers is one the
+// agent accepts (kubeapply.Hardening), so agent-managed clusters can be
+// remediated exactly like the others.
+func TestPatchesPassTheAgentsGuard(t *testing.T) {
+	snap, _ := clusterSnapshot(t, "testdata/bad", "", "", "")
+	rep, err := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock).Assess(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{}
+	for _, r := range rep.Results {
+		if r.Patch == "" {
+			continue
+		}
+		checks[r.CheckID] = true
+		if err := kubeapply.Hardening([]byte(r.Patch)); err != nil {
+			t.Errorf("%s on %s: %v\n%s", r.CheckID, r.Resource, err, r.Patch)
+		}
+	}
+	if len(checks) < 8 {
+		t.Errorf("patches of only %d checks seen: %v", len(checks), checks)
 	}
 }

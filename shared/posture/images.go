@@ -3,10 +3,7 @@ package posture
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -64,64 +61,4 @@ func (s StoreVulns) RegistryImages(ctx context.Context, loginServer string, fn f
 		return fmt.Errorf("images of %s: %w", loginServer, err)
 	}
 	return nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// RunningImages lists the image digests running in the cluster, from the
-// pods' status (containerStatuses[].imageID, which names the digest the
-// node pulled), with the workloads running each, sorted by digest.
-func RunningImages(o *Objects) []model.RunningImage {
-	byDigest := map[string]*model.RunningImage{}
-	owners := ownerIndex(o)
-	for i := range o.Pods {
-		p := &o.Pods[i]
-		owner := owners.of(p.Namespace, p.Name, p.OwnerReferences)
-		for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses, p.Status.EphemeralContainerStatuses} {
-			for _, cs := range list {
-				d := digestOf(cs.ImageID)
-				if d == "" {
-					continue
-				}
-				ri := byDigest[d]
-				if ri == nil {
-					ri = &model.RunningImage{Digest: d, Image: cs.Image}
-					byDigest[d] = ri
-				}
-				if !containsStr(ri.Workloads, owner) {
-					ri.Workloads = append(ri.Workloads, owner)
-				}
-			}
-		}
-	}
-	out := make([]model.RunningImage, 0, len(byDigest))
-	for _, ri := range byDigest {
-		sort.Strings(ri.Workloads)
-		out = append(out, *ri)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
-	return out
-}
-
-// digestOf extracts the sha256 digest of an imageID such as
-// "docker-pullable://repo@sha256:…" or "repo@sha256:…".
-func digestOf(imageID string) string {
-	i := strings.LastIndex(imageID, "@")
-	if i < 0 {
-		if model.ValidDigest(imageID) {
-			return imageID
-		}
-		return ""
-	}
-	if d := imageID[i+1:]; model.ValidDigest(d) {
-		return d
-	}
-	return ""
 }

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/palisade-sec/palisade/shared/inventory"
 )
 
 // coverage answers which network policies cover a namespace: a Kubernetes
@@ -34,12 +36,12 @@ func newCoverage(o *Objects) *coverage {
 	}
 	for i := range o.CNIPolicies {
 		u := &o.CNIPolicies[i]
-		k, ok := cniPolicyKinds[u.GroupVersionKind()]
+		k, ok := inventory.CNIPolicyKinds[u.GroupVersionKind()]
 		if !ok {
 			continue
 		}
 		name := u.GetKind() + "/" + u.GetName()
-		if !k.clusterWide {
+		if !k.ClusterWide {
 			c.namespaced[u.GetNamespace()] = append(c.namespaced[u.GetNamespace()], name)
 			continue
 		}

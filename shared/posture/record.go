@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/runningimages"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
 // Recorder writes assessments to the store: the results (container
 // posture), the run summary with the change since the previous run and the
 // history (state posture-run, posture-history), and the running-image
-// inventory (state running-images).
+// inventory (shared/runningimages) when the report carries one.
 //
 // It writes only what changed: a result is written when it is new, when
 // its status, evidence (message), exemption or definition changed, and
@@ -38,10 +39,6 @@ type Recorder struct {
 
 // DefaultRefresh is how often an unchanged result is rewritten.
 const DefaultRefresh = 24 * time.Hour
-
-// runningImagesChunk bounds the images per running-images item, far below
-// the item size limit.
-const runningImagesChunk = 1000
 
 // RunID is the state id of the latest run of cluster.
 func RunID(cluster string) string { return model.HashID(model.KindPostureRun, cluster) }
@@ -133,9 +130,11 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	if err != nil {
 		return nil, err
 	}
-	imageWrites, err := rc.recordImages(ctx, rep)
-	if err != nil {
-		return nil, err
+	imageWrites := 0
+	if rep.RunningImages != nil {
+		if imageWrites, err = runningimages.Write(ctx, rc.Store, rep.Cluster, rep.RunningImages, rep.At); err != nil {
+			return nil, err
+		}
 	}
 	run.Writes = len(write) + len(stale) + imageWrites + 2 // and the history and run records
 	// The history keeps the scores and counts, not the lists.
@@ -199,49 +198,6 @@ func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, 
 		return fmt.Errorf("write %s of %s: %w", kind, rep.Cluster, err)
 	}
 	return nil
-}
-
-// RunningImagesID is the state id of chunk n of a cluster's running-image
-// inventory.
-func RunningImagesID(cluster string, n int) string {
-	return model.HashID(model.KindRunningImages, cluster, fmt.Sprint(n))
-}
-
-// recordImages writes the running-image inventory in chunks and deletes
-// chunks the previous run wrote beyond the new count. It returns the writes
-// it made.
-func (rc *Recorder) recordImages(ctx context.Context, rep *Report) (int, error) {
-	imgs := rep.RunningImages
-	for i := range imgs {
-		imgs[i].LastSeen = rep.At
-	}
-	chunks := (len(imgs) + runningImagesChunk - 1) / runningImagesChunk
-	var old model.State
-	oldChunks := 0
-	if _, err := rc.Store.Get(ctx, store.State, model.KindRunningImages, RunningImagesID(rep.Cluster, 0), &old); err == nil {
-		var ri model.RunningImages
-		if json.Unmarshal(old.Data, &ri) == nil {
-			oldChunks = ri.Chunks
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return 0, fmt.Errorf("read running images of %s: %w", rep.Cluster, err)
-	}
-	writes := 0
-	for n := 0; n < max(chunks, 1); n++ {
-		lo, hi := n*runningImagesChunk, min((n+1)*runningImagesChunk, len(imgs))
-		part := model.RunningImages{Cluster: rep.Cluster, Chunk: n, Chunks: chunks, At: rep.At, Images: imgs[lo:hi]}
-		if err := rc.putState(ctx, model.KindRunningImages, RunningImagesID(rep.Cluster, n), rep, part, 0); err != nil {
-			return writes, err
-		}
-		writes++
-	}
-	for n := max(chunks, 1); n < oldChunks; n++ {
-		if err := rc.Store.Delete(ctx, store.State, model.KindRunningImages, RunningImagesID(rep.Cluster, n)); err != nil {
-			return writes, fmt.Errorf("delete running images chunk %d of %s: %w", n, rep.Cluster, err)
-		}
-		writes++
-	}
-	return writes, nil
 }
 
 // parallel runs fn(0..n-1) on at most Workers goroutines and returns the

@@ -219,8 +219,7 @@ func TestHistoryTTL(t *testing.T) {
 	if ttl[model.KindPostureHistory] != 30*86400 || ttl[model.KindPostureRun] != 0 || ttl[model.KindRunningImages] != 0 {
 		t.Errorf("ttls %v", ttl)
 	}
-	rm := &Remediator{Store: st, Now: clock, HistoryDays: 30}
-	if err := rm.record(t.Context(), model.Remediation{ResultID: "r", Resource: "Deployment/a/b", At: testNow}); err != nil {
+	if err := RecordRemediation(t.Context(), st, model.Remediation{ResultID: "r", Resource: "Deployment/a/b", At: testNow}, 30); err != nil {
 		t.Fatal(err)
 	}
 	var rec []model.State

@@ -5,24 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/palisade-sec/palisade/shared/kubeapply"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
 // FieldManager is the server-side apply field manager of remediations.
-const FieldManager = "palisade-remediation"
+const FieldManager = kubeapply.FieldManager
 
 // Remediator applies the patches of failed results for the checks the
 // operator opted in to, with server-side apply: a dry run first, then, if
 // Apply is set and the dry run passed, the change itself. Every attempt is
-// recorded in the state container (kind posture-remediation).
+// recorded in the state container (kind posture-remediation). It serves
+// the clusters assessposture reaches directly; a cluster with an agent
+// fetches the same patches (Instructions) and applies them itself.
 type Remediator struct {
 	Client kubernetes.Interface
 	Store  store.Store
@@ -41,21 +42,21 @@ func (rm *Remediator) Remediate(ctx context.Context, rep *Report) ([]model.Remed
 	}
 	var done []model.Remediation
 	for _, r := range rep.Results {
-		if r.Status != model.PostureFail || r.Patch == "" || !rm.optedIn(r.CheckID) {
+		if r.Status != model.PostureFail || r.Patch == "" || !optedIn(rm.Checks, r.CheckID) {
 			continue
 		}
 		rec := model.Remediation{ResultID: r.ID, Cluster: r.Cluster, CheckID: r.CheckID, Resource: r.Resource,
 			Patch: r.Patch, DryRun: true, At: rm.Now().UTC()}
-		err := rm.patch(ctx, r.Patch, true)
+		err := kubeapply.Apply(ctx, rm.Client, []byte(r.Patch), true)
 		if err == nil && rm.Apply {
-			err = rm.patch(ctx, r.Patch, false)
+			err = kubeapply.Apply(ctx, rm.Client, []byte(r.Patch), false)
 			rec.DryRun = err != nil
 			rec.Applied = err == nil
 		}
 		if err != nil {
 			rec.Error = err.Error()
 		}
-		if err := rm.record(ctx, rec); err != nil {
+		if err := RecordRemediation(ctx, rm.Store, rec, rm.HistoryDays); err != nil {
 			return done, err
 		}
 		done = append(done, rec)
@@ -63,64 +64,59 @@ func (rm *Remediator) Remediate(ctx context.Context, rep *Report) ([]model.Remed
 	return done, nil
 }
 
-func (rm *Remediator) optedIn(check string) bool {
-	return slices.Contains(rm.Checks, "*") || slices.Contains(rm.Checks, check)
+func optedIn(checks []string, check string) bool {
+	return slices.Contains(checks, "*") || slices.Contains(checks, check)
 }
 
-func (rm *Remediator) record(ctx context.Context, rec model.Remediation) error {
+// RecordRemediation stores one remediation attempt (state kind
+// posture-remediation), keyed by result and time so a report received twice
+// is stored once. It expires after historyDays (0: never).
+func RecordRemediation(ctx context.Context, st store.Store, rec model.Remediation, historyDays int) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode remediation of %s: %w", rec.Resource, err)
 	}
-	id := model.HashID(rec.ResultID, fmt.Sprint(rec.At.UnixNano()))
-	st := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw, TTL: rm.HistoryDays * 86400}
-	if _, err := rm.Store.Put(ctx, store.State, model.KindRemediation, id, st, store.Cond{}); err != nil {
+	id := model.HashID(rec.ResultID, strconv.FormatInt(rec.At.UnixNano(), 10))
+	s := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw, TTL: historyDays * 86400}
+	if _, err := st.Put(ctx, store.State, model.KindRemediation, id, s, store.Cond{}); err != nil {
 		return fmt.Errorf("record remediation of %s: %w", rec.Resource, err)
 	}
 	return nil
 }
 
-// patch sends one apply configuration with server-side apply.
-func (rm *Remediator) patch(ctx context.Context, body string, dryRun bool) error {
-	var head struct {
-		Kind     string `json:"kind"`
-		Metadata struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
+// MaxInstructions bounds the instructions one request returns; the rest
+// come at the agent's next request, once these are fixed.
+const MaxInstructions = 500
+
+// Instructions lists what a cluster's agent is to apply: the patches of the
+// cluster's failed results for the checks opted in (checks; "*" = all),
+// applied for real when apply is set, else as a dry run only.
+func Instructions(ctx context.Context, st store.Store, cluster string, checks []string, apply bool) ([]model.RemediationInstruction, error) {
+	out := []model.RemediationInstruction{}
+	if len(checks) == 0 {
+		return out, nil
 	}
-	if err := json.Unmarshal([]byte(body), &head); err != nil {
-		return fmt.Errorf("decode patch: %w", err)
-	}
-	force := true
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	ns, name, data := head.Metadata.Namespace, head.Metadata.Name, []byte(body)
-	var err error
-	switch head.Kind {
-	case "Deployment":
-		_, err = rm.Client.AppsV1().Deployments(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
-	case "DaemonSet":
-		_, err = rm.Client.AppsV1().DaemonSets(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
-	case "StatefulSet":
-		_, err = rm.Client.AppsV1().StatefulSets(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
-	case "ReplicaSet":
-		_, err = rm.Client.AppsV1().ReplicaSets(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
-	case "CronJob":
-		_, err = rm.Client.BatchV1().CronJobs(ns).Patch(ctx, name, types.ApplyPatchType, data, opts)
-	default:
-		return fmt.Errorf("no remediation for kind %q", head.Kind)
-	}
-	if err != nil {
-		mode := "apply"
-		if dryRun {
-			mode = "dry-run apply"
+	q := store.Query{PartitionKey: cluster, Limit: 200, Filters: []store.Filter{{Field: "status", Op: store.Eq, Value: model.PostureFail}}}
+	err := store.Each(ctx, st, store.Posture, q, func(r model.PostureResult) error {
+		if r.Patch != "" && optedIn(checks, r.CheckID) && len(out) < MaxInstructions {
+			out = append(out, model.RemediationInstruction{ResultID: r.ID, Cluster: r.Cluster, CheckID: r.CheckID,
+				Resource: r.Resource, Patch: r.Patch, Apply: apply, EvaluatedAt: r.EvaluatedAt})
 		}
-		return fmt.Errorf("%s %s %s/%s: %w", mode, strings.ToLower(head.Kind), ns, name, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remediations of %s: %w", cluster, err)
 	}
-	return nil
+	slices.SortFunc(out, func(a, b model.RemediationInstruction) int {
+		if a.ResultID < b.ResultID {
+			return -1
+		}
+		if a.ResultID > b.ResultID {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
 }
 
 // Command returns the kubectl command that applies a result's patch by

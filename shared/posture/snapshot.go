@@ -21,19 +21,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -50,98 +45,25 @@ type Snapshot struct {
 	Registries []Registry
 	// Objects are the cluster's Kubernetes objects.
 	Objects Objects
+	// Agent, for a cluster assessed from its palisade-agent's snapshot,
+	// says how the agent reports; nil when the objects were read directly.
+	Agent *AgentStatus
 }
 
-// Objects are the Kubernetes objects the checks read. Every object carries
-// its apiVersion and kind (set by the collectors), as Rego policies see them.
-type Objects struct {
-	Namespaces          []corev1.Namespace
-	Pods                []corev1.Pod
-	Deployments         []appsv1.Deployment
-	DaemonSets          []appsv1.DaemonSet
-	StatefulSets        []appsv1.StatefulSet
-	ReplicaSets         []appsv1.ReplicaSet
-	Jobs                []batchv1.Job
-	CronJobs            []batchv1.CronJob
-	Services            []corev1.Service
-	ServiceAccounts     []corev1.ServiceAccount
-	Ingresses           []networkingv1.Ingress
-	NetworkPolicies     []networkingv1.NetworkPolicy
-	Roles               []rbacv1.Role
-	ClusterRoles        []rbacv1.ClusterRole
-	RoleBindings        []rbacv1.RoleBinding
-	ClusterRoleBindings []rbacv1.ClusterRoleBinding
-	// CNIPolicies are the network policies of Cilium (CiliumNetworkPolicy,
-	// CiliumClusterwideNetworkPolicy) and Calico (NetworkPolicy and
-	// GlobalNetworkPolicy of projectcalico.org/v3 and
-	// crd.projectcalico.org/v1).
-	CNIPolicies []unstructured.Unstructured
-	// Other are objects of built-in kinds no built-in check reads
-	// (ConfigMap, PodDisruptionBudget, ...): custom policies see them.
-	Other []unstructured.Unstructured
-	// NotAssessed lists what was read but cannot be assessed, and why.
-	NotAssessed []model.PostureNotAssessed
+// AgentStatus is how a cluster's palisade-agent reports.
+type AgentStatus struct {
+	// LastSeen is the agent's latest message; SnapshotAt when it took the
+	// snapshot assessed.
+	LastSeen, SnapshotAt time.Time
+	// Stale is set when the agent has been silent longer than StaleAfter:
+	// the objects assessed may be out of date.
+	Stale      bool
+	StaleAfter time.Duration
 }
 
-// Count returns the number of objects.
-func (o *Objects) Count() int {
-	return len(o.Namespaces) + len(o.Pods) + len(o.Deployments) + len(o.DaemonSets) +
-		len(o.StatefulSets) + len(o.ReplicaSets) + len(o.Jobs) + len(o.CronJobs) +
-		len(o.Services) + len(o.ServiceAccounts) + len(o.Ingresses) + len(o.NetworkPolicies) +
-		len(o.Roles) + len(o.ClusterRoles) + len(o.RoleBindings) + len(o.ClusterRoleBindings) +
-		len(o.CNIPolicies) + len(o.Other)
-}
-
-// Add appends a typed object of a kind the built-in checks read, setting
-// its apiVersion and kind. It reports false, adding nothing, for objects of
-// other kinds.
-func (o *Objects) Add(obj runtime.Object) (ok bool) {
-	switch v := obj.(type) {
-	case *corev1.Namespace:
-		o.Namespaces = append(o.Namespaces, *typed(v, corev1.SchemeGroupVersion, "Namespace"))
-	case *corev1.Pod:
-		o.Pods = append(o.Pods, *typed(v, corev1.SchemeGroupVersion, "Pod"))
-	case *appsv1.Deployment:
-		o.Deployments = append(o.Deployments, *typed(v, appsv1.SchemeGroupVersion, "Deployment"))
-	case *appsv1.DaemonSet:
-		o.DaemonSets = append(o.DaemonSets, *typed(v, appsv1.SchemeGroupVersion, "DaemonSet"))
-	case *appsv1.StatefulSet:
-		o.StatefulSets = append(o.StatefulSets, *typed(v, appsv1.SchemeGroupVersion, "StatefulSet"))
-	case *appsv1.ReplicaSet:
-		o.ReplicaSets = append(o.ReplicaSets, *typed(v, appsv1.SchemeGroupVersion, "ReplicaSet"))
-	case *batchv1.Job:
-		o.Jobs = append(o.Jobs, *typed(v, batchv1.SchemeGroupVersion, "Job"))
-	case *batchv1.CronJob:
-		o.CronJobs = append(o.CronJobs, *typed(v, batchv1.SchemeGroupVersion, "CronJob"))
-	case *corev1.Service:
-		o.Services = append(o.Services, *typed(v, corev1.SchemeGroupVersion, "Service"))
-	case *corev1.ServiceAccount:
-		o.ServiceAccounts = append(o.ServiceAccounts, *typed(v, corev1.SchemeGroupVersion, "ServiceAccount"))
-	case *networkingv1.Ingress:
-		o.Ingresses = append(o.Ingresses, *typed(v, networkingv1.SchemeGroupVersion, "Ingress"))
-	case *networkingv1.NetworkPolicy:
-		o.NetworkPolicies = append(o.NetworkPolicies, *typed(v, networkingv1.SchemeGroupVersion, "NetworkPolicy"))
-	case *rbacv1.Role:
-		o.Roles = append(o.Roles, *typed(v, rbacv1.SchemeGroupVersion, "Role"))
-	case *rbacv1.ClusterRole:
-		o.ClusterRoles = append(o.ClusterRoles, *typed(v, rbacv1.SchemeGroupVersion, "ClusterRole"))
-	case *rbacv1.RoleBinding:
-		o.RoleBindings = append(o.RoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "RoleBinding"))
-	case *rbacv1.ClusterRoleBinding:
-		o.ClusterRoleBindings = append(o.ClusterRoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "ClusterRoleBinding"))
-	default:
-		return false
-	}
-	return true
-}
-
-// typed sets the apiVersion and kind that list calls leave empty.
-func typed[T interface {
-	runtime.Object
-}](obj T, gv schema.GroupVersion, kind string) T {
-	obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(kind))
-	return obj
-}
+// Objects are the Kubernetes objects the checks read (the inventory an
+// agent sends, or what Collect lists).
+type Objects = inventory.Objects
 
 // Cluster is the part of an ARM Microsoft.ContainerService/managedClusters
 // resource (api-version 2024-xx) that the control-plane checks read.
@@ -381,7 +303,7 @@ func (o ManifestOptions) namespace() string {
 // Reasons an object is not assessed.
 const (
 	// ReasonCustomResource: a custom resource of a kind no check reads.
-	ReasonCustomResource = "custom resource of a kind no check reads"
+	ReasonCustomResource = inventory.ReasonCustomResource
 	// ReasonRemovedKind: PodSecurityPolicy, removed in Kubernetes 1.25.
 	ReasonRemovedKind = "PodSecurityPolicy was removed in Kubernetes 1.25 and nothing replaces it as an object; Pod Security admission is set by namespace labels"
 )
@@ -460,8 +382,8 @@ func decodeObject(js []byte, objs *Objects, opts ManifestOptions, at model.Postu
 		gv = next
 	}
 	gvk := gv.WithKind(head.Kind)
-	if k, ok := cniPolicyKinds[gvk]; ok {
-		u, err := unstructuredOf(js, opts, !k.clusterWide)
+	if k, ok := inventory.CNIPolicyKinds[gvk]; ok {
+		u, err := unstructuredOf(js, opts, !k.ClusterWide)
 		if err != nil {
 			return err
 		}
@@ -475,7 +397,7 @@ func decodeObject(js []byte, objs *Objects, opts ManifestOptions, at model.Postu
 	}
 	if !scheme.Scheme.Recognizes(gvk) {
 		at.Reason = ReasonCustomResource
-		if builtinGroup(gv.Group) {
+		if inventory.BuiltinGroup(gv.Group) {
 			at.Reason = fmt.Sprintf("kind %s is not known in API version %s", head.Kind, head.APIVersion)
 		}
 		objs.NotAssessed = append(objs.NotAssessed, at)

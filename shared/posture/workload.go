@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/palisade-sec/palisade/shared/inventory"
 )
 
 // Workload is an object that runs containers: a controller (its pod
@@ -28,17 +30,12 @@ type Workload struct {
 func (w *Workload) Resource() string { return resourceName(w.Kind, w.Namespace, w.Name) }
 
 // resourceName is "Kind/namespace/name", or "Kind/name" when cluster-scoped.
-func resourceName(kind, ns, name string) string {
-	if ns == "" {
-		return kind + "/" + name
-	}
-	return kind + "/" + ns + "/" + name
-}
+func resourceName(kind, ns, name string) string { return inventory.ResourceName(kind, ns, name) }
 
 var templatePath = []string{"spec", "template", "spec"}
 
-// Workloads lists the snapshot's workloads in a stable order.
-func (o *Objects) Workloads() []Workload {
+// workloads lists the snapshot's workloads in a stable order.
+func workloads(o *Objects) []Workload {
 	var out []Workload
 	add := func(kind string, meta *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec, path []string, obj runtime.Object) {
 		if ownedByController(meta) {
@@ -122,46 +119,4 @@ func containers(spec *corev1.PodSpec) []container {
 			Ports: c.Ports, Env: c.Env, EnvFrom: c.EnvFrom, Mounts: c.VolumeMounts})
 	}
 	return out
-}
-
-// owners resolves a pod to the workload that runs it: ReplicaSets owned by
-// a Deployment resolve to the Deployment, Jobs owned by a CronJob to the
-// CronJob.
-type owners map[string]string // "Kind/ns/name" -> owner resource
-
-func ownerIndex(o *Objects) owners {
-	idx := owners{}
-	link := func(kind, ns, name string, refs []metav1.OwnerReference) {
-		for _, r := range refs {
-			if r.Controller != nil && *r.Controller {
-				idx[resourceName(kind, ns, name)] = resourceName(r.Kind, ns, r.Name)
-			}
-		}
-	}
-	for _, rs := range o.ReplicaSets {
-		link("ReplicaSet", rs.Namespace, rs.Name, rs.OwnerReferences)
-	}
-	for _, j := range o.Jobs {
-		link("Job", j.Namespace, j.Name, j.OwnerReferences)
-	}
-	return idx
-}
-
-// of returns the top owner of a pod, or the pod itself.
-func (idx owners) of(ns, name string, refs []metav1.OwnerReference) string {
-	res := resourceName("Pod", ns, name)
-	for _, r := range refs {
-		if r.Controller != nil && *r.Controller {
-			res = resourceName(r.Kind, ns, r.Name)
-			break
-		}
-	}
-	for range 4 { // owner chains are short; bound the walk against cycles
-		up, ok := idx[res]
-		if !ok {
-			break
-		}
-		res = up
-	}
-	return res
 }

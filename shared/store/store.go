@@ -36,11 +36,15 @@ const (
 	Alerts    Container = "alerts"
 	Posture   Container = "posture"
 	State     Container = "state"
+	// Clusters holds the inventory clusters' agents send: snapshot parts,
+	// changes and the head naming each cluster's latest complete snapshot
+	// (owned by shared/snapshots).
+	Clusters Container = "clusters"
 )
 
 // Containers lists every container.
 func Containers() []Container {
-	return []Container{Images, Inventory, Findings, Alerts, Posture, State}
+	return []Container{Images, Inventory, Findings, Alerts, Posture, State, Clusters}
 }
 
 // PartitionKeyField is the top-level JSON field holding c's partition key.
@@ -48,7 +52,7 @@ func (c Container) PartitionKeyField() string {
 	switch c {
 	case Images, Inventory, Findings:
 		return "digest"
-	case Alerts, Posture:
+	case Alerts, Posture, Clusters:
 		return "cluster"
 	case State:
 		return "kind"

@@ -5,6 +5,7 @@ package helmchart
 import (
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,22 +44,51 @@ func renderRelease(t *testing.T, chart, release, ns string, vals map[string]any)
 	return engine.Render(chrt, rv)
 }
 
-// objects decodes every rendered manifest by kind.
+// isAgent reports whether a rendered template is the agent's.
+func isAgent(name string) bool { return strings.Contains(name, "/templates/agent-") }
+
+// objects decodes every rendered manifest of the sensor by kind.
 func objects(t *testing.T, out map[string]string) map[string]map[string]any {
 	t.Helper()
 	objs := map[string]map[string]any{}
-	for name, doc := range out {
-		if strings.TrimSpace(doc) == "" || strings.HasSuffix(name, ".tpl") {
+	for name, o := range manifests(t, out) {
+		if !isAgent(name) {
+			objs[o["kind"].(string)] = o
+		}
+	}
+	return objs
+}
+
+// agentObjects decodes the agent's manifests, by "Kind/name".
+func agentObjects(t *testing.T, out map[string]string) map[string]map[string]any {
+	t.Helper()
+	objs := map[string]map[string]any{}
+	for name, o := range manifests(t, out) {
+		if isAgent(name) {
+			objs[o["kind"].(string)+"/"+get(t, o, "metadata", "name").(string)] = o
+		}
+	}
+	return objs
+}
+
+// manifests decodes every document of every rendered template, by
+// "template#index".
+func manifests(t *testing.T, out map[string]string) map[string]map[string]any {
+	t.Helper()
+	objs := map[string]map[string]any{}
+	for name, text := range out {
+		if strings.TrimSpace(text) == "" || strings.HasSuffix(name, ".tpl") {
 			continue
 		}
-		var o map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
-			t.Fatalf("%s is not YAML: %v\n%s", name, err, doc)
+		for i, doc := range strings.Split(text, "\n---\n") {
+			var o map[string]any
+			if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+				t.Fatalf("%s is not YAML: %v\n%s", name, err, doc)
+			}
+			if o != nil {
+				objs[name+"#"+strconv.Itoa(i)] = o
+			}
 		}
-		if o == nil {
-			continue
-		}
-		objs[o["kind"].(string)] = o
 	}
 	return objs
 }
@@ -116,6 +146,7 @@ var base = map[string]any{
 		"namespace":        "palisade.servicebus.windows.net",
 		"workloadIdentity": map[string]any{"clientId": "00000000-0000-0000-0000-000000000001"},
 	},
+	"agent": map[string]any{"workloadIdentity": map[string]any{"clientId": "00000000-0000-0000-0000-000000000002"}},
 }
 
 func TestDefaultRenderIsHardenedWithWorkloadIdentity(t *testing.T) {
@@ -186,6 +217,7 @@ func TestGRPCInputAndConnectionString(t *testing.T) {
 		"clusterId": "c1",
 		"sensor":    map[string]any{"input": "grpc", "spool": map[string]any{"type": "emptyDir"}},
 		"eventHubs": map[string]any{"connectionString": map[string]any{"existingSecret": "eh"}},
+		"agent":     map[string]any{"connectionString": map[string]any{"existingSecret": "eh-inventory"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +279,7 @@ func TestImageByDigestOrTag(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			out, err := render(t, map[string]any{"clusterId": "c", "eventHubs": base["eventHubs"], "image": tt.image})
+			out, err := render(t, map[string]any{"clusterId": "c", "eventHubs": base["eventHubs"], "agent": base["agent"], "image": tt.image})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -79,15 +79,27 @@ func TestFixtureMatchesTheTerraform(t *testing.T) {
 	}
 }
 
-// sensorImageDir writes a small image index as dist/images/palisade-sensor.tar
-// would hold it (an OCI image layout tar) and returns the folder and the
-// index digest. The same content every time, so the digest is stable.
-func sensorImageDir(t *testing.T) (string, string) {
+// imagesDir writes small image indexes as dist/images/palisade-sensor.tar
+// and palisade-agent.tar would hold them (OCI image layout tars) and returns
+// the folder and each index digest by name. The same content every time, so
+// the digests are stable.
+func imagesDir(t *testing.T) (string, map[string]string) {
 	t.Helper()
-	content := []byte("palisade-sensor test image")
+	dir := t.TempDir()
+	digests := map[string]string{}
+	for _, name := range []string{"palisade-sensor", "palisade-agent"} {
+		digests[name] = imageTar(t, dir, name)
+	}
+	return dir, digests
+}
+
+// imageTar writes dir/NAME.tar and returns its index digest.
+func imageTar(t *testing.T, dir, name string) string {
+	t.Helper()
+	content := []byte(name + " test image")
 	var layerTar bytes.Buffer
 	tw := tar.NewWriter(&layerTar)
-	if err := tw.WriteHeader(&tar.Header{Name: "palisade-sensor", Mode: 0o755, Size: int64(len(content)), Format: tar.FormatUSTAR}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), Format: tar.FormatUSTAR}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tw.Write(content); err != nil {
@@ -117,8 +129,7 @@ func sensorImageDir(t *testing.T) (string, string) {
 	if err := lp.AppendIndex(idx); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	f, err := os.Create(filepath.Join(dir, "palisade-sensor.tar"))
+	f, err := os.Create(filepath.Join(dir, name+".tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +153,7 @@ func sensorImageDir(t *testing.T) (string, string) {
 	if err != nil || out.Close() != nil {
 		t.Fatalf("pack the image layout: %v", err)
 	}
-	return dir, d.String()
+	return d.String()
 }
 
 // dryRun runs `infra/deploy.sh --dry-run args...` on the fixture with env
@@ -257,7 +268,7 @@ func TestDeployDryRun(t *testing.T) {
 	root := testenv.Root(t)
 	o := readFixture(t)
 	clusters := fixtureClusters(t, o)
-	images, digest := sensorImageDir(t)
+	images, digests := imagesDir(t)
 	deployDir := t.TempDir()
 	cmds := dryRun(t, map[string]string{"PALISADE_IMAGES_DIR": images, "PALISADE_DEPLOY_DIR": deployDir}, "deploy")
 
@@ -269,7 +280,7 @@ func TestDeployDryRun(t *testing.T) {
 		{"tofu", "-chdir=" + tfDir, "apply", "-input=false", "-auto-approve", "-var-file=" + filepath.Join(tfDir, "terraform.tfvars")},
 		{"az", "functionapp", "deployment", "source", "config-zip", "--resource-group", o["resource_group_name"].str(t),
 			"--name", o["function_app_name"].str(t), "--src", filepath.Join(root, "dist", "palisade.zip"), "--timeout", "600", "--output", "none"},
-		{filepath.Join(deployDir, "palisade-deploy"), "push", "-registry", registry, filepath.Join(images, "palisade-sensor.tar")},
+		{filepath.Join(deployDir, "palisade-deploy"), "push", "-registry", registry, filepath.Join(images, "palisade-agent.tar"), filepath.Join(images, "palisade-sensor.tar")},
 	}
 	for _, c := range clusters {
 		kc := filepath.Join(deployDir, "kubeconfig-"+c.key)
@@ -285,7 +296,8 @@ func TestDeployDryRun(t *testing.T) {
 		t.Fatalf("commands (-want +got):\n%s", diff)
 	}
 
-	image := registry + "/palisade/palisade-sensor@" + digest
+	image := registry + "/palisade/palisade-sensor@" + digests["palisade-sensor"]
+	agentImage := registry + "/palisade/palisade-agent@" + digests["palisade-agent"]
 	helm := 0
 	for _, c := range cmds {
 		if c[0] != "helm" {
@@ -294,7 +306,7 @@ func TestDeployDryRun(t *testing.T) {
 		cl := clusters[helm]
 		helm++
 		t.Run(cl.key, func(t *testing.T) {
-			checkInstall(t, o, c, cl, image)
+			checkInstall(t, o, c, cl, image, agentImage)
 		})
 	}
 
@@ -307,7 +319,7 @@ func TestDeployDryRun(t *testing.T) {
 }
 
 // checkInstall renders one `helm upgrade --install` command's release.
-func checkInstall(t *testing.T, o map[string]tfOutput, cmd []string, cl fixtureCluster, image string) {
+func checkInstall(t *testing.T, o map[string]tfOutput, cmd []string, cl fixtureCluster, image, agentImage string) {
 	t.Helper()
 	release, chart := cmd[3], cmd[4]
 	ns := flagValues(cmd, "--namespace")[0]
@@ -325,14 +337,21 @@ func checkInstall(t *testing.T, o map[string]tfOutput, cmd []string, cl fixtureC
 		t.Fatalf("render with %s: %v", files, err)
 	}
 	var ds appsv1.DaemonSet
-	var sa corev1.ServiceAccount
+	var sa, agentSA corev1.ServiceAccount
 	var cm corev1.ConfigMap
+	var agent appsv1.Deployment
 	for name, doc := range out {
 		if strings.TrimSpace(doc) == "" || strings.HasSuffix(name, ".tpl") {
 			continue
 		}
 		var target any
 		switch {
+		case strings.HasSuffix(name, "agent-deployment.yaml"):
+			target = &agent
+		case strings.HasSuffix(name, "agent-serviceaccount.yaml"):
+			target = &agentSA
+		case isAgent(name):
+			continue // RBAC, PDB, NetworkPolicy: TestAgentRenders
 		case strings.HasSuffix(name, "daemonset.yaml"):
 			target = &ds
 		case strings.HasSuffix(name, "serviceaccount.yaml"):
@@ -388,6 +407,37 @@ func checkInstall(t *testing.T, o map[string]tfOutput, cmd []string, cl fixtureC
 			t.Errorf("container %s runs %q, want %s", c.Name, c.Image, image)
 		}
 	}
+
+	// The agent: its own identity and service account, the shared Event
+	// Hubs namespace, the inventory hub, the built image.
+	var agentOut struct{ Namespace, Name string }
+	if err := json.Unmarshal(o["agent_service_account"].Value, &agentOut); err != nil {
+		t.Fatal(err)
+	}
+	if agent.Namespace != agentOut.Namespace || agentSA.Namespace != agentOut.Namespace || agentSA.Name != agentOut.Name ||
+		agent.Spec.Template.Spec.ServiceAccountName != agentOut.Name {
+		t.Errorf("agent in %s runs as %s; service account %s/%s; want %s/%s", agent.Namespace,
+			agent.Spec.Template.Spec.ServiceAccountName, agentSA.Namespace, agentSA.Name, agentOut.Namespace, agentOut.Name)
+	}
+	if got := agentSA.Annotations["azure.workload.identity/client-id"]; got != o["agent_client_id"].str(t) {
+		t.Errorf("agent workload identity client id %q", got)
+	}
+	if len(agent.Spec.Template.Spec.Containers) != 1 || agent.Spec.Template.Spec.Containers[0].Image != agentImage {
+		t.Fatalf("agent containers %+v, want the image %s", agent.Spec.Template.Spec.Containers, agentImage)
+	}
+	agentEnv := map[string]string{}
+	for _, e := range agent.Spec.Template.Spec.Containers[0].Env {
+		agentEnv[e.Name] = e.Value
+	}
+	for k, v := range map[string]string{
+		"PALISADE_AGENT_CLUSTER_ID":          cl.id,
+		"PALISADE_AGENT_EVENTHUBS_NAMESPACE": o["eventhubs_namespace_fqdn"].str(t),
+		"PALISADE_AGENT_EVENTHUB_NAME":       o["inventory_eventhub"].str(t),
+	} {
+		if agentEnv[k] != v {
+			t.Errorf("%s = %q, want %q", k, agentEnv[k], v)
+		}
+	}
 }
 
 // checkREADME compares the values file the README shows with a generated
@@ -417,21 +467,24 @@ func checkREADME(t *testing.T, generated string) {
 	}
 }
 
-// TestDeployDryRunWithOwnImage: PALISADE_SENSOR_IMAGE is installed as given
-// and the sensor image built here is not pushed.
+// TestDeployDryRunWithOwnImage: PALISADE_SENSOR_IMAGE and
+// PALISADE_AGENT_IMAGE are installed as given and the images built here are
+// not pushed.
 func TestDeployDryRunWithOwnImage(t *testing.T) {
 	o := readFixture(t)
 	clusters := fixtureClusters(t, o)
-	images, _ := sensorImageDir(t)
+	images, _ := imagesDir(t)
 	const own = "contoso.azurecr.io/security/palisade-sensor:0.1.0-rc1"
-	cmds := dryRun(t, map[string]string{"PALISADE_IMAGES_DIR": images, "PALISADE_DEPLOY_DIR": t.TempDir(), "PALISADE_SENSOR_IMAGE": own}, "deploy")
+	const ownAgent = "contoso.azurecr.io/security/palisade-agent:0.1.0-rc1"
+	cmds := dryRun(t, map[string]string{"PALISADE_IMAGES_DIR": images, "PALISADE_DEPLOY_DIR": t.TempDir(),
+		"PALISADE_SENSOR_IMAGE": own, "PALISADE_AGENT_IMAGE": ownAgent}, "deploy")
 	n := 0
 	for _, c := range cmds {
 		if strings.HasSuffix(c[0], "palisade-deploy") {
 			t.Errorf("pushes an image: %q", c)
 		}
 		if c[0] == "helm" {
-			checkInstall(t, o, c, clusters[n], own)
+			checkInstall(t, o, c, clusters[n], own, ownAgent)
 			n++
 		}
 	}

@@ -12,7 +12,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -132,4 +136,41 @@ func (s *Server) Namespace(t testing.TB, labels map[string]string) string {
 		t.Fatalf("kubeapi: create namespace %s: %v", name, err)
 	}
 	return name
+}
+
+// CRD defines a custom resource kind that keeps any field (scope
+// "Namespaced" or "Cluster") and waits until the server serves it. A kind
+// defined already is left as it is.
+func (s *Server) CRD(t testing.TB, group, version, kind, plural, scope string) schema.GroupVersionResource {
+	t.Helper()
+	dc, err := dynamic.NewForConfig(s.Config())
+	if err != nil {
+		t.Fatalf("kubeapi: dynamic client: %v", err)
+	}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": plural + "." + group},
+		"spec": map[string]any{
+			"group": group, "scope": scope,
+			"names": map[string]any{"kind": kind, "plural": plural, "listKind": kind + "List"},
+			"versions": []any{map[string]any{"name": version, "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := dc.Resource(crds).Create(t.Context(), crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("kubeapi: create CRD %s.%s: %v", plural, group, err)
+	}
+	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := dc.Resource(gvr).List(t.Context(), metav1.ListOptions{Limit: 1})
+		if err == nil {
+			return gvr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubeapi: %s not served: %v", gvr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -5,7 +5,8 @@
 // format 0x80013700 split into their events.
 //
 // It records every event it accepts and answers a control port:
-//   GET  /events            [{id, partitionKey, body}] in arrival order
+//   GET  /events            [{id, partitionKey, body, bodyBase64}] in arrival order
+//                           (body as UTF-8 text; bodyBase64 the bytes, for binary bodies)
 //   GET  /stats             counters
 //   POST /fault?busy=N      reject the next N batches with com.microsoft:server-busy
 //   POST /fault?detach=N    detach the link on the next N batches, without storing them
@@ -79,6 +80,7 @@ function decodeBatch(ctx) {
       id: text(m.message_id),
       partitionKey: text(m.message_annotations && m.message_annotations['x-opt-partition-key']),
       body: Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body),
+      bodyBase64: Buffer.isBuffer(body) ? body.toString('base64') : null,
     };
   });
 }

@@ -18,11 +18,13 @@ type EventHubs struct {
 	Proc              *Process
 }
 
-// ReceivedEvent is one event the stand-in accepted.
+// ReceivedEvent is one event the stand-in accepted: Body is its body as
+// text, BodyBytes as sent (binary bodies, such as compressed ones).
 type ReceivedEvent struct {
 	ID           string `json:"id"`
 	PartitionKey string `json:"partitionKey"`
 	Body         string `json:"body"`
+	BodyBytes    []byte `json:"bodyBase64"`
 }
 
 // StartEventHubs starts the stand-in with node; env adds settings such as

@@ -47,3 +47,42 @@ infra/deploy.sh installs), else repository:tag. */ -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The agent: its own name label, so the sensor DaemonSet's selector
+(name and instance) never matches its pods. */ -}}
+{{- define "palisade-agent.fullname" -}}
+{{- printf "%s-agent" (include "palisade-sensor.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "palisade-agent.selectorLabels" -}}
+app.kubernetes.io/name: palisade-agent
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: agent
+{{- end -}}
+
+{{- define "palisade-agent.labels" -}}
+{{ include "palisade-agent.selectorLabels" . }}
+app.kubernetes.io/part-of: palisade
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "palisade-agent.serviceAccountName" -}}
+{{- default (include "palisade-agent.fullname" .) .Values.agent.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "palisade-agent.useWorkloadIdentity" -}}
+{{- if and .Values.eventHubs.workloadIdentity.enabled (not .Values.agent.connectionString.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "palisade-agent.image" -}}
+{{- with .Values.agent.image.digest -}}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .) -}}
+{{- fail (printf "agent.image.digest %q is not sha256: and 64 hex digits" .) -}}
+{{- end -}}
+{{- printf "%s@%s" $.Values.agent.image.repository . -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.agent.image.repository (.Values.agent.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}

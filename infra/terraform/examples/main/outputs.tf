@@ -13,6 +13,21 @@ output "sensor_client_id" {
   value       = module.palisade.sensor_client_id
 }
 
+output "agent_client_id" {
+  description = "Client id for the agent's workload identity."
+  value       = module.palisade.agent_client_id
+}
+
+output "agent_service_account" {
+  description = "Service account the agent must run as."
+  value       = module.palisade.agent_service_account
+}
+
+output "inventory_eventhub" {
+  description = "Event hub the agent sends to."
+  value       = module.palisade.inventory_eventhub
+}
+
 output "image_registry_login_server" {
   description = "Registry infra/deploy.sh pushes Palisade's images to."
   value       = module.palisade.image_registry_login_server

@@ -9,6 +9,7 @@ locals {
     alerts    = { partition_key = "/cluster", default_ttl = var.alert_ttl_days * 86400 }
     posture   = { partition_key = "/cluster", default_ttl = -1 }
     state     = { partition_key = "/kind", default_ttl = -1 }
+    clusters  = { partition_key = "/cluster", default_ttl = -1 }
   }
 }
 

@@ -1,5 +1,6 @@
 # Event Hubs: "runtime" carries palisade-sensor envelopes (detectruntime),
-# "audit" carries AKS kube-audit-admin diagnostic records (analyzeaudit).
+# "audit" carries AKS kube-audit-admin diagnostic records (analyzeaudit),
+# "inventory" carries palisade-agent snapshots and changes (ingestinventory).
 resource "azurerm_eventhub_namespace" "this" {
   name                          = "${var.name}-ehns-${local.suffix}"
   resource_group_name           = var.resource_group_name
@@ -29,6 +30,15 @@ resource "azurerm_eventhub" "audit" {
   message_retention = var.eventhub_retention_days
 }
 
+# Each agent sends with its cluster as partition key, so one cluster's
+# snapshots and changes stay in order on one partition.
+resource "azurerm_eventhub" "inventory" {
+  name              = "inventory"
+  namespace_id      = azurerm_eventhub_namespace.this.id
+  partition_count   = var.eventhub_partitions
+  message_retention = var.eventhub_retention_days
+}
+
 # The functions read through their own consumer group, so other readers (for
 # example a SIEM connector on $Default) never steal their checkpoints.
 resource "azurerm_eventhub_consumer_group" "runtime" {
@@ -45,6 +55,14 @@ resource "azurerm_eventhub_consumer_group" "audit" {
   eventhub_name       = azurerm_eventhub.audit.name
   resource_group_name = var.resource_group_name
   user_metadata       = "analyzeaudit"
+}
+
+resource "azurerm_eventhub_consumer_group" "inventory" {
+  name                = local.consumer_group
+  namespace_name      = azurerm_eventhub_namespace.this.name
+  eventhub_name       = azurerm_eventhub.inventory.name
+  resource_group_name = var.resource_group_name
+  user_metadata       = "ingestinventory"
 }
 
 # Azure Monitor streams diagnostic logs with a rule holding Manage, Send and

@@ -26,11 +26,12 @@ resource "azurerm_cosmosdb_sql_role_assignment" "function" {
   scope               = "${azurerm_cosmosdb_account.this.id}/dbs/${azurerm_cosmosdb_sql_database.this.name}"
 }
 
-# Receive from the two hubs the triggers read, nothing else in the namespace.
+# Receive from the three hubs the triggers read, nothing else in the namespace.
 resource "azurerm_role_assignment" "function_eventhub_receiver" {
   for_each = {
-    runtime = azurerm_eventhub.runtime.id
-    audit   = azurerm_eventhub.audit.id
+    runtime   = azurerm_eventhub.runtime.id
+    audit     = azurerm_eventhub.audit.id
+    inventory = azurerm_eventhub.inventory.id
   }
 
   scope                = each.value
@@ -134,5 +135,32 @@ resource "azurerm_role_assignment" "sensor_eventhub_sender" {
   scope                = azurerm_eventhub.runtime.id
   role_definition_name = "Azure Event Hubs Data Sender"
   principal_id         = azurerm_user_assigned_identity.sensor.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+# palisade-agent: a workload identity of its own that can only send to the
+# inventory hub (the sensor's cannot, and this one cannot send runtime
+# events). Its service account is in the sensor's namespace.
+resource "azurerm_user_assigned_identity" "agent" {
+  name                = "${var.name}-agent-id"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  tags                = local.tags
+}
+
+resource "azurerm_federated_identity_credential" "agent" {
+  for_each = var.aks_clusters
+
+  name                      = "${var.name}-agent-${each.key}"
+  user_assigned_identity_id = azurerm_user_assigned_identity.agent.id
+  audience                  = ["api://AzureADTokenExchange"]
+  issuer                    = each.value.oidc_issuer_url
+  subject                   = "system:serviceaccount:${var.sensor_namespace}:${var.agent_service_account}"
+}
+
+resource "azurerm_role_assignment" "agent_eventhub_sender" {
+  scope                = azurerm_eventhub.inventory.id
+  role_definition_name = "Azure Event Hubs Data Sender"
+  principal_id         = azurerm_user_assigned_identity.agent.principal_id
   principal_type       = "ServicePrincipal"
 }

@@ -23,6 +23,21 @@ output "sensor_client_id" {
   value       = azurerm_user_assigned_identity.sensor.client_id
 }
 
+output "agent_client_id" {
+  description = "Client id of the agent's workload identity (Helm: agent.workloadIdentity.clientId)."
+  value       = azurerm_user_assigned_identity.agent.client_id
+}
+
+output "agent_service_account" {
+  description = "Namespace and name of the Kubernetes service account the agent's federated credentials trust."
+  value       = { namespace = var.sensor_namespace, name = var.agent_service_account }
+}
+
+output "inventory_eventhub" {
+  description = "Event hub the agent sends to (PALISADE_AGENT_EVENTHUB_NAME)."
+  value       = azurerm_eventhub.inventory.name
+}
+
 output "image_registry_login_server" {
   description = "Login server of the registry Palisade's images are pushed to and pulled from (infra/deploy.sh)."
   value       = local.image_registry_login_server

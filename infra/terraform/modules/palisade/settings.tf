@@ -111,6 +111,10 @@ locals {
     PALISADE_POSTURE_HISTORY_DAYS        = "90"
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
+
+    # Cluster agents' inventory (shared/config/inventory.go).
+    PALISADE_INVENTORY_HUB     = azurerm_eventhub.inventory.name
+    PALISADE_AGENT_STALE_AFTER = "15m"
   }
 
   # Declared settings that are not set in Azure, and why.

@@ -68,7 +68,7 @@ variable "container_registries" {
 }
 
 variable "aks_clusters" {
-  description = "AKS clusters Palisade protects, keyed by a short name: resource id, OIDC issuer URL and the object id of the kubelet identity. Each gets the kube-audit-admin diagnostic setting, posture read access for the Function App, a federated credential for the sensor and AcrPull on the image registry for its kubelet."
+  description = "AKS clusters Palisade protects, keyed by a short name: resource id, OIDC issuer URL and the object id of the kubelet identity. Each gets the kube-audit-admin diagnostic setting, posture read access for the Function App, federated credentials for the sensor and the agent, and AcrPull on the image registry for its kubelet."
   type = map(object({
     id                = string
     oidc_issuer_url   = string
@@ -196,7 +196,7 @@ variable "sentinel_rules" {
 }
 
 variable "sensor_namespace" {
-  description = "Kubernetes namespace of the palisade-sensor service account (federated credential subject)."
+  description = "Kubernetes namespace of the palisade-sensor and palisade-agent service accounts (federated credential subjects): the namespace the chart is installed in."
   type        = string
   default     = "palisade"
 }
@@ -205,6 +205,12 @@ variable "sensor_service_account" {
   description = "Kubernetes service account of palisade-sensor (federated credential subject)."
   type        = string
   default     = "palisade-sensor"
+}
+
+variable "agent_service_account" {
+  description = "Kubernetes service account of palisade-agent (federated credential subject)."
+  type        = string
+  default     = "palisade-agent"
 }
 
 variable "api_key" {

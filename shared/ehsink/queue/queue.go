@@ -1,4 +1,5 @@
-// Package queue is the sensor's bounded buffer between Falco and Event Hubs.
+// Package queue is the bounded buffer between a cluster-side sender (the
+// sensor's Falco events, the agent's inventory messages) and Event Hubs.
 //
 // Events wait in the queue until the sink has sent them (Take, then Ack), so
 // a failed send puts them back (Nack) and nothing is lost to a fault. With a

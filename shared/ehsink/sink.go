@@ -1,27 +1,29 @@
-// Package sink sends the queued envelopes to Event Hubs with the azeventhubs
-// ProducerClient: batches bounded by size and by a flush interval, the
-// node's name as partition key, each envelope's id as the message id (so a
-// consumer can drop the duplicates that at-least-once delivery allows), and
-// retries with backoff for as long as the sensor runs. An event leaves the
-// queue only once Event Hubs has accepted its batch.
-package sink
+// Package ehsink sends queued messages to Event Hubs with the azeventhubs
+// ProducerClient, for the cluster-side binaries (palisade-sensor,
+// palisade-agent): batches bounded by size and by a flush interval, one
+// partition key per sender (so its messages stay in order on one
+// partition), each message's id as the Event Hubs message id (so a consumer
+// can drop the duplicates that at-least-once delivery allows), Entra ID
+// (workload identity) or a connection string, and retries with backoff for
+// as long as the sender runs. A message leaves the queue (package queue,
+// in memory or spooled on disk) only once Event Hubs has accepted its batch.
+package ehsink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/palisade-sec/palisade/sensor/backoff"
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/backoff"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 	"github.com/palisade-sec/palisade/shared/logging"
-	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // MaxBatchBytes is the largest batch Event Hubs accepts (standard tier).
@@ -30,15 +32,22 @@ const MaxBatchBytes = 1 << 20
 // Options configures the sink.
 type Options struct {
 	// ConnectionString, or Namespace (fully qualified, e.g.
-	// "ns.servicebus.windows.net") with Credential.
+	// "ns.servicebus.windows.net") with Credential. A nil Credential with a
+	// Namespace means Entra ID through azidentity's default chain: workload
+	// identity in AKS, a managed identity or AZURE_* variables elsewhere.
 	ConnectionString string
 	Namespace        string
 	Credential       azcore.TokenCredential
 	// EventHub is the hub name; it may be left empty when the connection
 	// string names it (EntityPath).
 	EventHub string
-	// PartitionKey keeps one node's events in order on one partition.
+	// PartitionKey keeps one sender's messages in order on one partition
+	// (at most 128 characters, the Event Hubs limit).
 	PartitionKey string
+	// ContentType is set on every message; default "application/json".
+	ContentType string
+	// ApplicationID names the client to Event Hubs (e.g. "palisade-sensor").
+	ApplicationID string
 	// MaxBatchBytes bounds a batch (at most MaxBatchBytes); MaxBatchEvents
 	// bounds the events taken for one batch.
 	MaxBatchBytes  int
@@ -88,6 +97,12 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ContentType == "" {
+		o.ContentType = "application/json"
+	}
+	if o.ApplicationID == "" {
+		o.ApplicationID = "palisade"
+	}
 }
 
 // Observer is told what the sink does, for metrics.
@@ -98,7 +113,7 @@ type Observer interface {
 	SendFailed(err error)
 }
 
-// Sink moves events from a queue to Event Hubs.
+// Sink moves messages from a queue to Event Hubs.
 type Sink struct {
 	opts Options
 	q    *queue.Queue
@@ -111,7 +126,7 @@ type Sink struct {
 func New(opts Options, q *queue.Queue, obs Observer, log zerolog.Logger) (*Sink, error) {
 	opts.defaults()
 	co := &azeventhubs.ProducerClientOptions{
-		ApplicationID: "palisade-sensor",
+		ApplicationID: opts.ApplicationID,
 		RetryOptions: azeventhubs.RetryOptions{
 			MaxRetries: opts.ClientRetries, RetryDelay: opts.ClientRetryDelay, MaxRetryDelay: opts.SendTimeout / 4,
 		},
@@ -125,10 +140,16 @@ func New(opts Options, q *queue.Queue, obs Observer, log zerolog.Logger) (*Sink,
 			hub = "" // the client refuses a hub name given twice
 		}
 		pc, err = azeventhubs.NewProducerClientFromConnectionString(opts.ConnectionString, hub, co)
-	case opts.Namespace != "" && opts.Credential != nil && opts.EventHub != "":
-		pc, err = azeventhubs.NewProducerClient(opts.Namespace, opts.EventHub, opts.Credential, co)
+	case opts.Namespace != "" && opts.EventHub != "":
+		cred := opts.Credential
+		if cred == nil {
+			if cred, err = azidentity.NewDefaultAzureCredential(nil); err != nil {
+				return nil, fmt.Errorf("entra credential: %w", err)
+			}
+		}
+		pc, err = azeventhubs.NewProducerClient(opts.Namespace, opts.EventHub, cred, co)
 	default:
-		return nil, errors.New("event hubs: need a connection string, or a namespace, hub name and credential")
+		return nil, errors.New("event hubs: need a connection string, or a namespace and hub name")
 	}
 	if err != nil {
 		// The SDK's errors quote the connection string's parts: say only what failed.
@@ -156,22 +177,21 @@ func hasEntityPath(cs string) bool {
 	return false
 }
 
-// Record frames an envelope for the queue: its id, then its JSON.
-func Record(env *model.Envelope) ([]byte, error) {
-	body, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope %s: %w", env.ID, err)
+// Frame frames a message for the queue: the length of its id, the id (the
+// Event Hubs message id, at most 255 bytes), then the body as sent. The
+// sensor's spool holds these records, so the framing must stay readable by
+// later versions.
+func Frame(id string, body []byte) ([]byte, error) {
+	if len(id) > 255 {
+		return nil, fmt.Errorf("message id of %d bytes is too long", len(id))
 	}
-	if len(env.ID) > 255 {
-		return nil, fmt.Errorf("envelope id of %d bytes is too long", len(env.ID))
-	}
-	rec := make([]byte, 0, 1+len(env.ID)+len(body))
-	rec = append(rec, byte(len(env.ID)))
-	rec = append(rec, env.ID...)
+	rec := make([]byte, 0, 1+len(id)+len(body))
+	rec = append(rec, byte(len(id)))
+	rec = append(rec, id...)
 	return append(rec, body...), nil
 }
 
-// split undoes Record.
+// split undoes Frame.
 func split(rec []byte) (id string, body []byte, ok bool) {
 	if len(rec) == 0 || len(rec) < 1+int(rec[0]) {
 		return "", nil, false
@@ -268,7 +288,7 @@ func (s *Sink) sendOne(ctx context.Context) error {
 		s.q.Nack(items)
 		return fmt.Errorf("new batch: %w", err)
 	}
-	contentType := "application/json"
+	contentType := s.opts.ContentType
 	var bytes int
 	for i := 0; i < len(items); i++ {
 		id, body, ok := split(items[i].Data)

@@ -1,4 +1,4 @@
-package sink
+package ehsink
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
-	"github.com/palisade-sec/palisade/sensor/queue"
+	"github.com/palisade-sec/palisade/shared/ehsink/queue"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -34,10 +34,19 @@ func envelope(i int, output string) *model.Envelope {
 	}
 }
 
+// record frames an envelope as the sensor does.
+func record(env *model.Envelope) ([]byte, error) {
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return Frame(env.ID, body)
+}
+
 func push(t *testing.T, q *queue.Queue, from, n int, output string) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		rec, err := Record(envelope(i, output))
+		rec, err := record(envelope(i, output))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +229,7 @@ func TestBatchesStayWithinSizeAndOversizeEventsAreDropped(t *testing.T) {
 	h := start(t, Options{MaxBatchBytes: 256 << 10}, "MAX_MESSAGE_SIZE=262144")
 	big := strings.Repeat("x", 60_000)
 	push(t, h.q, 0, 30, big)
-	rec, _ := Record(envelope(999, strings.Repeat("y", 300_000)))
+	rec, _ := record(envelope(999, strings.Repeat("y", 300_000)))
 	h.q.Push(5, rec)
 	waitIDs(t, h.eh, 30, 30*time.Second)
 	st := h.eh.Stats(t)
