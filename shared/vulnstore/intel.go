@@ -276,6 +276,9 @@ func openIDs(ctx context.Context, st store.Store, digest string) ([]string, erro
 type pending struct {
 	etag string
 	next model.Finding
+	// suppression: the update suppresses the finding or brings it back,
+	// so its image's counts change.
+	suppression bool
 }
 
 // update re-annotates the findings ids of one image and writes back those
@@ -298,6 +301,18 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		}
 	}
 	a.count(func(r *IntelResult) { r.Images++; r.Checked += checked })
+	if err := a.write(ctx, digest, todo, running); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(todo, func(p pending) bool { return p.suppression }) {
+		return recount(ctx, a.st, digest)
+	}
+	return nil
+}
+
+// write writes the updates of one image in one batch; when a scan changed
+// one meanwhile, each is done again on its own.
+func (a *applier) write(ctx context.Context, digest string, todo []pending, running bool) error {
 	writes := make([]store.Write, len(todo))
 	for i, p := range todo {
 		writes[i] = store.Write{ID: p.next.ID, Value: p.next, Cond: store.Cond{IfMatch: p.etag}}
@@ -316,6 +331,24 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		}
 	}
 	return nil
+}
+
+// recount sets an image's counts from its open findings that count, after
+// a VEX statement suppressed some or was withdrawn.
+func recount(ctx context.Context, st store.Store, digest string) error {
+	stored, err := Lookup(ctx, st, digest)
+	if err != nil || !stored.Found {
+		return err
+	}
+	e, err := OpenFindings(ctx, st, digest, "")
+	if err != nil {
+		return err
+	}
+	return putImage(ctx, st, &stored, digest, func(prev Stored) model.Image {
+		img := prev.Image
+		img.SetCounts(e.Counts)
+		return img
+	})
 }
 
 // read reads one finding and annotates a copy, visiting it when visit is
@@ -343,7 +376,7 @@ func (a *applier) read(ctx context.Context, digest, id string, running, visit bo
 	if sameIntel(f, next) {
 		return pending{next: next}, true, nil
 	}
-	return pending{etag: etag, next: next}, true, nil
+	return pending{etag: etag, next: next, suppression: !ptrEqual(f.Suppressed, next.Suppressed)}, true, nil
 }
 
 // one writes one finding's update, reading it again while concurrent
@@ -398,10 +431,10 @@ func (a *applier) markRunning(ctx context.Context, digest string, chunk int, run
 }
 
 // sameIntel reports whether two versions of a finding agree on what an
-// Annotator sets.
+// Annotator sets (its suppression included).
 func sameIntel(a, b model.Finding) bool {
 	return a.KnownExploited == b.KnownExploited && a.Priority == b.Priority && a.PriorityRank == b.PriorityRank &&
-		ptrEqual(a.KEV, b.KEV) && ptrEqual(a.EPSS, b.EPSS) && slices.Equal(a.MissingFeeds, b.MissingFeeds)
+		ptrEqual(a.Suppressed, b.Suppressed) && ptrEqual(a.KEV, b.KEV) && ptrEqual(a.EPSS, b.EPSS) && slices.Equal(a.MissingFeeds, b.MissingFeeds)
 }
 
 func ptrEqual[T comparable](a, b *T) bool {
