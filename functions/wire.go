@@ -33,6 +33,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/backend"
+	"github.com/palisade-sec/palisade/shared/vex"
 )
 
 // env is everything the functions are built from.
@@ -94,8 +95,9 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	io := settings.Intel(e.cfg.Intel)
 	io.Now = e.now
-	feeds := intel.NewSource(e.store, io)
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Feeds: feeds}))
+	vexDocs := vex.NewStore(e.store, e.now)
+	feeds := vex.NewSource(intel.NewSource(e.store, io), vexDocs)
+	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs}))
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
@@ -158,7 +160,9 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if events != nil {
 		intelEvents = events
 	}
-	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{MaxDuration: e.cfg.Intel.MaxDuration, Now: e.now}).Handle)
+	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{
+		MaxDuration: e.cfg.Intel.MaxDuration, VEXDir: e.cfg.Intel.VEXDir, VEX: vexDocs, Now: e.now,
+	}).Handle)
 
 	source, err := postureSource(e)
 	if err != nil {

@@ -1,4 +1,5 @@
-// Package api is the api function: Palisade's read-only query API, served
+// Package api is the api function: Palisade's query API (and the one
+// write, VEX documents), served
 // as a forwarded HTTP trigger (the host passes the request through
 // unchanged, on its original /api/... path). It is the one HTTP edge over
 // the store: every /api endpoint is a row of the route table (routes.go);
@@ -22,6 +23,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vex"
 )
 
 // Options configure the API.
@@ -32,6 +34,25 @@ type Options struct {
 	// Feeds reports the exploitation feeds for /api/intel; nil reports
 	// them missing.
 	Feeds FeedStatus
+	// VEX keeps the documents of /api/vex and Intel applies them to the
+	// stored findings; without both, /api/vex answers 501.
+	VEX   VEXStore
+	Intel IntelSource
+}
+
+// VEXStore keeps VEX documents; *vex.Store is the implementation.
+type VEXStore interface {
+	Put(ctx context.Context, d *vex.Document) (vex.Change, error)
+	Remove(ctx context.Context, source, docID string) (vex.Change, bool, error)
+	List(ctx context.Context) ([]*vex.Document, error)
+}
+
+// IntelSource loads what findings are annotated with (the feeds and the
+// VEX statements) and records changes for refreshintel; *vex.Source is the
+// implementation.
+type IntelSource interface {
+	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
+	AddPending(ctx context.Context, c intel.Changes) error
 }
 
 // FeedStatus reports the state of the exploitation feeds; *intel.Source is
@@ -42,15 +63,17 @@ type FeedStatus interface {
 
 // API serves the query endpoints.
 type API struct {
-	st    store.Store
-	key   string
-	feeds FeedStatus
-	mux   *http.ServeMux
+	st     store.Store
+	key    string
+	feeds  FeedStatus
+	vex    VEXStore
+	source IntelSource
+	mux    *http.ServeMux
 }
 
 // New returns the API over st.
 func New(st store.Store, opts Options) *API {
-	a := &API{st: st, key: opts.Key, feeds: opts.Feeds, mux: http.NewServeMux()}
+	a := &API{st: st, key: opts.Key, feeds: opts.Feeds, vex: opts.VEX, source: opts.Intel, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))

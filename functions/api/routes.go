@@ -25,6 +25,10 @@ import (
 //	GET /api/alerts                    ?cluster= &severity= &minSeverity= &type= &status= &since= &until=
 //	GET /api/posture                   ?cluster= &check= &status= &namespace= &severity= &resource=
 //	GET /api/posture/score             ?cluster=
+//	POST /api/vex                      an OpenVEX or CycloneDX VEX document (JSON): stored (replacing the
+//	                                   one with the same id) and applied to the stored findings
+//	GET /api/vex                       the stored VEX documents
+//	DELETE /api/vex                    ?id= (a document posted to the API): its statements withdrawn
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
@@ -35,6 +39,9 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/alerts", params: []string{"cluster", "severity", "minSeverity", "type", "status", "since", "until"}, paged: true, serve: (*API).alerts},
 		{method: http.MethodGet, path: "/api/posture", params: []string{"cluster", "check", "status", "namespace", "severity", "resource"}, paged: true, serve: (*API).postureResults},
 		{method: http.MethodGet, path: "/api/posture/score", params: []string{"cluster"}, serve: (*API).postureScore},
+		{method: http.MethodPost, path: "/api/vex", serve: (*API).postVEX},
+		{method: http.MethodGet, path: "/api/vex", serve: (*API).listVEX},
+		{method: http.MethodDelete, path: "/api/vex", params: []string{"id"}, serve: (*API).deleteVEX},
 	}
 }
 

@@ -27,7 +27,10 @@ PALISADE_REGISTRY_* or the docker config.
 
 Findings carry their CISA KEV listing, EPSS score and a priority (P1-P4,
 see the README), most urgent first; the feeds come from PALISADE_KEV_URL
-and PALISADE_EPSS_URL unless --kev and --epss say otherwise.
+and PALISADE_EPSS_URL unless --kev and --epss say otherwise. A finding that
+a --vex document's not_affected or fixed statement names (its CVE and this
+image or package) is suppressed: shown as such, priority P4, and left out
+of the counts, --fail-on and --fail-on-kev.
 
 Without a vulnerability DB the scan fails, unless --demo allows the
 built-in demo DB: its results are labelled demo data and always exit 3, so
@@ -69,6 +72,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
+	statements, err := feedFlags.statements()
+	if err != nil {
+		return exit(err)
+	}
 	render, ok := renderers[*format]
 	if !ok {
 		return exit(f.format(*format, "table", "json", "sarif"))
@@ -96,7 +103,7 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		errorf(stderr, "scan", "%v", err)
 		return ExitUsage
 	}
-	rep := annotate(ctx, res, feedFlags.options(cfg.Intel))
+	rep := annotate(ctx, res, feedFlags.options(cfg.Intel), statements)
 	if err := render(stdout, rep); err != nil {
 		errorf(stderr, "scan", "write output: %v", err)
 		return ExitUsage

@@ -48,7 +48,16 @@ func writeTable(w io.Writer, r *scanReport) error {
 			parts = append(parts, fmt.Sprintf("%s: %d", s, n))
 		}
 	}
-	fmt.Fprintf(w, "Findings: %d %s\n\n", len(r.Findings), strings.Join(parts, ", "))
+	suppressed := 0
+	for _, f := range r.Findings {
+		if f.Suppressed != nil {
+			suppressed++
+		}
+	}
+	if suppressed > 0 {
+		parts = append(parts, fmt.Sprintf("(and %d suppressed by VEX)", suppressed))
+	}
+	fmt.Fprintf(w, "Findings: %d %s\n\n", len(r.Findings)-suppressed, strings.Join(parts, ", "))
 	if len(r.Findings) == 0 {
 		return nil
 	}
@@ -63,7 +72,11 @@ func writeTable(w io.Writer, r *scanReport) error {
 		if len(title) > 60 {
 			title = title[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(string(f.Priority)), f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, kevCell(f), epssCell(f), title)
+		priority := orDash(string(f.Priority))
+		if f.Suppressed != nil {
+			priority += " VEX:" + f.Suppressed.Status
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", priority, f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, kevCell(f), epssCell(f), title)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -161,6 +174,9 @@ func resultProperties(f model.Finding) map[string]any {
 	}
 	if f.DemoData {
 		p["demoData"] = true
+	}
+	if f.Suppressed != nil {
+		p["suppressed"] = f.Suppressed
 	}
 	return p
 }

@@ -48,6 +48,9 @@ locals {
     PALISADE_INTEL_SCHEDULE     = "0 30 2 * * *"
     PALISADE_INTEL_MAX_AGE      = "48h"
     PALISADE_INTEL_MAX_DURATION = "8m"
+    # VEX documents read by refreshintel: a folder of the Function App
+    # (an Azure Files share mounted there); empty for none.
+    PALISADE_VEX_DIR = var.vex_dir
 
     # Runtime and audit detection (shared/config/detect.go). The triggers
     # connect with the managed identity: the host reads the
