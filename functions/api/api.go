@@ -127,8 +127,21 @@ func (a *API) handler(rt route) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		if d, ok := v.(document); ok {
+			w.Header().Set("Content-Type", d.contentType)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(d.body)
+			return
+		}
 		customhandler.WriteJSON(w, http.StatusOK, v)
 	})
+}
+
+// document is an answer that is a document of its own media type (an
+// SBOM), written as it is.
+type document struct {
+	contentType string
+	body        []byte
 }
 
 // Error is an answer other than 200: the status and a message for the

@@ -18,6 +18,7 @@ import (
 //
 //	GET /api/images                    ?registry= &repository= &status= &severity= (that or worse)
 //	GET /api/images/{digest}
+//	GET /api/images/{digest}/sbom      ?format=cyclonedx (default) | spdx: the SBOM of the stored inventory
 //	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package= &priority= (that or more urgent)
 //	                                   &kev=true|false &minEpss= (0-1) &sort=priority (most urgent first)
 //	GET /api/findings                  the same parameters, across every image
@@ -33,6 +34,7 @@ func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
 		{method: http.MethodGet, path: "/api/images/{digest}", serve: (*API).image},
+		{method: http.MethodGet, path: "/api/images/{digest}/sbom", params: []string{"format"}, serve: (*API).sbom},
 		{method: http.MethodGet, path: "/api/images/{digest}/findings", params: findingParams, paged: true, serve: (*API).findings},
 		{method: http.MethodGet, path: "/api/findings", params: findingParams, paged: true, serve: (*API).allFindings},
 		{method: http.MethodGet, path: "/api/intel", serve: (*API).intel},

@@ -48,7 +48,7 @@ results come from the demo DB.
 func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newFlags("scan", scanUsage, stdout, stderr)
 	input := f.String("input", "", "scan a `docker save` tar or an OCI layout directory instead of a registry image")
-	format := f.String("format", "table", "output: table, json or sarif")
+	format := f.String("format", "table", "output: table, json, sarif, or the image's SBOM: cyclonedx (CycloneDX 1.6) or spdx (SPDX 2.3)")
 	failOnFlag := f.String("fail-on", "", "exit 1 when a finding is at least this `severity` (critical, high, medium, low, unknown)")
 	cacheDir := f.String("cache-dir", "", "layer cache and DB `directory` (default PALISADE_TRIVY_CACHE_DIR)")
 	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB")
@@ -78,7 +78,7 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	render, ok := renderers[*format]
 	if !ok {
-		return exit(f.format(*format, "table", "json", "sarif"))
+		return exit(f.format(*format, "table", "json", "sarif", "cyclonedx", "spdx"))
 	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {

@@ -10,12 +10,22 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/sarif"
+	"github.com/palisade-sec/palisade/shared/sbom"
 )
 
 var renderers = map[string]func(io.Writer, *scanReport) error{
-	"table": writeTable,
-	"json":  writeJSON,
-	"sarif": writeSARIF,
+	"table":        writeTable,
+	"json":         writeJSON,
+	"sarif":        writeSARIF,
+	sbom.CycloneDX: writeSBOM(sbom.CycloneDX),
+	sbom.SPDX:      writeSBOM(sbom.SPDX),
+}
+
+// writeSBOM writes the image's SBOM (the packages the scan found).
+func writeSBOM(format string) func(io.Writer, *scanReport) error {
+	return func(w io.Writer, r *scanReport) error {
+		return sbom.Write(w, format, r.Image, r.Inventory, sbom.Options{})
+	}
 }
 
 func imageName(img model.Image) string {
