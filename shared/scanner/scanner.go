@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -63,11 +64,15 @@ type Options struct {
 	// CacheDir holds the layer-analysis cache (fanal/) and the DB (db/).
 	CacheDir string
 	// DBDir, when set, is used as the vulnerability DB as it is (never
-	// downloaded); tests and benchmarks point it at a fixture DB.
+	// downloaded; nor is the Java DB, unless JavaDBRepositories are
+	// given); tests and benchmarks point it at a fixture DB.
 	DBDir string
 	// DBRepositories to download the DB from; empty means Trivy's defaults.
 	DBRepositories []string
-	// SkipDBUpdate never downloads the DB.
+	// JavaDBRepositories to download Trivy's Java DB from (CacheDir/java-db);
+	// empty means Trivy's defaults.
+	JavaDBRepositories []string
+	// SkipDBUpdate never downloads the DB nor the Java DB.
 	SkipDBUpdate bool
 	// DemoFallback builds and uses the built-in demo DB when there is no DB.
 	DemoFallback bool
@@ -140,6 +145,7 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
+	info.JavaDB = prepareJavaDB(ctx, o, o.Logger)
 	if err := openDB(dir); err != nil {
 		return nil, err
 	}
@@ -168,13 +174,17 @@ func (s *Scanner) DB() DBInfo { return *s.db.Load() }
 // RefreshDB downloads a newer vulnerability DB when the one in use is stale
 // (per Trivy's metadata and the Options) and switches to it; matches in
 // flight finish on the old one first. A failed download keeps the DB in use,
-// is logged, and is named in the returned DBInfo's DownloadError. It returns
-// the DB now in use.
+// is logged, and is named in the returned DBInfo's DownloadError. The Java
+// DB is refreshed the same way (DBInfo.JavaDB). It returns the DB now in
+// use.
 func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
 	cur := s.DB()
+	java := prepareJavaDB(ctx, s.opts, s.log)
 	if s.opts.DBDir != "" {
+		cur.JavaDB = java
+		s.db.Store(&cur)
 		return cur, nil
 	}
 	dir, demo, kept, err := prepareDB(ctx, s.opts, s.log)
@@ -188,6 +198,7 @@ func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	if err := reopenDB(cur.Dir, dir); err != nil {
 		return cur, err
 	}
+	info.JavaDB = java
 	s.db.Store(&info)
 	if kept != nil {
 		info.DownloadError = kept.Error()
@@ -281,8 +292,17 @@ func (s *Scanner) scan(ctx context.Context, t Target) (*Result, error) {
 // package inventory and the OS named by the image config.
 func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, string, error) {
 	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}}
+	javaGuard.RLock()
+	defer javaGuard.RUnlock()
+	var patterns []string
+	if javaGuard.dir != "" {
+		// Part of the layer cache key and matching no file: a layer
+		// analysed with another Java DB is analysed again.
+		patterns = []string{"jar:^/palisade-java-db/" + regexp.QuoteMeta(javaGuard.version) + "$"}
+	}
 	art, err := aimage.NewArtifact(gi, s.cache, artifact.Option{
-		DisabledAnalyzers: disabledAnalyzers(),
+		DisabledAnalyzers: disabledAnalyzers(javaGuard.dir != ""),
+		FilePatterns:      patterns,
 		Parallel:          s.opts.Parallel,
 		Offline:           true,
 		NoProgress:        true,
@@ -302,14 +322,17 @@ func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, st
 }
 
 // disabledAnalyzers leaves the analyzers a vulnerability scan of an image
-// needs, as `trivy image --scanners vuln` does.
-func disabledAnalyzers() []analyzer.Type {
+// needs, as `trivy image --scanners vuln` does. Java archives are analysed
+// only with a Java DB (java).
+func disabledAnalyzers(java bool) []analyzer.Type {
 	d := slices.Clone(analyzer.TypeLockfiles)
 	d = append(d, analyzer.TypeConfigFiles...)
-	return append(d,
+	d = append(d,
 		analyzer.TypeApkCommand, analyzer.TypeSecret, analyzer.TypeLicenseFile,
 		analyzer.TypeHistoryDockerfile, analyzer.TypeExecutable, analyzer.TypeRpmArchive,
-		// Java archives need Trivy's separate Java DB, which is not managed here.
-		analyzer.TypeJar,
 	)
+	if !java {
+		d = append(d, analyzer.TypeJar)
+	}
+	return d
 }
