@@ -54,17 +54,16 @@ func (s *Set) Suppression(f *model.Finding) *model.Suppression {
 		return nil
 	}
 	var best *entry
-	seen := map[*Statement]bool{}
-	for _, id := range append([]string{f.VulnID}, f.Aliases...) {
+	consider := func(id string) {
 		for i, e := range s.byVuln[id] {
-			if seen[e.st] || !e.st.applies(f) {
-				continue
-			}
-			seen[e.st] = true
-			if best == nil || later(e, *best) {
+			if e.st.applies(f) && (best == nil || later(e, *best)) {
 				best = &s.byVuln[id][i]
 			}
 		}
+	}
+	consider(f.VulnID)
+	for _, a := range f.Aliases {
+		consider(a)
 	}
 	if best == nil || !best.st.Suppresses() {
 		return nil
