@@ -298,6 +298,26 @@ func TestScanVEX(t *testing.T) {
 		t.Errorf("%d suppressed; high counts %d with --vex, %d without", n, after.Image.Counts[model.SeverityHigh], before.Image.Counts[model.SeverityHigh])
 	}
 
+	// SARIF: the suppressed result carries a SARIF suppression.
+	code, out, _ = run(t, "--input", tarPath, "--format", "sarif", "--vex", doc)
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID       string
+				Suppressions []struct{ Kind, Status, Justification string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil || code != cli.ExitOK || len(log.Runs) != 1 {
+		t.Fatalf("sarif: exit %d, %v", code, err)
+	}
+	for _, r := range log.Runs[0].Results {
+		want := r.RuleID == "CVE-2023-4911"
+		if got := len(r.Suppressions) == 1 && r.Suppressions[0].Kind == "external" && strings.Contains(r.Suppressions[0].Justification, "not_affected"); got != want {
+			t.Errorf("sarif result %s suppressions %+v", r.RuleID, r.Suppressions)
+		}
+	}
+
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"vulnerability": {"name": "CVE-2023-4911"}, "status": "maybe", "products": [{"@id": "pkg:deb/debian/libc6"}]}]}`), 0o600); err != nil {
 		t.Fatal(err)

@@ -153,13 +153,18 @@ func writeSARIF(w io.Writer, r *scanReport) error {
 		if f.KEV != nil {
 			msg += " Exploited in the wild (CISA KEV since " + f.KEV.DateAdded + ")."
 		}
-		results = append(results, sarif.Result{
+		res := sarif.Result{
 			RuleID:     f.VulnID,
 			Level:      sarif.Level(f.Severity),
 			Message:    sarif.Text{Text: strings.TrimSpace(msg + " " + f.Remediation)},
 			Locations:  []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}},
 			Properties: resultProperties(f),
-		})
+		}
+		if sp := f.Suppressed; sp != nil {
+			res.Suppressions = []sarif.Suppression{{Kind: "external", Status: "accepted",
+				Justification: strings.TrimSpace("VEX " + sp.Status + " " + sp.Justification + " (" + sp.Source + ")")}}
+		}
+		results = append(results, res)
 	}
 	log := sarif.NewLog(driver, results)
 	log.Runs[0].Properties = map[string]any{

@@ -64,11 +64,22 @@ type Text struct {
 // Result is one finding of a rule, with its own property bag (left out
 // when empty).
 type Result struct {
-	RuleID     string         `json:"ruleId"`
-	Level      string         `json:"level"`
-	Message    Text           `json:"message"`
-	Locations  []Location     `json:"locations"`
-	Properties map[string]any `json:"properties,omitempty"`
+	RuleID    string     `json:"ruleId"`
+	Level     string     `json:"level"`
+	Message   Text       `json:"message"`
+	Locations []Location `json:"locations"`
+	// Suppressions say why the result does not count (a VEX statement);
+	// code scanning shows such a result as dismissed.
+	Suppressions []Suppression  `json:"suppressions,omitempty"`
+	Properties   map[string]any `json:"properties,omitempty"`
+}
+
+// Suppression is a SARIF suppression: kind "external" for a statement
+// made outside the analysed artifact.
+type Suppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status,omitempty"` // accepted
+	Justification string `json:"justification,omitempty"`
 }
 
 // Location says where a result is: a file or artifact (physical) and/or a
