@@ -69,7 +69,7 @@ type Result struct {
 	Message   Text       `json:"message"`
 	Locations []Location `json:"locations"`
 	// Suppressions say why the result does not count (a VEX statement);
-	// code scanning shows such a result as dismissed.
+	// tools that honour SARIF suppressions treat the result as dismissed.
 	Suppressions []Suppression  `json:"suppressions,omitempty"`
 	Properties   map[string]any `json:"properties,omitempty"`
 }
