@@ -1,6 +1,7 @@
 // Package analyzeaudit is the analyzeaudit function: it receives batches of
 // AKS kube-audit diagnostic bodies from the audit event hub, applies the
-// Kubernetes audit rules, and saves and publishes the resulting alerts.
+// Kubernetes audit rules and the per-identity baselines, and saves and
+// publishes the resulting alerts.
 package analyzeaudit
 
 import (
@@ -14,22 +15,35 @@ import (
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // Name is the function's folder name.
 const Name = "analyzeaudit"
 
-// Function handles analyzeaudit invocations.
+// Function handles analyzeaudit invocations. It keeps the alerts and
+// identity baselines it touches in memory between invocations
+// (statecache), so one Function must serve every invocation of the
+// process; it is safe for concurrent invocations.
 type Function struct {
-	det  *detection.Detector
-	pipe *detection.Pipeline
-	now  func() time.Time
+	det   *detection.Detector
+	rules audit.Analyzer
+	ids   *audit.Identities
+	pipe  *detection.Pipeline
+	now   func() time.Time
 }
 
 // Options are the function's settings.
 type Options struct {
 	// Detection configures the alert folding (window, burst thresholds).
 	Detection detection.Options
+	// Rules are the audit rules as configured (audit.New: threat
+	// intelligence, sensitive ports and names); the zero value has the
+	// built-in lists and no threat intelligence.
+	Rules audit.Analyzer
+	// Identities configures the per-identity baselines (learning period,
+	// decay); its clock is Now.
+	Identities audit.IdentityOptions
 	// Retries of a failed store or Sentinel write inside one invocation
 	// (0: none), the first after RetryDelay, doubling.
 	Retries    int
@@ -48,7 +62,8 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 	if err != nil {
 		return nil, fmt.Errorf("analyzeaudit: %w", err)
 	}
-	return &Function{det: det, now: opts.Now,
+	opts.Identities.Now = opts.Now
+	return &Function{det: det, rules: opts.Rules, now: opts.Now, ids: audit.NewIdentities(st, opts.Identities),
 		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now})}, nil
 }
 
@@ -56,27 +71,51 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 // {"records":[…]} whose records hold an audit event as a JSON string. A body
 // or record that cannot be decoded is parked and the rest processed.
 func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
-	items, err := req.DataStrings("events")
+	items, err := req.DataItems("events")
 	if err != nil {
 		return nil, err
+	}
+	var positions []detection.Position // nil: unknown, events known by id alone
+	if b, ok := req.EventHubBatch(); ok {
+		positions = detection.Positions(b.Source(), b.Sequence, b.EnqueuedMs(), len(items))
+		if positions == nil {
+			logging.Ctx(ctx).Warn().Int(logging.FieldCount, len(items)).
+				Msg("the batch's sequence numbers do not fit its events: redeliveries are recognised by event id alone")
+		}
 	}
 	var parked []model.Parked
 	batch := f.det.NewBatch()
 	var counts audit.Counts
-	for i, s := range items {
-		bad, err := (audit.Analyzer{}).Analyze(batch, []byte(s), &counts)
+	var obs audit.Observations
+	for i, item := range items {
+		if positions != nil {
+			batch.SetPosition(positions[i])
+			obs.Pos = positions[i]
+		}
+		bad, err := f.rules.AnalyzeObserving(batch, item, &counts, &obs)
 		if err != nil {
-			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
 		}
 		for _, r := range bad {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
 		}
 	}
-	if err := f.pipe.Park(ctx, parked); err != nil {
-		return nil, err
+	inv := detection.Invocation{Parked: parked, Folds: batch.Folds()}
+	if obs.Len() > 0 {
+		inv.State = func(ctx context.Context, tx *statecache.Tx) ([]*detection.Fold, error) {
+			hits, err := f.ids.Stage(ctx, tx, obs.List())
+			if err != nil || len(hits) == 0 {
+				return nil, err
+			}
+			b := f.det.NewBatch()
+			for _, h := range hits {
+				b.Add(h)
+			}
+			return b.Folds(), nil
+		}
 	}
-	saved, published, err := f.pipe.Commit(ctx, batch.Folds())
+	saved, published, err := f.pipe.Run(ctx, inv)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -113,7 +114,118 @@ func TestHandle(t *testing.T) {
 	if len(got) != 2 || got["K8S_ClusterAdminBindingClusterAdminBinding"] != 1 || got["ExecIntoPod"] != 1 {
 		t.Errorf("alerts %v", got)
 	}
-	if n := st.Len(t, store.State); n != 2 {
-		t.Errorf("%d parked, want 2 (the bad record and the bad body)", n)
+	parked := 0
+	if err := store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindParked}, func(model.Parked) error { parked++; return nil }); err != nil {
+		t.Fatal(err)
 	}
+	if parked != 2 {
+		t.Errorf("%d parked, want 2 (the bad record and the bad body)", parked)
+	}
+}
+
+// TestRules: the configured rules are the ones applied. A request from a
+// Tor exit raises ProxySourceAddress only with a threat list that names it.
+func TestRules(t *testing.T) {
+	ti, err := audit.ParseThreatList(strings.NewReader("185.220.101.0/24 tor\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := audit.New(audit.Options{ThreatIntel: ti})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name  string
+		rules audit.Analyzer
+		want  int
+	}{{"built-in rules, no list", audit.Analyzer{}, 0}, {"with the list", rules, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := faultstore.Open(t)
+			f, err := New(st, nil, Options{Rules: tc.rules, Now: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Handle(t.Context(), hostRequest(t, body(t, auditLog(t, "ti_tor")))); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := store.Each(t.Context(), st, store.Alerts, store.Query{}, func(a model.Alert) error {
+				if a.Type == "ProxySourceAddress" {
+					n++
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Errorf("%d ProxySourceAddress alerts, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+// TestIdentityBaselines: the function learns identity baselines from the
+// audit events it analyses, in the store it shares with other instances,
+// and raises a learned alert for a request outside one, once, whichever
+// instance a redelivery reaches.
+func TestIdentityBaselines(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "audit", "testdata", "anomalies", "AnomalousSecretAccess.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	learning, day2 := lines[:len(lines)-4], lines[len(lines)-4:] // the second day: three learned requests and the deviation
+	st := faultstore.Open(t)
+	opts := Options{Now: func() time.Time { return time.Date(2024, 5, 2, 11, 10, 0, 0, time.UTC) }}
+	f, err := New(st, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var learnBodies []string
+	for i := 0; i < len(learning); i += 10 {
+		learnBodies = append(learnBodies, body(t, learning[i:min(i+10, len(learning))]...))
+	}
+	if _, err := f.Handle(t.Context(), hostRequest(t, learnBodies...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countAlerts(t, st, "AnomalousSecretAccess"); n != 0 {
+		t.Fatalf("%d alerts while learning", n)
+	}
+	second, err := New(st, nil, opts) // another instance of the function app
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := hostRequest(t, body(t, day2...))
+	for i, fn := range []*Function{f, f, second} { // then redeliveries
+		resp, err := fn.Handle(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countAlerts(t, st, "AnomalousSecretAccess"); n != 1 {
+			t.Fatalf("delivery %d: %d alerts (%v), want one counting one event", i+1, n, resp.Logs)
+		}
+	}
+	n := 0
+	if err := store.Each(t.Context(), st, store.State, store.Query{PartitionKey: audit.KindIdentityBaseline}, func(model.State) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d identity baselines stored, want 1", n)
+	}
+}
+
+// countAlerts sums the event counts of the stored alerts of type typ.
+func countAlerts(t *testing.T, st store.Store, typ string) int {
+	t.Helper()
+	n := 0
+	if err := store.Each(t.Context(), st, store.Alerts, store.Query{PartitionKey: "aks-prod"}, func(a model.Alert) error {
+		if a.Type == typ {
+			n += a.Count
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -71,12 +71,15 @@ type timerInfo struct {
 
 // Summary is the function's return value.
 type Summary struct {
-	Clusters   int      `json:"clusters"`
-	Registries int      `json:"registries"`
-	Results    int      `json:"results"`
-	Failed     int      `json:"failed"`
-	Remediated int      `json:"remediated"`
-	Errors     []string `json:"errors,omitempty"`
+	Clusters   int `json:"clusters"`
+	Registries int `json:"registries"`
+	Results    int `json:"results"`
+	Failed     int `json:"failed"`
+	Remediated int `json:"remediated"`
+	// NotAssessed counts the objects (or custom resource kinds) that could
+	// not be assessed; the run records list them.
+	NotAssessed int      `json:"notAssessed"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // Handle runs one assessment. A target that cannot be assessed does not stop
@@ -94,7 +97,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if err != nil {
 		return nil, fmt.Errorf("prepare assessment: %w", err)
 	}
-	rec := &posture.Recorder{Store: f.store}
+	rec := &posture.Recorder{Store: f.store, HistoryDays: f.opts.Engine.HistoryDays}
 	var sum Summary
 	var errs []error
 	fail := func(target string, err error) {
@@ -171,6 +174,7 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 	}
 	sum.Results += len(rep.Results)
 	sum.Failed += rep.Score.Failed
+	sum.NotAssessed += len(rep.NotAssessed)
 	log := logging.Ctx(ctx)
 	for _, pe := range rep.PolicyErrors {
 		log.Error().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, pe.Error()).Msg("custom policy broken")
@@ -179,15 +183,20 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 		log.Warn().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, ex).Msg("exemption expired")
 	}
 	if kc != nil && len(f.opts.Remediate) > 0 {
-		rm := &posture.Remediator{Client: kc, Store: f.store, Checks: f.opts.Remediate, Apply: f.opts.RemediateApply, Now: f.now}
+		rm := &posture.Remediator{Client: kc, Store: f.store, Checks: f.opts.Remediate, Apply: f.opts.RemediateApply, Now: f.now,
+			HistoryDays: f.opts.Engine.HistoryDays}
 		done, err := rm.Remediate(ctx, rep)
 		sum.Remediated += len(done)
 		if err != nil {
 			return err
 		}
 	}
+	for _, na := range rep.NotAssessed {
+		log.Warn().Str(logging.FieldCluster, snap.Name).Str("object", na.String()).Str(logging.FieldReason, na.Reason).Msg("not assessed")
+	}
 	log.Info().Str(logging.FieldCluster, snap.Name).Int(logging.FieldCount, len(rep.Results)).
 		Float64("score", run.Score.Score).Int("new_failures", run.NewFailureCount).Int("resolved", run.ResolvedCount).
+		Int("written", run.ResultsWritten).Int("writes", run.Writes).Int("not_assessed", run.NotAssessedCount).
 		Dur(logging.FieldDuration, f.now().Sub(start)).Msg("posture assessed")
 	return nil
 }

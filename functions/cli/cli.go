@@ -14,8 +14,9 @@
 //	0  done, and nothing at or above --fail-on
 //	1  the policy failed: a finding, alert or failed check at or above
 //	   --fail-on, a finding in CISA's KEV catalogue (scan --fail-on-kev),
-//	   an image that cannot be assessed (with either), a
-//	   broken custom policy, or input lines that could not be read
+//	   an image that cannot be assessed (with either), a broken custom
+//	   policy, input lines that could not be read, or (posture --strict) an
+//	   object that could not be assessed
 //	2  it could not run: bad flags, settings or input, or the scan failed
 //	3  (scan) the results come from the built-in demo DB (--demo): not an
 //	   assessment, so no gate passes on them

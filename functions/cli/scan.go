@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,16 +22,20 @@ const scanUsage = `usage: palisade scan IMAGE [flags]
        palisade scan --input image.tar|oci-layout-dir [flags]
 
 Scans a container image for vulnerable OS and language packages, with the
-same scanner as scan on push. Settings come from PALISADE_TRIVY_* and
-PALISADE_SCAN_* (see the README); registry credentials from
-PALISADE_REGISTRY_* or the docker config.
+same scanner as scan on push; Windows images are matched against Microsoft's
+Security Update Guide (PALISADE_MSRC_*, kept under the cache directory).
+Settings come from PALISADE_TRIVY_*, PALISADE_SCAN_* and PALISADE_MSRC_*
+(see the README); registry credentials from PALISADE_REGISTRY_* or the
+docker config.
 
 Findings carry their CISA KEV listing, EPSS score and a priority (P1-P4,
 see the README), most urgent first; the feeds come from PALISADE_KEV_URL
 and PALISADE_EPSS_URL unless --kev and --epss say otherwise. A finding that
 a --vex document's not_affected or fixed statement names (its CVE and this
 image or package) is suppressed: shown as such, priority P4, and left out
-of the counts, --fail-on and --fail-on-kev.
+of the counts, --fail-on and --fail-on-kev. --priority, --kev-only and
+--min-epss keep only the findings they select, in the output and for
+--fail-on.
 
 Without a vulnerability DB the scan fails, unless --demo allows the
 built-in demo DB: its results are labelled demo data and always exit 3, so
@@ -51,9 +56,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := f.String("format", "table", "output: table, json, sarif, or the image's SBOM: cyclonedx (CycloneDX 1.6) or spdx (SPDX 2.3)")
 	failOnFlag := f.String("fail-on", "", "exit 1 when a finding is at least this `severity` (critical, high, medium, low, unknown)")
 	cacheDir := f.String("cache-dir", "", "layer cache and DB `directory` (default PALISADE_TRIVY_CACHE_DIR)")
-	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB")
+	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB nor the Windows advisory data")
 	demo := f.Bool("demo", false, "with no vulnerability DB, scan against the built-in demo DB (results are demo data; exit code 3)")
 	feedFlags := addIntelFlags(f)
+	msrcURL := f.String("msrc-url", "", "MSRC CVRF API `root` for Windows images (default PALISADE_MSRC_URL)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return exit(err)
@@ -76,6 +82,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
+	keep, err := feedFlags.selection()
+	if err != nil {
+		return exit(err)
+	}
 	render, ok := renderers[*format]
 	if !ok {
 		return exit(f.format(*format, "table", "json", "sarif", "cyclonedx", "spdx"))
@@ -95,15 +105,21 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// whatever PALISADE_TRIVY_DEMO_DB says: a pipeline gate must not pass
 	// on demo data.
 	cfg.Scan.DemoDBFallback = *demo
+	if *msrcURL != "" {
+		cfg.MSRC.URL = *msrcURL
+	}
 	log := logging.Terminal(stderr, cfg.Common.LogLevel)
 	stop := progress(stderr, "Scanning "+firstNonEmpty(*input, image))
-	res, err := scan(ctx, cfg.Scan, log, *input, image)
+	res, err := scan(ctx, cfg.Scan, cfg.MSRC, log, *input, image)
 	stop()
 	if err != nil {
 		errorf(stderr, "scan", "%v", err)
 		return ExitUsage
 	}
 	rep := annotate(ctx, res, feedFlags.options(cfg.Intel), statements)
+	if keep != nil {
+		rep.Findings = slices.DeleteFunc(rep.Findings, func(f model.Finding) bool { return !keep(f) })
+	}
 	if err := render(stdout, rep); err != nil {
 		errorf(stderr, "scan", "write output: %v", err)
 		return ExitUsage
@@ -138,8 +154,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func scan(ctx context.Context, c config.Scan, log zerolog.Logger, input, image string) (*scanner.Result, error) {
-	s, err := scanner.New(ctx, settings.Scanner(c, nil, log))
+func scan(ctx context.Context, c config.Scan, m config.MSRC, log zerolog.Logger, input, image string) (*scanner.Result, error) {
+	opts := settings.Scanner(c, nil, log)
+	opts.Windows = windowsSource(c, m)
+	s, err := scanner.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +168,11 @@ func scan(ctx context.Context, c config.Scan, log zerolog.Logger, input, image s
 			return nil, err
 		}
 	}
-	return s.Scan(ctx, t)
+	res, err := s.Scan(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return res, withWindowsData(ctx, s, res, c.SkipDBUpdate, log)
 }
 
 // progress shows a ticking status line on a terminal; elsewhere nothing.

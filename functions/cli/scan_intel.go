@@ -24,12 +24,16 @@ type scanReport struct {
 	Feeds intel.Status
 }
 
-// intelFlags are the scan's exploitation-feed flags.
+// intelFlags are the scan's exploitation-feed flags and the selection of
+// findings by priority, KEV and EPSS.
 type intelFlags struct {
 	f         *flags
 	kev, epss *string
 	failOnKEV *bool
 	vex       *fileList
+	priority  *string
+	kevOnly   *bool
+	minEPSS   *float64
 }
 
 // fileList is a flag given once per file.
@@ -45,6 +49,9 @@ func addIntelFlags(f *flags) *intelFlags {
 		epss:      f.String("epss", "", "FIRST EPSS scores: a CSV (or gzip CSV) `file or URL` (default PALISADE_EPSS_URL, FIRST's daily feed); --epss= leaves them out"),
 		failOnKEV: f.Bool("fail-on-kev", false, "exit 1 when a finding's CVE is in CISA's Known Exploited Vulnerabilities catalogue"),
 		vex:       &fileList{},
+		priority:  f.String("priority", "", "keep only findings of this `priority` or more urgent (P1-P4), in the output and for --fail-on"),
+		kevOnly:   f.Bool("kev-only", false, "keep only findings in CISA's KEV catalogue, in the output and for --fail-on"),
+		minEPSS:   f.Float64("min-epss", 0, "keep only findings whose EPSS `score` is at least this (0-1), in the output and for --fail-on"),
 	}
 	f.Var(in.vex, "vex", "an OpenVEX or CycloneDX VEX `file` (repeat for more): findings its not_affected and fixed statements name are suppressed, and count towards no gate")
 	return in
@@ -62,6 +69,30 @@ func (in *intelFlags) statements() (*vex.Set, error) {
 		docs = append(docs, d)
 	}
 	return vex.NewSet(docs...), nil
+}
+
+// selection returns what the selection flags keep (nil: every finding), or
+// a usage error naming the bad value.
+func (in *intelFlags) selection() (func(model.Finding) bool, error) {
+	var least model.Priority
+	if *in.priority != "" {
+		p, err := model.ParsePriority(*in.priority)
+		if err != nil {
+			return nil, in.f.fail("--priority: %v", err)
+		}
+		least = p
+	}
+	if !(*in.minEPSS >= 0 && *in.minEPSS <= 1) {
+		return nil, in.f.fail("--min-epss %v: want a score from 0 to 1", *in.minEPSS)
+	}
+	if least == "" && !*in.kevOnly && *in.minEPSS == 0 {
+		return nil, nil
+	}
+	return func(f model.Finding) bool {
+		return (least == "" || f.PriorityRank >= least.Rank()) &&
+			(!*in.kevOnly || f.KEV != nil) &&
+			(*in.minEPSS == 0 || (f.EPSS != nil && f.EPSS.Score >= *in.minEPSS))
+	}, nil
 }
 
 // options are the feed locations: the flags when given, else the settings.

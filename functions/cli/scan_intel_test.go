@@ -326,3 +326,60 @@ func TestScanVEX(t *testing.T) {
 		t.Errorf("invalid --vex: exit %d: %s", code, stderr)
 	}
 }
+
+// TestScanSelection: --priority, --kev-only and --min-epss keep only the
+// findings they select, in the output and for --fail-on; a bad value is a
+// usage error.
+func TestScanSelection(t *testing.T) {
+	withFixtureDB(t)
+	withFeeds(t, "CVE-2023-4911")
+	tarPath := debianTar(t)
+	ids := func(args ...string) (int, []string) {
+		t.Helper()
+		code, out, stderr := run(t, append([]string{"--input", tarPath, "--format", "json"}, args...)...)
+		var got jsonOut
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%q: %v: %s", args, err, stderr)
+		}
+		var vulns []string
+		for _, f := range got.Findings {
+			vulns = append(vulns, f.VulnID+" "+string(f.Priority))
+		}
+		return code, vulns
+	}
+	_, all := ids()
+	if len(all) < 3 {
+		t.Fatalf("findings %q: want several to select from", all)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kev-only"}, "CVE-2023-4911 P2"},
+		{[]string{"--priority", "p2"}, "CVE-2023-4911 P2"},
+		{[]string{"--min-epss", "0.5"}, "CVE-2023-4911 P2,CVE-2023-45853 P3"},
+		{[]string{"--min-epss", "0.7", "--priority", "P3"}, "CVE-2023-4911 P2"},
+		{[]string{"--min-epss", "0.99"}, ""},
+	} {
+		code, got := ids(tc.args...)
+		if code != cli.ExitOK || strings.Join(got, ",") != tc.want {
+			t.Errorf("%q: exit %d, findings %q, want %q", tc.args, code, got, tc.want)
+		}
+	}
+	// The gate sees the selection: without it --fail-on low fails.
+	if code, _ := ids("--fail-on", "low"); code != cli.ExitPolicy {
+		t.Errorf("--fail-on low: exit %d, want %d", code, cli.ExitPolicy)
+	}
+	if code, _ := ids("--min-epss", "0.99", "--fail-on", "low"); code != cli.ExitOK {
+		t.Errorf("--min-epss 0.99 --fail-on low: exit %d, want %d", code, cli.ExitOK)
+	}
+	if code, _ := ids("--kev-only", "--fail-on", "high"); code != cli.ExitPolicy {
+		t.Errorf("--kev-only --fail-on high: exit %d, want %d", code, cli.ExitPolicy)
+	}
+	for _, bad := range [][]string{{"--priority", "P5"}, {"--min-epss", "1.5"}, {"--min-epss", "NaN"}} {
+		code, _, stderr := run(t, append([]string{"--input", tarPath}, bad...)...)
+		if code != cli.ExitUsage || !strings.Contains(stderr, bad[0]) {
+			t.Errorf("%q: exit %d, stderr %s", bad, code, stderr)
+		}
+	}
+}

@@ -51,6 +51,12 @@ func (c *Counts) skip(category string) {
 // cannot be decoded are returned with the reason, for parking; the others
 // are processed.
 func (a Analyzer) Analyze(b *detection.Batch, body []byte, c *Counts) (bad []BadRecord, err error) {
+	return a.AnalyzeObserving(b, body, c, nil)
+}
+
+// AnalyzeObserving is Analyze that also adds to obs (when not nil) what
+// the identity baselines learn from each audit event (see Identities).
+func (a Analyzer) AnalyzeObserving(b *detection.Batch, body []byte, c *Counts, obs *Observations) (bad []BadRecord, err error) {
 	d, err := DecodeDiagnostic(body)
 	if err != nil {
 		return nil, err
@@ -76,6 +82,9 @@ func (a Analyzer) Analyze(b *detection.Batch, body []byte, c *Counts) (bad []Bad
 		hits = a.Hits(cluster, &e, hits[:0])
 		for _, h := range hits {
 			b.Add(h)
+		}
+		if obs != nil {
+			obs.add(cluster, &e)
 		}
 	}
 	return bad, nil

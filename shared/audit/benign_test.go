@@ -285,8 +285,13 @@ func port(name string, p, target int) map[string]any {
 
 // benignCorpus generates the corpus: Event Hubs bodies, one a line.
 func benignCorpus() []byte {
-	g := &corpusGen{rng: rand.New(rand.NewPCG(17, 2024))}
-	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	return benignCorpusFrom(17, time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+}
+
+// benignCorpusFrom generates two hours of the same cluster's activity from
+// t0, drawn with seed.
+func benignCorpusFrom(seed uint64, t0 time.Time) []byte {
+	g := &corpusGen{rng: rand.New(rand.NewPCG(seed, 2024))}
 	const span = 2 * time.Hour
 	jitter := func() time.Duration { return time.Duration(g.rng.IntN(900)) * time.Millisecond }
 	every := func(period time.Duration, fn func(at time.Time, i int)) {

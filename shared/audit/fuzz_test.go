@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"time"
+
 	"bytes"
 	"errors"
 	"os"
@@ -36,16 +38,35 @@ func FuzzDiagnostic(f *testing.F) {
 	f.Add([]byte(`{"records":null}`))
 	f.Add([]byte(`{"records":[{"category":"guard","properties":{"log":"x"}},{"category":"kube-audit","properties":{"log":"{}"}}]}`))
 	d := newDetector(f)
+	ids := NewIdentities(nil, IdentityOptions{Learning: time.Nanosecond, MinActiveHours: 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		batch := d.NewBatch()
 		var c Counts
-		bad, err := (Analyzer{}).Analyze(batch, b, &c)
+		var obs Observations
+		bad, err := (Analyzer{}).AnalyzeObserving(batch, b, &c, &obs)
 		if err != nil {
 			return
 		}
 		d, _ := DecodeDiagnostic(b)
 		if c.Events+len(bad)+c.SkippedTotal() != len(d.Records) {
 			t.Fatalf("%d events, %d bad, %d skipped of %d records", c.Events, len(bad), c.SkippedTotal(), len(d.Records))
+		}
+		if obs.Len() > c.Events {
+			t.Fatalf("%d observations of %d events", obs.Len(), c.Events)
+		}
+		// Whatever the events say, a baseline learned from them, twice,
+		// stays within its bound and the second time changes nothing.
+		for _, o := range obs.List() {
+			if kindOf(o.User) == notBaselined {
+				continue
+			}
+			base := IdentityBaseline{Cluster: o.Cluster, User: o.User, Since: o.At.Unix()}
+			list := []*Observation{&o, &o}
+			next, _, _ := ids.apply(base, list)
+			again, _, changed := ids.apply(next, list)
+			if changed || len(again.Features) > maxFeatures {
+				t.Fatalf("applied again: changed %v, %d features", changed, len(again.Features))
+			}
 		}
 	})
 }

@@ -52,7 +52,7 @@ func scanSettings() []Setting {
 		{Name: "PALISADE_TRIVY_JAVA_DB_REPOSITORY", Default: "", Doc: "Comma-separated OCI repositories of Trivy's Java DB (SHA-1 → Maven coordinates of JAR, WAR and EAR files), downloaded into the cache dir, refreshed with the vulnerability DB and kept when a download fails. Empty: Trivy's defaults (ghcr.io/aquasecurity/trivy-java-db:1, mirror.gcr.io/aquasec/trivy-java-db:1). Without a Java DB (offline), Java archives are not analysed, and the log says so."},
 		{Name: "PALISADE_TRIVY_SKIP_DB_UPDATE", Default: "false", Doc: "true: never download the vulnerability DB (offline); use the DB already in the cache directory."},
 		{Name: "PALISADE_TRIVY_DEMO_DB", Default: "false", Doc: "true: when no vulnerability DB is present and none can be downloaded, scan against a small built-in demo DB (results are marked demoData). `palisade dev` turns it on unless it is set; `palisade scan` uses the demo DB only with --demo."},
-		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "4294967296", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
+		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "12884901888", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
 		{Name: "PALISADE_SCAN_TIMEOUT", Default: "8m", Doc: "Time limit of one image scan; keep it under the Functions timeout (host.json functionTimeout)."},
 		{Name: "PALISADE_REGISTRY_USERNAME", Default: "", Doc: "Basic-auth user name for the allowed registries. Empty: anonymous, or Entra ID for *.azurecr.io."},
 		{Name: "PALISADE_REGISTRY_PASSWORD", Default: "", Doc: "Basic-auth password or token for the allowed registries.", Secret: true},

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
@@ -73,8 +72,9 @@ func glob(t *testing.T, patterns ...string) []string {
 // audit, is raised as an active alert by at least one of the committed
 // real-format samples, with the default settings: Falco output lines
 // (testdata/falco), AKS kube-audit records (../audit/testdata/events and
-// bursts) and, for NetworkAnomaly, connections before and after the
-// learning period.
+// bursts) and, for NetworkAnomaly and the learned audit types
+// (../audit/testdata/anomalies), requests before and after the learning
+// period.
 func TestEveryTypeFires(t *testing.T) {
 	cfg := defaultDetect(t)
 	d, err := detection.NewDetector(detection.Options{}) // zero: the defaults
@@ -93,7 +93,7 @@ func TestEveryTypeFires(t *testing.T) {
 	// Runtime: each sample on its own batch, so that a burst fires on its
 	// own events only.
 	st := faultstore.Open(t)
-	bl := detection.NewBaselines(st, d, cfg.BaselineLearning, cfg.BaselineMaxDestinations, time.Now)
+	bl := detection.NewBaselines(st, d, detection.BaselineOptions{Learning: cfg.BaselineLearning, MaxDestinations: cfg.BaselineMaxDestinations})
 	for _, path := range glob(t, filepath.Join("testdata", "falco", "*.json"), filepath.Join("testdata", "falco", "*.jsonl")) {
 		name := filepath.Base(path)
 		b := d.NewBatch()
@@ -146,6 +146,33 @@ func TestEveryTypeFires(t *testing.T) {
 		bad, err := an.Analyze(b, body, &c)
 		if err != nil || len(bad) != 0 {
 			t.Fatalf("%s: bad %v, err %v", path, bad, err)
+		}
+		collect(filepath.Base(path), b)
+	}
+
+	// Learned types: each sample is one identity's requests, learned, then
+	// one outside its baseline, through the identity baselines.
+	ids := audit.NewIdentities(faultstore.Open(t), audit.IdentityOptions{Learning: cfg.BaselineLearning, HalfLife: cfg.IdentityHalfLife, MinActiveHours: cfg.IdentityMinActiveHours})
+	for _, path := range glob(t, filepath.Join(dir, "anomalies", "*.jsonl")) {
+		b := d.NewBatch()
+		for _, line := range jsonLines(t, path) {
+			body, err := json.Marshal(map[string]any{"records": []any{map[string]any{"time": "2024-05-01T12:00:00.0000000Z", "resourceId": auditResourceID, "category": "kube-audit",
+				"operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read", "properties": map[string]any{"log": string(line)}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c audit.Counts
+			var obs audit.Observations
+			if bad, err := an.AnalyzeObserving(b, body, &c, &obs); err != nil || len(bad) != 0 {
+				t.Fatalf("%s: bad %v, err %v", path, bad, err)
+			}
+			hits, err := ids.Observe(t.Context(), obs.List())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				b.Add(h)
+			}
 		}
 		collect(filepath.Base(path), b)
 	}

@@ -54,6 +54,13 @@ type RescanRun struct {
 	// MissingFeeds names the exploitation feeds (kev, epss) not available
 	// to prioritise the findings with.
 	MissingFeeds []string `json:"missingFeeds,omitempty"`
+	// WindowsData is the version of the Windows advisory data (MSRC)
+	// Windows images were matched against, "" when there is none;
+	// WindowsDataStale and WindowsDataProblems say what is wrong with it (a
+	// month missing or malformed keeps its last good data).
+	WindowsData         string   `json:"windowsData,omitempty"`
+	WindowsDataStale    bool     `json:"windowsDataStale,omitempty"`
+	WindowsDataProblems []string `json:"windowsDataProblems,omitempty"`
 	// Checked images of the active set: Rescanned + Skipped + NoInventory
 	// + Failed.
 	Checked   int `json:"checked"`

@@ -1,12 +1,19 @@
 // Package sarif holds the subset of SARIF 2.1.0 (the Static Analysis Results
 // Interchange Format) that code-scanning tools such as GitHub code scanning
 // read, shared by the CLIs that report findings in it (`palisade scan`,
-// `palisade posture`).
+// `palisade posture`). Callers fill in the plain types below; Write encodes
+// them through go-sarif's object model.
 package sarif
 
 import (
+	"cmp"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"strings"
+
+	gosarif "github.com/owenrumney/go-sarif/v2/sarif"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -46,7 +53,7 @@ type Driver struct {
 }
 
 // Rule describes one kind of result (a check or a vulnerability).
-// FullDescription and HelpURI are left out when empty.
+// FullDescription, HelpURI and empty Properties are left out.
 type Rule struct {
 	ID               string         `json:"id"`
 	ShortDescription Text           `json:"shortDescription"`
@@ -75,7 +82,10 @@ type Result struct {
 }
 
 // Suppression is a SARIF suppression: kind "external" for a statement
-// made outside the analysed artifact.
+// made outside the analysed artifact. Written with the result's first
+// location and a GUID derived from the result and the suppression, so that
+// it is stable from one run to the next; an empty Status is written as
+// accepted.
 type Suppression struct {
 	Kind          string `json:"kind"`
 	Status        string `json:"status,omitempty"` // accepted
@@ -110,11 +120,85 @@ func NewLog(driver Driver, results []Result) Log {
 	return Log{Schema: Schema, Version: Version, Runs: []Run{{Tool: Tool{Driver: driver}, Results: results}}}
 }
 
-// Write encodes the log as indented JSON.
+// Write encodes the log as indented JSON, one document ending in a newline.
 func (l Log) Write(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(l)
+	return enc.Encode(l.report())
+}
+
+// report is the log in go-sarif's object model. Empty lists are written as
+// [] and absent optional values are left out, never null: the SARIF schema
+// allows neither null lists nor null property bags.
+func (l Log) report() *gosarif.Report {
+	rep := &gosarif.Report{Schema: l.Schema, Version: l.Version, Runs: make([]*gosarif.Run, 0, len(l.Runs))}
+	for _, r := range l.Runs {
+		run := gosarif.NewRunWithInformationURI(r.Tool.Driver.Name, r.Tool.Driver.InformationURI)
+		if r.Tool.Driver.InformationURI == "" {
+			run.Tool.Driver.InformationURI = nil
+		}
+		for _, rule := range r.Tool.Driver.Rules {
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule.descriptor())
+		}
+		for _, res := range r.Results {
+			run.Results = append(run.Results, res.result())
+		}
+		if len(r.Properties) > 0 {
+			run.Properties = r.Properties
+		}
+		rep.AddRun(run)
+	}
+	return rep
+}
+
+func (r Rule) descriptor() *gosarif.ReportingDescriptor {
+	d := gosarif.NewRule(r.ID).
+		WithShortDescription(gosarif.NewMultiformatMessageString(r.ShortDescription.Text)).
+		WithHelp(gosarif.NewMultiformatMessageString(r.Help.Text))
+	if r.FullDescription.Text != "" {
+		d.WithFullDescription(gosarif.NewMultiformatMessageString(r.FullDescription.Text))
+	}
+	if r.HelpURI != "" {
+		d.WithHelpURI(r.HelpURI)
+	}
+	if len(r.Properties) > 0 {
+		d.WithProperties(r.Properties)
+	}
+	return d
+}
+
+func (r Result) result() *gosarif.Result {
+	res := gosarif.NewRuleResult(r.RuleID).WithMessage(gosarif.NewTextMessage(r.Message.Text))
+	if r.Level != "" {
+		res.WithLevel(r.Level)
+	}
+	for _, l := range r.Locations {
+		loc := gosarif.NewLocation()
+		if p := l.PhysicalLocation; p != nil {
+			loc.WithPhysicalLocation(gosarif.NewPhysicalLocation().
+				WithArtifactLocation(gosarif.NewSimpleArtifactLocation(p.ArtifactLocation.URI)))
+		}
+		for _, ll := range l.LogicalLocations {
+			loc.AddLogicalLocations(gosarif.NewLogicalLocation().
+				WithFullyQualifiedName(ll.FullyQualifiedName).WithKind(ll.Kind))
+		}
+		res.AddLocation(loc)
+	}
+	for _, sp := range r.Suppressions {
+		// go-sarif writes an unset suppression field as null, which the
+		// schema rejects: every field is set.
+		status := cmp.Or(sp.Status, "accepted")
+		loc := gosarif.NewLocation()
+		if len(res.Locations) > 0 {
+			loc = res.Locations[0]
+		}
+		res.AddSuppression(gosarif.NewSuppression(sp.Kind).WithStatus(status).WithJustifcation(sp.Justification).
+			WithLocation(loc).WithGuid(guid(r.RuleID, sp.Kind, status, sp.Justification)))
+	}
+	if len(r.Properties) > 0 {
+		res.Properties = r.Properties
+	}
+	return res
 }
 
 // Level maps a severity to a SARIF result level: critical and high are
@@ -127,4 +211,13 @@ func Level(s model.Severity) string {
 		return "warning"
 	}
 	return "note"
+}
+
+// guid is a name-based (version 5 layout) GUID of the parts.
+func guid(parts ...string) string {
+	sum := sha1.Sum([]byte(strings.Join(parts, "\x00")))
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

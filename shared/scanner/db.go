@@ -41,6 +41,9 @@ type DBInfo struct {
 	// JavaDB is Trivy's Java DB, without which Java archives (JAR, WAR,
 	// EAR) are not analysed.
 	JavaDB JavaDBInfo
+	// Windows is the Windows advisory data Windows images are matched
+	// against as well.
+	Windows WindowsDB
 }
 
 // dbDirs are the directories under the cache dir.

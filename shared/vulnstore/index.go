@@ -26,10 +26,11 @@ type Annotator interface {
 // changed without reading every finding: each image with open findings has
 // one item (or more, for very many findings) in the state container, kind
 // model.KindCVEIndex, listing its open findings by CVE (by vulnerability
-// id for those without a CVE) and whether the
-// image ran when they were prioritised. Record and MarkDeleted keep it, in
-// the same call that writes the findings; ApplyIntel reads it whole (a
-// few dozen bytes a finding) and then only the findings it names.
+// id for those without a CVE) and whether the image ran when they were
+// prioritised. Record writes it in the same store batch as the findings, as
+// the stage after them (the embedded store: one transaction), and
+// MarkDeleted drops it; ApplyIntel reads it whole (a few dozen bytes a
+// finding) and then only the findings it names.
 type cveIndex struct {
 	Digest  string `json:"digest"`
 	Chunk   int    `json:"chunk"`
@@ -50,8 +51,8 @@ func indexKey(f *model.Finding) string {
 }
 
 // indexChunkRefs bounds the finding ids one index item lists (about 50
-// bytes each): far below the store's item limit.
-const indexChunkRefs = 8000
+// bytes each): far below the store's item limit. A variable for tests.
+var indexChunkRefs = 8000
 
 func indexID(digest string, chunk int) string {
 	return model.HashID(model.KindCVEIndex, digest, strconv.Itoa(chunk))
@@ -85,33 +86,37 @@ func buildIndex(digest string, running bool, open []model.Finding) []cveIndex {
 	return out
 }
 
-// putIndex writes an image's index when it differs from the stored one, or
-// deletes it when the image has no open finding.
-func putIndex(ctx context.Context, st store.Store, digest string, running bool, open []model.Finding, now time.Time) error {
-	stored, err := readIndex(ctx, st, digest)
+// indexWrites returns the writes that make an image's stored index that of
+// its open findings (none when it is that already) and how many stored
+// chunks past the new ones are to be deleted.
+func indexWrites(ctx context.Context, st store.Store, digest string, running bool, open []model.Finding, now time.Time) (writes []store.Write, stale int, err error) {
+	old, err := readIndex(ctx, st, digest)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	var want []cveIndex
 	if len(open) > 0 {
 		want = buildIndex(digest, running, open)
 	}
-	if sameIndex(stored, want) {
-		return nil
+	if sameIndex(old, want) {
+		return nil, 0, nil
 	}
-	writes := make([]store.Write, len(want))
+	writes = make([]store.Write, len(want))
 	for i, c := range want {
 		item, err := indexItem(c, now)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		writes[i] = store.Write{ID: item.ID, Value: item}
+		writes[i] = store.Write{Container: store.State, PK: model.KindCVEIndex, ID: item.ID, Value: item}
 	}
-	if err := store.PutBatch(ctx, st, store.State, model.KindCVEIndex, writes); err != nil {
-		return fmt.Errorf("store CVE index of %s: %w", digest, err)
-	}
-	for i := len(want); i < len(stored); i++ {
-		if err := st.Delete(ctx, store.State, model.KindCVEIndex, indexID(digest, i)); err != nil {
+	return writes, max(len(old)-len(want), 0), nil
+}
+
+// dropIndexChunks deletes n of an image's index chunks, from the first
+// one given.
+func dropIndexChunks(ctx context.Context, st store.Store, digest string, from, n int) error {
+	for i := from; i < from+n; i++ {
+		if err := st.Delete(ctx, store.State, model.KindCVEIndex, indexID(digest, i)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("drop CVE index chunk %d of %s: %w", i, digest, err)
 		}
 	}
@@ -161,9 +166,25 @@ func deleteIndex(ctx context.Context, st store.Store, digest string) error {
 	if err != nil {
 		return err
 	}
-	for i := range stored {
-		if err := st.Delete(ctx, store.State, model.KindCVEIndex, indexID(digest, i)); err != nil {
-			return fmt.Errorf("drop CVE index of %s: %w", digest, err)
+	return dropIndexChunks(ctx, st, digest, 0, len(stored))
+}
+
+// writeAll writes the stages in one store batch (a stage only when the one
+// before it was written); the first write that fails (the store's error
+// names its item) fails the call.
+func writeAll(ctx context.Context, st store.Store, stages ...[]store.Write) error {
+	if !slices.ContainsFunc(stages, func(s []store.Write) bool { return len(s) > 0 }) {
+		return nil
+	}
+	res, err := store.WriteBatch(ctx, st, stages...)
+	if err != nil {
+		return err
+	}
+	for _, rs := range res {
+		for _, r := range rs {
+			if r.Err != nil {
+				return r.Err
+			}
 		}
 	}
 	return nil

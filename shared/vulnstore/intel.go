@@ -282,8 +282,8 @@ type pending struct {
 }
 
 // update re-annotates the findings ids of one image and writes back those
-// that changed, in one batch; when a scan changed one meanwhile, each is
-// done again on its own.
+// that changed, in one batch, each on the condition that it is unchanged;
+// one a scan changed meanwhile is done again on its own.
 func (a *applier) update(ctx context.Context, digest string, ids []string, running bool) error {
 	var todo []pending
 	checked := 0
@@ -301,36 +301,48 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		}
 	}
 	a.count(func(r *IntelResult) { r.Images++; r.Checked += checked })
-	if err := a.write(ctx, digest, todo, running); err != nil {
+	changed, err := a.write(ctx, digest, todo, running)
+	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(todo, func(p pending) bool { return p.suppression }) {
+	if changed {
 		return recount(ctx, a.st, digest)
 	}
 	return nil
 }
 
-// write writes the updates of one image in one batch; when a scan changed
-// one meanwhile, each is done again on its own.
-func (a *applier) write(ctx context.Context, digest string, todo []pending, running bool) error {
+// write writes the updates of one image in one batch, each on the
+// condition that the finding is unchanged; one a scan changed meanwhile is
+// done again on its own. changed reports whether a written update
+// suppressed a finding or brought one back.
+func (a *applier) write(ctx context.Context, digest string, todo []pending, running bool) (changed bool, err error) {
+	if len(todo) == 0 {
+		return false, nil
+	}
 	writes := make([]store.Write, len(todo))
 	for i, p := range todo {
-		writes[i] = store.Write{ID: p.next.ID, Value: p.next, Cond: store.Cond{IfMatch: p.etag}}
+		writes[i] = store.Write{Container: store.Findings, PK: digest, ID: p.next.ID, Value: p.next, Cond: store.Cond{IfMatch: p.etag}}
 	}
-	err := store.PutBatch(ctx, a.st, store.Findings, digest, writes)
-	if err == nil {
-		a.count(func(r *IntelResult) { r.Updated += len(todo) })
-		return nil
+	res, err := store.WriteBatch(ctx, a.st, writes)
+	if err != nil {
+		return false, fmt.Errorf("update findings of %s: %w", digest, err)
 	}
-	if !errors.Is(err, store.ErrPrecondition) {
-		return fmt.Errorf("update findings of %s: %w", digest, err)
-	}
-	for _, p := range todo {
-		if err := a.one(ctx, digest, p, running); err != nil {
-			return err
+	for j, r := range res[0] {
+		switch {
+		case r.Err == nil:
+			a.count(func(r *IntelResult) { r.Updated++ })
+			changed = changed || todo[j].suppression
+		case errors.Is(r.Err, store.ErrPrecondition):
+			sup, err := a.again(ctx, digest, todo[j].next.ID, running)
+			if err != nil {
+				return false, err
+			}
+			changed = changed || sup
+		default:
+			return false, fmt.Errorf("update findings of %s: %w", digest, r.Err)
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // recount sets an image's counts from its open findings that count, after
@@ -379,26 +391,28 @@ func (a *applier) read(ctx context.Context, digest, id string, running, visit bo
 	return pending{etag: etag, next: next, suppression: !ptrEqual(f.Suppressed, next.Suppressed)}, true, nil
 }
 
-// one writes one finding's update, reading it again while concurrent
-// scans change it.
-func (a *applier) one(ctx context.Context, digest string, p pending, running bool) error {
+// again does the update of one finding a concurrent scan changed since it
+// was read: it reads it again and writes it back, as long as scans keep
+// changing it. suppression reports whether the update written suppressed
+// the finding or brought it back.
+func (a *applier) again(ctx context.Context, digest, id string, running bool) (suppression bool, err error) {
 	for range maxConflicts {
-		_, err := a.st.Put(ctx, store.Findings, digest, p.next.ID, p.next, store.Cond{IfMatch: p.etag})
+		a.count(func(r *IntelResult) { r.Conflicts++ })
+		// Visited already: read again quietly.
+		p, ok, err := a.read(ctx, digest, id, running, false)
+		if err != nil || !ok || p.etag == "" {
+			return false, err
+		}
+		_, err = a.st.Put(ctx, store.Findings, digest, id, p.next, store.Cond{IfMatch: p.etag})
 		if err == nil {
 			a.count(func(r *IntelResult) { r.Updated++ })
-			return nil
+			return p.suppression, nil
 		}
 		if !errors.Is(err, store.ErrPrecondition) {
-			return fmt.Errorf("update finding %s of %s: %w", p.next.ID, digest, err)
-		}
-		a.count(func(r *IntelResult) { r.Conflicts++ })
-		var ok bool
-		// Visited already: read again quietly.
-		if p, ok, err = a.read(ctx, digest, p.next.ID, running, false); err != nil || !ok || p.etag == "" {
-			return err
+			return false, fmt.Errorf("update finding %s of %s: %w", id, digest, err)
 		}
 	}
-	return fmt.Errorf("update finding %s of %s: %d concurrent changes in a row: %w", p.next.ID, digest, maxConflicts, store.ErrPrecondition)
+	return false, fmt.Errorf("update finding %s of %s: %d concurrent changes in a row: %w", id, digest, maxConflicts, store.ErrPrecondition)
 }
 
 // markRunning records in an index item that its image's findings are now

@@ -390,3 +390,51 @@ func TestSortedFindingsBound(t *testing.T) {
 		t.Fatalf("narrowed: %+v, %v", l.Items, err)
 	}
 }
+
+// TestCVEIndexChunks: an image with more open findings than one index item
+// lists gets several, written with its findings; ApplyIntel finds the
+// findings of every chunk; when the image has fewer findings again, the
+// chunks past the new ones are dropped.
+func TestCVEIndexChunks(t *testing.T) {
+	st := testenv.Store(t)
+	ctx := t.Context()
+	a := digestN(1)
+	chunks := func() int {
+		t.Helper()
+		page, err := st.Query(ctx, store.State, store.Query{PartitionKey: model.KindCVEIndex, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Items)
+	}
+	vulnstore.SetIndexChunkRefs(t, 20)
+	const n = 30 // more than one index item lists
+	many := make([]model.Finding, n)
+	for i := range many {
+		many[i] = vuln(a, fmt.Sprintf("CVE-2024-%05d", 10000+i), "pkg", model.SeverityMedium)
+	}
+	record(t, st, a, feeds(t, nil, nil), false, intelDay, many...)
+	if got := chunks(); got != 2 {
+		t.Fatalf("%d index items for %d findings, want 2", got, n)
+	}
+	first, last := many[0].VulnID, many[n-1].VulnID
+	res, err := vulnstore.ApplyIntel(ctx, st, vulnstore.IntelUpdate{Intel: feeds(t, []string{first, last}, nil), Running: runningSet{}.has, CVEs: []string{first, last}})
+	if err != nil || res.Updated != 2 || res.Checked != 2 {
+		t.Fatalf("KEV listing of a CVE in each chunk: %+v, %v", res, err)
+	}
+	got := stored(t, st, a)
+	for _, c := range []string{first, last} {
+		if f := got[c+"/pkg"]; f.KEV == nil || f.Priority != model.P2 {
+			t.Errorf("%s: %+v", c, f)
+		}
+	}
+
+	record(t, st, a, feeds(t, []string{first, last}, nil), false, intelDay.Add(time.Hour), many[:10]...)
+	if got := chunks(); got != 1 {
+		t.Errorf("%d index items after the image kept 10 findings, want 1", got)
+	}
+	record(t, st, a, feeds(t, []string{first, last}, nil), false, intelDay.Add(2*time.Hour))
+	if got := chunks(); got != 0 {
+		t.Errorf("%d index items after the image has no open finding, want 0", got)
+	}
+}

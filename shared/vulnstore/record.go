@@ -127,7 +127,7 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		if had && sameButLastSeen(old, f) {
 			continue
 		}
-		writes = append(writes, store.Write{ID: f.ID, Value: f})
+		writes = append(writes, store.Write{Container: store.Findings, PK: digest, ID: f.ID, Value: f})
 	}
 	for id, old := range existing {
 		if current[id] {
@@ -140,13 +140,18 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 			continue
 		}
 		old.Status, old.ResolvedAt = model.FindingResolved, sc.SeenAt
-		writes = append(writes, store.Write{ID: id, Value: old})
+		writes = append(writes, store.Write{Container: store.Findings, PK: digest, ID: id, Value: old})
 		ch.Resolved++
 	}
-	if err := store.PutBatch(ctx, st, store.Findings, digest, writes); err != nil {
-		return Changes{}, fmt.Errorf("store %d findings of %s: %w", len(writes), digest, err)
+	// The findings, then the index of the open ones, in one batch.
+	index, stale, err := indexWrites(ctx, st, digest, sc.Running, open, sc.SeenAt)
+	if err != nil {
+		return Changes{}, err
 	}
-	if err := putIndex(ctx, st, digest, sc.Running, open, sc.SeenAt); err != nil {
+	if err := writeAll(ctx, st, writes, index); err != nil {
+		return Changes{}, fmt.Errorf("store %d findings of %s and their CVE index: %w", len(writes), digest, err)
+	}
+	if err := dropIndexChunks(ctx, st, digest, len(index), stale); err != nil {
 		return Changes{}, err
 	}
 	img := sc.Image

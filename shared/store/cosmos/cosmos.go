@@ -31,7 +31,11 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Batcher     = (*Store)(nil)
+	_ store.MultiGetter = (*Store)(nil)
+)
 
 // Options configures New.
 type Options struct {
@@ -78,6 +82,7 @@ type Store struct {
 	client     *azcosmos.Client
 	database   string
 	containers map[store.Container]*azcosmos.ContainerClient
+	batches    batchState
 }
 
 // New connects to the account, creates the database and containers when
@@ -210,6 +215,11 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	if err != nil {
 		return "", err
 	}
+	return s.putBody(ctx, c, pk, id, body, cond)
+}
+
+// putBody writes an item already encoded and checked by store.Validate.
+func (s *Store) putBody(ctx context.Context, c store.Container, pk, id string, body []byte, cond store.Cond) (string, error) {
 	cc, err := s.container(c)
 	if err != nil {
 		return "", err
@@ -235,65 +245,6 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 		return "", s.writeError(c, pk, id, err)
 	}
 	return string(resp.ETag), nil
-}
-
-var _ store.Batcher = (*Store)(nil)
-
-// PutBatch writes the items in transactional batches of at most
-// store.MaxBatch: each batch is committed whole or not at all.
-func (s *Store) PutBatch(ctx context.Context, c store.Container, pk string, writes []store.Write) error {
-	cc, err := s.container(c)
-	if err != nil {
-		return err
-	}
-	bodies := make([][]byte, len(writes))
-	for i, w := range writes {
-		if bodies[i], err = store.Validate(c, pk, w.ID, w.Value); err != nil {
-			return err
-		}
-	}
-	key := azcosmos.NewPartitionKeyString(pk)
-	for lo := 0; lo < len(writes); lo += store.MaxBatch {
-		hi := min(lo+store.MaxBatch, len(writes))
-		b := cc.NewTransactionalBatch(key)
-		for i := lo; i < hi; i++ {
-			switch w := writes[i]; {
-			case w.Cond.IfMatch != "":
-				etag := azcore.ETag(w.Cond.IfMatch)
-				b.ReplaceItem(w.ID, bodies[i], &azcosmos.TransactionalBatchItemOptions{IfMatchETag: &etag})
-			case w.Cond.IfNoneMatch:
-				b.CreateItem(bodies[i], nil)
-			default:
-				b.UpsertItem(bodies[i], nil)
-			}
-		}
-		resp, err := cc.ExecuteTransactionalBatch(ctx, b, nil)
-		if err != nil {
-			return s.writeError(c, pk, writes[lo].ID, err)
-		}
-		// The failing operation is the first that is neither a success
-		// nor a dependency failure (424) of it.
-		for i, r := range resp.OperationResults {
-			code := int(r.StatusCode)
-			if code < 300 || code == http.StatusFailedDependency {
-				continue
-			}
-			w := writes[lo+i]
-			switch {
-			case code == http.StatusPreconditionFailed, code == http.StatusConflict, code == http.StatusNotFound && w.Cond.IfMatch != "":
-				return fmt.Errorf("batch write of %s item %q in partition %q: item changed, gone or present (HTTP %d): %w", c, w.ID, pk, code, store.ErrPrecondition)
-			case code == http.StatusRequestEntityTooLarge:
-				return fmt.Errorf("batch write of %s item %q in partition %q: refused by Cosmos DB as too large: %w", c, w.ID, pk, store.ErrTooLarge)
-			case code == http.StatusBadRequest:
-				return fmt.Errorf("batch write of %s item %q in partition %q: %w (HTTP 400)", c, w.ID, pk, store.ErrInvalid)
-			}
-			return fmt.Errorf("batch write of %s item %q in partition %q: HTTP %d", c, w.ID, pk, code)
-		}
-		if !resp.Success {
-			return fmt.Errorf("batch write of %d %s items in partition %q: not committed", hi-lo, c, pk)
-		}
-	}
-	return nil
 }
 
 func (s *Store) writeError(c store.Container, pk, id string, err error) error {

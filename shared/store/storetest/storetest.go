@@ -19,6 +19,13 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
+// The model types that say their own keys.
+var (
+	_ store.Keyed = model.Alert{}
+	_ store.Keyed = model.State{}
+	_ store.Keyed = model.Parked{}
+)
+
 // Run runs the contract suite. open must return an empty store and arrange
 // for it to be closed when its test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
@@ -39,8 +46,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Invalid", testInvalid},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
-		{"BatchWrites", testBatch},
-		{"BatchWritesOneByOne", func(t *testing.T, s store.Store) { testBatch(t, plain{s}) }},
+		{"TimeToLive", testTTL},
+		{"WriteBatch", testWriteBatch},
+		{"GetMany", testGetMany},
+		{"WriteBatchOnePartition", testBatchPartition},
+		{"WriteBatchOnePartitionOneByOne", func(t *testing.T, s store.Store) { testBatchPartition(t, plain{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -567,6 +577,8 @@ func testInvalid(t *testing.T, s store.Store) {
 		{"SlashInID", store.Images, "d1", "a/b", item("d1", "a/b", nil)},
 		{"HashInID", store.Images, "d1", "a#b", item("d1", "a#b", nil)},
 		{"LongID", store.Images, "d1", strings.Repeat("i", 256), item("d1", strings.Repeat("i", 256), nil)},
+		{"KeyedIDMismatch", store.Alerts, "c1", "a1", model.Alert{ID: "a2", Cluster: "c1"}},
+		{"KeyedPartitionKeyMismatch", store.State, "k1", "s1", model.State{ID: "s1", Kind: "k2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -674,80 +686,60 @@ func testConcurrentConditional(t *testing.T, s store.Store) {
 	}
 }
 
-// plain hides a store's PutBatch, so that store.PutBatch writes one item
-// at a time.
-type plain struct{ store.Store }
-
-// testBatch: store.PutBatch writes every item of a partition, more than
-// one transactional batch of them; a failed condition fails it with
-// ErrPrecondition and leaves that item as it was; an invalid item fails it
-// before anything is written.
-func testBatch(t *testing.T, s store.Store) {
+// testTTL: an item with a ttl disappears that many seconds after its last
+// write, from reads and queries alike, and can then be created again; a
+// ttl of -1 or none keeps an item; a rewrite without ttl keeps it too; a
+// ttl Cosmos DB refuses is invalid. It waits for real time to pass (about
+// three seconds): Cosmos DB expires items by its own clock, counting from
+// the whole second of the write (_ts), so a ttl of n lives at least n-1
+// seconds.
+func testTTL(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	const n = store.MaxBatch + 20
-	writes := make([]store.Write, n)
-	for i := range writes {
-		id := fmt.Sprintf("f%03d", i)
-		writes[i] = store.Write{ID: id, Value: item(digestA, id, doc{"n": i})}
+	put := func(id string, ttl any, cond store.Cond) error {
+		it := doc{"id": id, "kind": "ttl"}
+		if ttl != nil {
+			it["ttl"] = ttl
+		}
+		_, err := s.Put(ctx, store.State, "ttl", id, it, cond)
+		return err
 	}
-	if err := store.PutBatch(ctx, s, store.Findings, digestA, writes); err != nil {
-		t.Fatalf("PutBatch: %v", err)
+	for id, ttl := range map[string]any{"short": 3, "forever": -1, "none": nil, "long": 3600, "rewritten": 1} {
+		if err := put(id, ttl, store.Cond{}); err != nil {
+			t.Fatalf("put %s: %v", id, err)
+		}
 	}
-	if got := ids(t, s, store.Findings, store.Query{PartitionKey: digestA}); len(got) != n {
-		t.Fatalf("%d items stored, want %d", len(got), n)
-	}
-	var d doc
-	etag, err := s.Get(ctx, store.Findings, digestA, "f110", &d)
-	if err != nil || d["n"] != float64(110) {
-		t.Fatalf("f110 = %v, %v", d, err)
-	}
-
-	// A conditional batch: f001 with its current ETag, f110 with a stale one.
-	cur, err := s.Get(ctx, store.Findings, digestA, "f001", &d)
-	if err != nil {
+	if err := put("rewritten", nil, store.Cond{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
-		{ID: "f001", Value: item(digestA, "f001", doc{"n": -1}), Cond: store.Cond{IfMatch: cur}},
-	}); err != nil {
-		t.Fatalf("conditional batch with current ETags: %v", err)
+	var got doc
+	if _, err := s.Get(ctx, store.State, "ttl", "short", &got); err != nil {
+		t.Fatalf("short-lived item gone at once: %v", err)
 	}
-	mustPut(t, s, store.Findings, digestA, "f110", item(digestA, "f110", doc{"n": 1110}))
-	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
-		{ID: "f110", Value: item(digestA, "f110", doc{"n": -2}), Cond: store.Cond{IfMatch: etag}},
-		{ID: "f003", Value: item(digestA, "f003", doc{"n": -4})},
-	})
-	if !errors.Is(err, store.ErrPrecondition) {
-		t.Errorf("stale ETag in a batch: %v, want ErrPrecondition", err)
-	}
-	if _, batcher := s.(store.Batcher); batcher {
-		// A batch is committed whole or not at all.
-		if _, err := s.Get(ctx, store.Findings, digestA, "f003", &d); err != nil || d["n"] != float64(3) {
-			t.Errorf("a batch whose condition failed wrote f003: %v, %v", d, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.Get(ctx, store.State, "ttl", "short", &got)
+		if errors.Is(err, store.ErrNotFound) {
+			break
 		}
-	}
-	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
-		{ID: "f002", Value: item(digestA, "f002", doc{"n": -3}), Cond: store.Cond{IfNoneMatch: true}},
-	})
-	if !errors.Is(err, store.ErrPrecondition) {
-		t.Errorf("create of an existing item in a batch: %v, want ErrPrecondition", err)
-	}
-	for id, want := range map[string]float64{"f001": -1, "f110": 1110, "f002": 2} {
-		if _, err := s.Get(ctx, store.Findings, digestA, id, &d); err != nil || d["n"] != want {
-			t.Errorf("%s = %v, %v; want n %v", id, d, err, want)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if time.Now().After(deadline) {
+			t.Fatal("item with ttl 3 still there after 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-
-	err = store.PutBatch(ctx, s, store.Findings, digestA, []store.Write{
-		{ID: "g1", Value: item(digestA, "g1", nil)},
-		{ID: "g2", Value: item("sha256:other", "g2", nil)},
-	})
-	if !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("an item of another partition in a batch: %v, want ErrInvalid", err)
+	// "rewritten" is past the expiry of its first write.
+	want := []string{"forever", "long", "none", "rewritten"}
+	if diff := cmp.Diff(want, ids(t, s, store.State, store.Query{PartitionKey: "ttl"})); diff != "" {
+		t.Errorf("items after expiry (-want +got)\n%s", diff)
 	}
-	if _, batcher := s.(store.Batcher); batcher {
-		if _, err := s.Get(ctx, store.Findings, digestA, "g1", &d); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("a batch with an invalid item wrote g1: %v", err)
+	if err := put("short", 3600, store.Cond{IfNoneMatch: true}); err != nil {
+		t.Errorf("create over an expired item: %v", err)
+	}
+	for _, bad := range []any{0, -2, 1.5, "60", 1 << 31} {
+		if err := put("bad", bad, store.Cond{}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ttl %v: err %v, want ErrInvalid", bad, err)
 		}
 	}
 }

@@ -27,7 +27,7 @@ locals {
     PALISADE_TRIVY_JAVA_DB_REPOSITORY = ""
     PALISADE_TRIVY_SKIP_DB_UPDATE     = "false"
     PALISADE_TRIVY_DEMO_DB            = "false"
-    PALISADE_SCAN_MAX_BYTES           = "4294967296"
+    PALISADE_SCAN_MAX_BYTES           = "12884901888"
     PALISADE_SCAN_TIMEOUT             = "8m"
 
     # Rescans, the DB lifecycle and events out (shared/config/rescan.go).
@@ -53,6 +53,14 @@ locals {
     # (an Azure Files share mounted there); empty for none.
     PALISADE_VEX_DIR = var.vex_dir
 
+    # Windows advisory data (shared/config/msrc.go): refreshed with the
+    # vulnerability DB by rescanimages. The Function App reaches
+    # api.msrc.microsoft.com outbound over HTTPS (no key), as it reaches
+    # Trivy's DB repositories.
+    PALISADE_MSRC_URL     = "https://api.msrc.microsoft.com/cvrf/v3.0"
+    PALISADE_MSRC_MONTHS  = "12"
+    PALISADE_MSRC_MAX_AGE = "48h"
+
     # Runtime and audit detection (shared/config/detect.go). The triggers
     # connect with the managed identity: the host reads the
     # <connection>__fullyQualifiedNamespace/__credential/__clientId triple.
@@ -66,12 +74,20 @@ locals {
     PALISADE_ALERT_TTL_DAYS                               = tostring(var.alert_ttl_days)
     PALISADE_BASELINE_HOURS                               = "24"
     PALISADE_BASELINE_MAX_DESTINATIONS                    = "2000"
+    PALISADE_IDENTITY_BASELINE_HALF_LIFE_HOURS            = "168"
+    PALISADE_IDENTITY_BASELINE_MIN_ACTIVE_HOURS           = "3"
     PALISADE_FALCO_MIN_PRIORITY                           = "warning"
     PALISADE_FAILED_AUTH_BURST                            = "10"
     PALISADE_SECRET_READ_BURST                            = "20"
     PALISADE_RECON_BURST                                  = "5"
     PALISADE_DETECT_RETRIES                               = "4"
     PALISADE_DETECT_RETRY_DELAY                           = "1s"
+    # A threat-intelligence file shipped with the app (or on a mounted
+    # share) and changes to the built-in exposure lists are given through
+    # extra_app_settings; empty means none and the built-in lists.
+    PALISADE_TI_LIST                  = ""
+    PALISADE_EXPOSURE_SENSITIVE_PORTS = ""
+    PALISADE_EXPOSURE_SENSITIVE_NAMES = ""
 
     # Alerts to Microsoft Sentinel (shared/config/sentinel.go).
     PALISADE_SENTINEL_DCE         = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
@@ -88,6 +104,7 @@ locals {
     PALISADE_ALLOWED_CAPABILITIES        = ""
     PALISADE_ALLOWED_HOST_PATHS          = ""
     PALISADE_ALLOWED_APPARMOR_PROFILES   = "runtime/default"
+    PALISADE_ALLOWED_SECCOMP_PROFILES    = "runtime/default,docker/default"
     PALISADE_MAX_CPU_LIMIT               = ""
     PALISADE_MAX_MEMORY_LIMIT            = ""
     PALISADE_MIN_KUBERNETES_VERSION      = "1.30"
@@ -95,6 +112,7 @@ locals {
     PALISADE_POSTURE_VULN_SEVERITY       = "high"
     PALISADE_POLICY_DIR                  = ""
     PALISADE_EXEMPTIONS_FILE             = ""
+    PALISADE_POSTURE_HISTORY_DAYS        = "90"
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
   }
