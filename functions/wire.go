@@ -37,6 +37,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/backend"
+	"github.com/palisade-sec/palisade/shared/vex"
 )
 
 // env is everything the functions are built from.
@@ -98,10 +99,11 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	io := settings.Intel(e.cfg.Intel)
 	io.Now = e.now
-	feeds := intel.NewSource(e.store, io)
+	vexDocs := vex.NewStore(e.store, e.now)
+	feeds := vex.NewSource(intel.NewSource(e.store, io), vexDocs)
 	p := e.cfg.Posture
 	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{
-		Key: e.cfg.Common.APIKey, Feeds: feeds, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
+		Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
 		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
 	}))
 	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{HistoryDays: p.HistoryDays, Now: e.now}).Handle)
@@ -191,7 +193,9 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	if events != nil {
 		intelEvents = events
 	}
-	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{MaxDuration: e.cfg.Intel.MaxDuration, Now: e.now}).Handle)
+	srv.Handle(refreshintel.Name, refreshintel.New(e.store, feeds, det, alerts, intelEvents, refreshintel.Options{
+		MaxDuration: e.cfg.Intel.MaxDuration, VEXDir: e.cfg.Intel.VEXDir, VEX: vexDocs, Now: e.now,
+	}).Handle)
 
 	source, err := postureSource(e)
 	if err != nil {

@@ -1,4 +1,5 @@
-// Package api is the api function: Palisade's read-only query API, served
+// Package api is the api function: Palisade's query API (and the one
+// write, VEX documents), served
 // as a forwarded HTTP trigger (the host passes the request through
 // unchanged, on its original /api/... path). It is the one HTTP edge over
 // the store: every /api endpoint is a row of the route table (routes.go);
@@ -24,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vex"
 )
 
 // Options configure the API.
@@ -44,6 +46,25 @@ type Options struct {
 	RemediateApply bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// VEX keeps the documents of /api/vex and Intel applies them to the
+	// stored findings; without both, /api/vex answers 501.
+	VEX   VEXStore
+	Intel IntelSource
+}
+
+// VEXStore keeps VEX documents; *vex.Store is the implementation.
+type VEXStore interface {
+	Put(ctx context.Context, d *vex.Document) (vex.Change, error)
+	Remove(ctx context.Context, source, docID string) (vex.Change, bool, error)
+	List(ctx context.Context) ([]*vex.Document, error)
+}
+
+// IntelSource loads what findings are annotated with (the feeds and the
+// VEX statements) and records changes for refreshintel; *vex.Source is the
+// implementation.
+type IntelSource interface {
+	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
+	AddPending(ctx context.Context, c intel.Changes) error
 }
 
 // FeedStatus reports the state of the exploitation feeds; *intel.Source is
@@ -54,12 +75,14 @@ type FeedStatus interface {
 
 // API serves the query endpoints.
 type API struct {
-	st    store.Store
-	snaps *snapshots.Store
-	key   string
-	feeds FeedStatus
-	opts  Options
-	mux   *http.ServeMux
+	st     store.Store
+	snaps  *snapshots.Store
+	key    string
+	feeds  FeedStatus
+	vex    VEXStore
+	source IntelSource
+	opts   Options
+	mux    *http.ServeMux
 }
 
 // New returns the API over st.
@@ -70,7 +93,7 @@ func New(st store.Store, opts Options) *API {
 	if opts.AgentStaleAfter <= 0 {
 		opts.AgentStaleAfter = 15 * time.Minute
 	}
-	a := &API{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), key: opts.Key, feeds: opts.Feeds, opts: opts, mux: http.NewServeMux()}
+	a := &API{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), key: opts.Key, feeds: opts.Feeds, vex: opts.VEX, source: opts.Intel, opts: opts, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))
@@ -124,8 +147,21 @@ func (a *API) handler(rt route) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		if d, ok := v.(document); ok {
+			w.Header().Set("Content-Type", d.contentType)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(d.body)
+			return
+		}
 		customhandler.WriteJSON(w, http.StatusOK, v)
 	})
+}
+
+// document is an answer that is a document of its own media type (an
+// SBOM), written as it is.
+type document struct {
+	contentType string
+	body        []byte
 }
 
 // Error is an answer other than 200: the status and a message for the

@@ -19,6 +19,7 @@ import (
 //
 //	GET /api/images                    ?registry= &repository= &status= &severity= (that or worse)
 //	GET /api/images/{digest}
+//	GET /api/images/{digest}/sbom      ?format=cyclonedx (default) | spdx: the SBOM of the stored inventory
 //	GET /api/images/{digest}/findings  ?severity= &status= &vuln= &package= &priority= (that or more urgent)
 //	                                   &kev=true|false &minEpss= (0-1) &sort=priority (most urgent first)
 //	GET /api/findings                  the same parameters, across every image
@@ -29,10 +30,15 @@ import (
 //	GET /api/clusters                  the clusters whose agents report, with the state of their inventory
 //	GET /api/running-images            ?cluster= (required) the images running there (not paged)
 //	GET /api/remediations              ?cluster= (required) the patches that cluster's agent is to apply (not paged)
+//	POST /api/vex                      an OpenVEX or CycloneDX VEX document (JSON): stored (replacing the
+//	                                   one with the same id) and applied to the stored findings
+//	GET /api/vex                       the stored VEX documents
+//	DELETE /api/vex                    ?id= (a document posted to the API): its statements withdrawn
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
 		{method: http.MethodGet, path: "/api/images/{digest}", serve: (*API).image},
+		{method: http.MethodGet, path: "/api/images/{digest}/sbom", params: []string{"format"}, serve: (*API).sbom},
 		{method: http.MethodGet, path: "/api/images/{digest}/findings", params: findingParams, paged: true, serve: (*API).findings},
 		{method: http.MethodGet, path: "/api/findings", params: findingParams, paged: true, serve: (*API).allFindings},
 		{method: http.MethodGet, path: "/api/intel", serve: (*API).intel},
@@ -42,6 +48,9 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/clusters", paged: true, serve: (*API).clusters},
 		{method: http.MethodGet, path: "/api/running-images", params: []string{"cluster"}, serve: (*API).runningImages},
 		{method: http.MethodGet, path: "/api/remediations", params: []string{"cluster"}, serve: (*API).remediations},
+		{method: http.MethodPost, path: "/api/vex", serve: (*API).postVEX},
+		{method: http.MethodGet, path: "/api/vex", serve: (*API).listVEX},
+		{method: http.MethodDelete, path: "/api/vex", params: []string{"id"}, serve: (*API).deleteVEX},
 	}
 }
 

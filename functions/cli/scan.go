@@ -30,9 +30,12 @@ docker config.
 
 Findings carry their CISA KEV listing, EPSS score and a priority (P1-P4,
 see the README), most urgent first; the feeds come from PALISADE_KEV_URL
-and PALISADE_EPSS_URL unless --kev and --epss say otherwise. --priority,
---kev-only and --min-epss keep only the findings they select, in the
-output and for --fail-on.
+and PALISADE_EPSS_URL unless --kev and --epss say otherwise. A finding that
+a --vex document's not_affected or fixed statement names (its CVE and this
+image or package) is suppressed: shown as such, priority P4, and left out
+of the counts, --fail-on and --fail-on-kev. --priority, --kev-only and
+--min-epss keep only the findings they select, in the output and for
+--fail-on.
 
 Without a vulnerability DB the scan fails, unless --demo allows the
 built-in demo DB: its results are labelled demo data and always exit 3, so
@@ -50,7 +53,7 @@ results come from the demo DB.
 func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newFlags("scan", scanUsage, stdout, stderr)
 	input := f.String("input", "", "scan a `docker save` tar or an OCI layout directory instead of a registry image")
-	format := f.String("format", "table", "output: table, json or sarif")
+	format := f.String("format", "table", "output: table, json, sarif, or the image's SBOM: cyclonedx (CycloneDX 1.6) or spdx (SPDX 2.3)")
 	failOnFlag := f.String("fail-on", "", "exit 1 when a finding is at least this `severity` (critical, high, medium, low, unknown)")
 	cacheDir := f.String("cache-dir", "", "layer cache and DB `directory` (default PALISADE_TRIVY_CACHE_DIR)")
 	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB nor the Windows advisory data")
@@ -75,13 +78,17 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
+	statements, err := feedFlags.statements()
+	if err != nil {
+		return exit(err)
+	}
 	keep, err := feedFlags.selection()
 	if err != nil {
 		return exit(err)
 	}
 	render, ok := renderers[*format]
 	if !ok {
-		return exit(f.format(*format, "table", "json", "sarif"))
+		return exit(f.format(*format, "table", "json", "sarif", "cyclonedx", "spdx"))
 	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
@@ -109,7 +116,7 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		errorf(stderr, "scan", "%v", err)
 		return ExitUsage
 	}
-	rep := annotate(ctx, res, feedFlags.options(cfg.Intel))
+	rep := annotate(ctx, res, feedFlags.options(cfg.Intel), statements)
 	if keep != nil {
 		rep.Findings = slices.DeleteFunc(rep.Findings, func(f model.Finding) bool { return !keep(f) })
 	}

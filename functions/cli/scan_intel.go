@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/vex"
 )
 
 // scanReport is what `palisade scan` prints: the scanner's result with
@@ -28,21 +30,45 @@ type intelFlags struct {
 	f         *flags
 	kev, epss *string
 	failOnKEV *bool
+	vex       *fileList
 	priority  *string
 	kevOnly   *bool
 	minEPSS   *float64
 }
 
+// fileList is a flag given once per file.
+type fileList []string
+
+func (l *fileList) String() string     { return strings.Join(*l, ",") }
+func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
+
 func addIntelFlags(f *flags) *intelFlags {
-	return &intelFlags{
+	in := &intelFlags{
 		f:         f,
 		kev:       f.String("kev", "", "CISA KEV catalogue: a JSON `file or URL` (default PALISADE_KEV_URL, CISA's feed); --kev= leaves it out"),
 		epss:      f.String("epss", "", "FIRST EPSS scores: a CSV (or gzip CSV) `file or URL` (default PALISADE_EPSS_URL, FIRST's daily feed); --epss= leaves them out"),
 		failOnKEV: f.Bool("fail-on-kev", false, "exit 1 when a finding's CVE is in CISA's Known Exploited Vulnerabilities catalogue"),
+		vex:       &fileList{},
 		priority:  f.String("priority", "", "keep only findings of this `priority` or more urgent (P1-P4), in the output and for --fail-on"),
 		kevOnly:   f.Bool("kev-only", false, "keep only findings in CISA's KEV catalogue, in the output and for --fail-on"),
 		minEPSS:   f.Float64("min-epss", 0, "keep only findings whose EPSS `score` is at least this (0-1), in the output and for --fail-on"),
 	}
+	f.Var(in.vex, "vex", "an OpenVEX or CycloneDX VEX `file` (repeat for more): findings its not_affected and fixed statements name are suppressed, and count towards no gate")
+	return in
+}
+
+// statements reads the --vex files; an invalid one is a usage error
+// naming it.
+func (in *intelFlags) statements() (*vex.Set, error) {
+	var docs []*vex.Document
+	for _, path := range *in.vex {
+		d, err := vex.ReadFile(path)
+		if err != nil {
+			return nil, in.f.fail("--vex: %v", err)
+		}
+		docs = append(docs, d)
+	}
+	return vex.NewSet(docs...), nil
 }
 
 // selection returns what the selection flags keep (nil: every finding), or
@@ -83,14 +109,25 @@ func (in *intelFlags) options(c config.Intel) intel.Options {
 	return o
 }
 
-// annotate fetches the feeds, sets each finding's exploitation data and
-// priority (an image scanned here is not known to run), and orders the
-// findings most urgent first.
-func annotate(ctx context.Context, res *scanner.Result, o intel.Options) *scanReport {
+// annotate fetches the feeds, sets each finding's exploitation data,
+// suppression (by the VEX statements) and priority (an image scanned here
+// is not known to run), leaves suppressed findings out of the image's
+// counts, and orders the findings most urgent first.
+func annotate(ctx context.Context, res *scanner.Result, o intel.Options, statements *vex.Set) *scanReport {
 	feeds, status := intel.Fetch(ctx, o)
-	for i := range res.Findings {
-		feeds.Annotate(&res.Findings[i], false)
+	if feeds == nil {
+		feeds = &intel.Feeds{}
 	}
+	feeds.VEX = statements
+	counts := maps.Clone(res.Image.Counts)
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		feeds.Annotate(f, false)
+		if f.Suppressed != nil && counts[f.Severity] > 0 {
+			counts[f.Severity]--
+		}
+	}
+	res.Image.SetCounts(counts)
 	slices.SortStableFunc(res.Findings, func(a, b model.Finding) int { return model.ByPriority(&a, &b) })
 	return &scanReport{Result: res, Feeds: status}
 }

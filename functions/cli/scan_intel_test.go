@@ -244,6 +244,89 @@ func TestScanDemoGate(t *testing.T) {
 	}
 }
 
+// TestScanVEX: a --vex statement suppresses its CVE in its package (shown
+// as such, P4, out of the counts and of --fail-on-kev); the other findings
+// are untouched; an invalid document is a usage error naming it.
+func TestScanVEX(t *testing.T) {
+	withFixtureDB(t)
+	withFeeds(t, "CVE-2023-4911")
+	tarPath := debianTar(t)
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "libc6.openvex.json")
+	if err := os.WriteFile(doc, []byte(`{"@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:contoso:vex:libc6", "author": "Contoso",
+"timestamp": "2026-11-29T08:00:00Z", "version": 1, "statements": [{"vulnerability": {"name": "CVE-2023-4911"}, "status": "not_affected",
+"justification": "vulnerable_code_cannot_be_controlled_by_adversary", "products": [{"@id": "pkg:deb/debian/libc6"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, plain, _ := run(t, "--input", tarPath, "--format", "json")
+	if code != cli.ExitOK {
+		t.Fatalf("without --vex: exit %d", code)
+	}
+	var before jsonOut
+	if err := json.Unmarshal([]byte(plain), &before); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, stderr := run(t, "--input", tarPath, "--fail-on-kev", "--vex", doc)
+	if code != cli.ExitOK {
+		t.Fatalf("--fail-on-kev with the listed CVE not_affected: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "P4 VEX:not_affected  HIGH") || !strings.Contains(out, "(and 1 suppressed by VEX)") {
+		t.Errorf("table does not show the suppression:\n%s", out)
+	}
+
+	code, out, _ = run(t, "--input", tarPath, "--format", "json", "--vex", doc)
+	var after jsonOut
+	if err := json.Unmarshal([]byte(out), &after); err != nil || code != cli.ExitOK {
+		t.Fatalf("json: exit %d, %v", code, err)
+	}
+	if len(after.Findings) != len(before.Findings) {
+		t.Fatalf("%d findings with --vex, %d without: suppressed findings stay listed", len(after.Findings), len(before.Findings))
+	}
+	n := 0
+	for _, f := range after.Findings {
+		if f.Suppressed == nil {
+			continue
+		}
+		n++
+		if f.VulnID != "CVE-2023-4911" || f.PkgName != "libc6" || f.Priority != model.P4 || f.Suppressed.Justification != "vulnerable_code_cannot_be_controlled_by_adversary" {
+			t.Errorf("suppressed %+v", f)
+		}
+	}
+	if n != 1 || after.Image.Counts[model.SeverityHigh] != before.Image.Counts[model.SeverityHigh]-1 {
+		t.Errorf("%d suppressed; high counts %d with --vex, %d without", n, after.Image.Counts[model.SeverityHigh], before.Image.Counts[model.SeverityHigh])
+	}
+
+	// SARIF: the suppressed result carries a SARIF suppression.
+	code, out, _ = run(t, "--input", tarPath, "--format", "sarif", "--vex", doc)
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID       string
+				Suppressions []struct{ Kind, Status, Justification string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil || code != cli.ExitOK || len(log.Runs) != 1 {
+		t.Fatalf("sarif: exit %d, %v", code, err)
+	}
+	for _, r := range log.Runs[0].Results {
+		want := r.RuleID == "CVE-2023-4911"
+		if got := len(r.Suppressions) == 1 && r.Suppressions[0].Kind == "external" && strings.Contains(r.Suppressions[0].Justification, "not_affected"); got != want {
+			t.Errorf("sarif result %s suppressions %+v", r.RuleID, r.Suppressions)
+		}
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"vulnerability": {"name": "CVE-2023-4911"}, "status": "maybe", "products": [{"@id": "pkg:deb/debian/libc6"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, "--input", tarPath, "--vex", bad); code != cli.ExitUsage || !strings.Contains(stderr, "bad.json") || !strings.Contains(stderr, "statement 1 (CVE-2023-4911)") {
+		t.Errorf("invalid --vex: exit %d: %s", code, stderr)
+	}
+}
+
 // TestScanSelection: --priority, --kev-only and --min-epss keep only the
 // findings they select, in the output and for --fail-on; a bad value is a
 // usage error.

@@ -10,12 +10,22 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/sarif"
+	"github.com/palisade-sec/palisade/shared/sbom"
 )
 
 var renderers = map[string]func(io.Writer, *scanReport) error{
-	"table": writeTable,
-	"json":  writeJSON,
-	"sarif": writeSARIF,
+	"table":        writeTable,
+	"json":         writeJSON,
+	"sarif":        writeSARIF,
+	sbom.CycloneDX: writeSBOM(sbom.CycloneDX),
+	sbom.SPDX:      writeSBOM(sbom.SPDX),
+}
+
+// writeSBOM writes the image's SBOM (the packages the scan found).
+func writeSBOM(format string) func(io.Writer, *scanReport) error {
+	return func(w io.Writer, r *scanReport) error {
+		return sbom.Write(w, format, r.Image, r.Inventory, sbom.Options{})
+	}
 }
 
 func imageName(img model.Image) string {
@@ -48,7 +58,16 @@ func writeTable(w io.Writer, r *scanReport) error {
 			parts = append(parts, fmt.Sprintf("%s: %d", s, n))
 		}
 	}
-	fmt.Fprintf(w, "Findings: %d %s\n\n", len(r.Findings), strings.Join(parts, ", "))
+	suppressed := 0
+	for _, f := range r.Findings {
+		if f.Suppressed != nil {
+			suppressed++
+		}
+	}
+	if suppressed > 0 {
+		parts = append(parts, fmt.Sprintf("(and %d suppressed by VEX)", suppressed))
+	}
+	fmt.Fprintf(w, "Findings: %d %s\n\n", len(r.Findings)-suppressed, strings.Join(parts, ", "))
 	if len(r.Findings) == 0 {
 		return nil
 	}
@@ -63,7 +82,11 @@ func writeTable(w io.Writer, r *scanReport) error {
 		if len(title) > 60 {
 			title = title[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(string(f.Priority)), f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, kevCell(f), epssCell(f), title)
+		priority := orDash(string(f.Priority))
+		if f.Suppressed != nil {
+			priority += " VEX:" + f.Suppressed.Status
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", priority, f.Severity, f.VulnID, f.PkgName, f.InstalledVersion, fixed, kevCell(f), epssCell(f), title)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -130,13 +153,18 @@ func writeSARIF(w io.Writer, r *scanReport) error {
 		if f.KEV != nil {
 			msg += " Exploited in the wild (CISA KEV since " + f.KEV.DateAdded + ")."
 		}
-		results = append(results, sarif.Result{
+		res := sarif.Result{
 			RuleID:     f.VulnID,
 			Level:      sarif.Level(f.Severity),
 			Message:    sarif.Text{Text: strings.TrimSpace(msg + " " + f.Remediation)},
 			Locations:  []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}},
 			Properties: resultProperties(f),
-		})
+		}
+		if sp := f.Suppressed; sp != nil {
+			res.Suppressions = []sarif.Suppression{{Kind: "external", Status: "accepted",
+				Justification: strings.TrimSpace("VEX " + sp.Status + " " + sp.Justification + " (" + sp.Source + ")")}}
+		}
+		results = append(results, res)
 	}
 	log := sarif.NewLog(driver, results)
 	log.Runs[0].Properties = map[string]any{
@@ -161,6 +189,9 @@ func resultProperties(f model.Finding) map[string]any {
 	}
 	if f.DemoData {
 		p["demoData"] = true
+	}
+	if f.Suppressed != nil {
+		p["suppressed"] = f.Suppressed
 	}
 	return p
 }

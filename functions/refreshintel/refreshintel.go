@@ -7,9 +7,13 @@
 // A CVE newly listed in KEV that is in an image running in a monitored
 // cluster raises an ExploitedVulnerabilityRunning alert per cluster (to the
 // store and Sentinel, through the detection pipeline) and a
-// Palisade.ExploitedVulnerabilityRunning event. Each run stores a record
-// with the feeds' state; a run cut short leaves the changes pending, and
-// the next run applies them again (idempotently).
+// Palisade.ExploitedVulnerabilityRunning event. With a VEX folder
+// (PALISADE_VEX_DIR), each run first stores its documents (vex.SyncDir:
+// new and changed files, withdrawing those of files gone) and adds the
+// vulnerabilities they change to the pending changes, so the findings they
+// suppress or bring back are updated like those of a feed change. Each run
+// stores a record with the feeds' state; a run cut short leaves the changes
+// pending, and the next run applies them again (idempotently).
 package refreshintel
 
 import (
@@ -17,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +36,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vex"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
@@ -47,6 +53,13 @@ type Source interface {
 	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
 	Pending(ctx context.Context) (intel.Changes, string, error)
 	ClearPending(ctx context.Context, etag string) (bool, error)
+	AddPending(ctx context.Context, c intel.Changes) error
+}
+
+// VEXFolder stores the VEX documents of a folder; *vex.Store is the
+// implementation.
+type VEXFolder interface {
+	SyncDir(ctx context.Context, dir string) (vex.DirResult, error)
 }
 
 // Alerts saves folded alerts and sends them on; *detection.Pipeline is the
@@ -69,6 +82,10 @@ type Options struct {
 	DeadlineMargin time.Duration
 	// Workers update this many images at once; 0 means 4.
 	Workers int
+	// VEXDir is the folder of VEX documents read on every run, "" for
+	// none; VEX stores them (needed with VEXDir).
+	VEXDir string
+	VEX    VEXFolder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -139,6 +156,9 @@ func (f *Function) Run(ctx context.Context) (model.IntelRun, error) {
 	if _, err := f.src.Refresh(ctx); err != nil {
 		return run, fmt.Errorf("refresh the exploitation feeds: %w", err)
 	}
+	if err := f.syncVEX(ctx, &run); err != nil {
+		return run, err
+	}
 	feeds, status, err := f.src.Load(ctx)
 	if err != nil {
 		return run, fmt.Errorf("load the exploitation feeds: %w", err)
@@ -204,6 +224,37 @@ func (f *Function) Run(ctx context.Context) (model.IntelRun, error) {
 	run.FinishedAt = f.opts.Now().UTC()
 	run.DurationMs = run.FinishedAt.Sub(start).Milliseconds()
 	return run, f.putRun(ctx, run)
+}
+
+// syncVEX stores the documents of the VEX folder and records the
+// vulnerabilities they changed as pending. A folder that cannot be read
+// is logged and changes nothing: no statement is withdrawn for it.
+func (f *Function) syncVEX(ctx context.Context, run *model.IntelRun) error {
+	if f.opts.VEXDir == "" || f.opts.VEX == nil {
+		return nil
+	}
+	log := logging.Ctx(ctx)
+	res, err := f.opts.VEX.SyncDir(ctx, f.opts.VEXDir)
+	run.VEXStored, run.VEXRemoved, run.VEXBad = res.Stored, res.Removed, len(res.Bad)
+	for _, bad := range res.Bad {
+		log.Error().Str("vex_dir", f.opts.VEXDir).Str(logging.FieldReason, bad).Msg("VEX document refused; the copy stored before, if any, stays in force")
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			log.Error().Err(err).Str("vex_dir", f.opts.VEXDir).Msg("the VEX folder cannot be read; the stored statements stay in force")
+			return nil
+		}
+		return fmt.Errorf("store the VEX folder's documents: %w", err)
+	}
+	cves, others := res.CVEs()
+	if len(cves) == 0 && !others {
+		return nil
+	}
+	if err := f.src.AddPending(ctx, intel.Changes{CVEs: cves, All: others}); err != nil {
+		return fmt.Errorf("record the VEX changes: %w", err)
+	}
+	log.Info().Int("stored", res.Stored).Int("removed", res.Removed).Strs("vulnerabilities", res.Vulnerabilities).Msg("VEX statements changed")
+	return nil
 }
 
 // budget is the context of the update of stored findings: MaxDuration,

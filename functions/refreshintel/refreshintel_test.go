@@ -26,6 +26,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanevents/scaneventstest"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/vex"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/faultstore"
 	"github.com/palisade-sec/palisade/tests/testenv"
@@ -114,18 +115,19 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 // embedded store (failures injectable), a loopback feed server and a
 // loopback Event Grid topic.
 type fixture struct {
-	st    *faultstore.Store
-	feeds *inteltest.Server
-	clk   *clock
-	src   *intel.Source
-	topic *scaneventstest.Topic
-	host  *funchost.Host
-	logs  *testenv.Buffer
+	st     *faultstore.Store
+	feeds  *inteltest.Server
+	clk    *clock
+	src    *vex.Source
+	vexDir string
+	topic  *scaneventstest.Topic
+	host   *funchost.Host
+	logs   *testenv.Buffer
 }
 
 func newFixture(t *testing.T, kevURL, epssURL string) *fixture {
 	t.Helper()
-	f := &fixture{st: faultstore.Open(t), clk: &clock{now: day1}, topic: scaneventstest.New(t), logs: &testenv.Buffer{}}
+	f := &fixture{st: faultstore.Open(t), clk: &clock{now: day1}, topic: scaneventstest.New(t), logs: &testenv.Buffer{}, vexDir: t.TempDir()}
 	f.feeds = inteltest.NewServer(t, kevDay1(), epssDay1())
 	if kevURL == "server" {
 		kevURL = f.feeds.KEVURL()
@@ -133,13 +135,14 @@ func newFixture(t *testing.T, kevURL, epssURL string) *fixture {
 	if epssURL == "server" {
 		epssURL = f.feeds.EPSSURL()
 	}
-	f.src = intel.NewSource(f.st, intel.Options{KEVURL: kevURL, EPSSURL: epssURL, MinKEVEntries: 2, MinEPSSRows: 3, Now: f.clk.Now})
+	docs := vex.NewStore(f.st, f.clk.Now)
+	f.src = vex.NewSource(intel.NewSource(f.st, intel.Options{KEVURL: kevURL, EPSSURL: epssURL, MinKEVEntries: 2, MinEPSSRows: 3, Now: f.clk.Now}), docs)
 	det, err := detection.NewDetector(detection.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	alerts := detection.NewPipeline(f.st, nil, det, detection.PipelineOptions{Function: refreshintel.Name, Now: f.clk.Now})
-	fn := refreshintel.New(f.st, f.src, det, alerts, f.topic.Publisher(t), refreshintel.Options{Now: f.clk.Now})
+	fn := refreshintel.New(f.st, f.src, det, alerts, f.topic.Publisher(t), refreshintel.Options{VEXDir: f.vexDir, VEX: docs, Now: f.clk.Now})
 	logger := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), f.logs))
 	srv := customhandler.NewServer(logger)
 	srv.Handle(refreshintel.Name, fn.Handle)
@@ -274,7 +277,7 @@ func TestFeedChangeUpdatesFindings(t *testing.T) {
 	// Day 1: the first feeds are the baseline. Every finding is
 	// prioritised with them; nothing counts as newly listed.
 	run := f.mustFire(t)
-	if !run.All || !run.Complete || run.KEVAdded != 0 || run.Alerts != 0 || run.Checked != 5 || run.Updated != 5 {
+	if !run.All || !run.Complete || run.KEVAdded != 0 || run.Alerts != 0 || run.Checked != 6 || run.Updated != 5 {
 		t.Fatalf("first run: %+v", run)
 	}
 	for _, fr := range run.Feeds {

@@ -37,14 +37,15 @@ func Scanner(c config.Scan, cred azcore.TokenCredential, log zerolog.Logger) sca
 		ex = &acrauth.Exchanger{Credential: cred}
 	}
 	return scanner.Options{
-		CacheDir:       c.CacheDir,
-		DBRepositories: c.DBRepositories,
-		SkipDBUpdate:   c.SkipDBUpdate,
-		DemoFallback:   c.DemoDBFallback,
-		MaxBytes:       c.MaxBytes,
-		Timeout:        c.Timeout,
-		Logger:         log,
-		Insecure:       func(r string) bool { return slices.Contains(c.InsecureRegistries, r) },
+		CacheDir:           c.CacheDir,
+		DBRepositories:     c.DBRepositories,
+		JavaDBRepositories: c.JavaDBRepositories,
+		SkipDBUpdate:       c.SkipDBUpdate,
+		DemoFallback:       c.DemoDBFallback,
+		MaxBytes:           c.MaxBytes,
+		Timeout:            c.Timeout,
+		Logger:             log,
+		Insecure:           func(r string) bool { return slices.Contains(c.InsecureRegistries, r) },
 		Auth: func(registry string) authn.Authenticator {
 			allowed := slices.Contains(c.Registries, registry)
 			switch {

@@ -21,6 +21,9 @@ type Intel struct {
 	// MaxDuration bounds the update of stored findings in one run; the
 	// rest is done by the next run. Keep it under the Functions timeout.
 	MaxDuration time.Duration
+	// VEXDir is a folder of VEX documents (OpenVEX, CycloneDX VEX: *.json)
+	// that refreshintel stores on every run; "" for none.
+	VEXDir string
 }
 
 func intelSettings() []Setting {
@@ -30,6 +33,7 @@ func intelSettings() []Setting {
 		{Name: "PALISADE_INTEL_SCHEDULE", Default: "0 30 2 * * *", Doc: "NCRONTAB schedule of refreshintel (daily at 02:30 UTC by default, before the rescans)."},
 		{Name: "PALISADE_INTEL_MAX_AGE", Default: "48h", Doc: "A feed not downloaded successfully for this long (or EPSS scores older than this) is reported stale; the last good copy is still used."},
 		{Name: "PALISADE_INTEL_MAX_DURATION", Default: "8m", Doc: "Longest time one refreshintel run spends updating stored findings; the rest is done by the next run. Keep it under the Functions timeout."},
+		{Name: "PALISADE_VEX_DIR", Default: "", Doc: "Folder of VEX documents (OpenVEX or CycloneDX VEX, `*.json`) that refreshintel reads on every run: their `not_affected` and `fixed` statements suppress the matching findings; a file removed withdraws its statements, a bad file is refused and the copy stored before kept. Empty: none (POST /api/vex still works)."},
 	}
 }
 
@@ -40,6 +44,7 @@ func loadIntel(l *lookup) Intel {
 		Schedule:    l.str("PALISADE_INTEL_SCHEDULE"),
 		MaxAge:      l.duration("PALISADE_INTEL_MAX_AGE"),
 		MaxDuration: l.duration("PALISADE_INTEL_MAX_DURATION"),
+		VEXDir:      l.str("PALISADE_VEX_DIR"),
 	}
 	for name, v := range map[string]string{"PALISADE_KEV_URL": in.KEVURL, "PALISADE_EPSS_URL": in.EPSSURL} {
 		if strings.Contains(v, "://") {

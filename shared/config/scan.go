@@ -18,8 +18,11 @@ type Scan struct {
 	// DBRepositories are OCI repositories to download the DB from; empty
 	// means Trivy's defaults.
 	DBRepositories []string
-	// SkipDBUpdate never downloads the DB (offline); the DB in CacheDir/db,
-	// or the built-in demo DB, is used as it is.
+	// JavaDBRepositories are OCI repositories to download Trivy's Java DB
+	// (CacheDir/java-db) from; empty means Trivy's defaults.
+	JavaDBRepositories []string
+	// SkipDBUpdate never downloads the DB nor the Java DB (offline); the DB
+	// in CacheDir/db, or the built-in demo DB, is used as it is.
 	SkipDBUpdate bool
 	// DemoDBFallback allows the built-in demo DB when no DB is present and
 	// none can be downloaded.
@@ -46,6 +49,7 @@ func scanSettings() []Setting {
 		{Name: "PALISADE_REGISTRIES", Default: "", Doc: "Comma-separated registry login servers scanimage may pull from (e.g. contoso.azurecr.io,localhost:5000). An event naming any other host is refused."},
 		{Name: "PALISADE_TRIVY_CACHE_DIR", Default: "/tmp/palisade/trivy", Doc: "Directory for Trivy's layer-analysis cache (by layer digest) and the vulnerability DB (in db/)."},
 		{Name: "PALISADE_TRIVY_DB_REPOSITORY", Default: "", Doc: "Comma-separated OCI repositories of the Trivy vulnerability DB (e.g. an ACR mirror). Empty: Trivy's default repositories."},
+		{Name: "PALISADE_TRIVY_JAVA_DB_REPOSITORY", Default: "", Doc: "Comma-separated OCI repositories of Trivy's Java DB (SHA-1 → Maven coordinates of JAR, WAR and EAR files), downloaded into the cache dir, refreshed with the vulnerability DB and kept when a download fails. Empty: Trivy's defaults (ghcr.io/aquasecurity/trivy-java-db:1, mirror.gcr.io/aquasec/trivy-java-db:1). Without a Java DB (offline), Java archives are not analysed, and the log says so."},
 		{Name: "PALISADE_TRIVY_SKIP_DB_UPDATE", Default: "false", Doc: "true: never download the vulnerability DB (offline); use the DB already in the cache directory."},
 		{Name: "PALISADE_TRIVY_DEMO_DB", Default: "false", Doc: "true: when no vulnerability DB is present and none can be downloaded, scan against a small built-in demo DB (results are marked demoData). `palisade dev` turns it on unless it is set; `palisade scan` uses the demo DB only with --demo."},
 		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "12884901888", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
@@ -62,6 +66,7 @@ func loadScan(l *lookup) Scan {
 		Registries:         lowerAll(l.list("PALISADE_REGISTRIES")),
 		CacheDir:           l.str("PALISADE_TRIVY_CACHE_DIR"),
 		DBRepositories:     l.list("PALISADE_TRIVY_DB_REPOSITORY"),
+		JavaDBRepositories: l.list("PALISADE_TRIVY_JAVA_DB_REPOSITORY"),
 		SkipDBUpdate:       l.bool("PALISADE_TRIVY_SKIP_DB_UPDATE"),
 		DemoDBFallback:     l.bool("PALISADE_TRIVY_DEMO_DB"),
 		MaxBytes:           int64(l.int("PALISADE_SCAN_MAX_BYTES")),

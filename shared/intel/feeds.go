@@ -14,6 +14,15 @@ import (
 type Feeds struct {
 	KEV  *KEV
 	EPSS *EPSS
+	// VEX, when set, says which findings a VEX statement suppresses
+	// (package vex); Annotate sets Finding.Suppressed from it.
+	VEX Suppressor
+}
+
+// Suppressor says why a finding does not count (a VEX statement), or nil;
+// *vex.Set is the implementation.
+type Suppressor interface {
+	Suppression(f *model.Finding) *model.Suppression
 }
 
 // Missing names the feeds not held (model.FeedKEV, model.FeedEPSS), nil

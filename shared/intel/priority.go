@@ -62,15 +62,20 @@ func Prioritise(f *model.Finding, running bool) model.Priority {
 
 // Annotate sets a finding's exploitation data and priority from the feeds:
 // KEV, KnownExploited, EPSS, MissingFeeds (the feeds not held, for a
-// finding with a CVE), Priority and PriorityRank.
+// finding with a CVE), Suppressed (from the VEX statements, nil without
+// one), Priority and PriorityRank.
 // The EPSS value f already holds is kept while the feed's differs from it
 // only immaterially (see epssBucket), so that the daily feed does not
 // rewrite every finding; its Date then says which day's scores it shows.
 func (fs *Feeds) Annotate(f *model.Finding, running bool) {
 	var kev *KEV
 	var epss *EPSS
+	f.Suppressed = nil
 	if fs != nil {
 		kev, epss = fs.KEV, fs.EPSS
+		if fs.VEX != nil {
+			f.Suppressed = fs.VEX.Suppression(f)
+		}
 	}
 	cve := f.CVE()
 	f.KEV, f.KnownExploited = nil, false

@@ -329,7 +329,7 @@ func (s *Source) Refresh(ctx context.Context) (Status, error) {
 	// (harmless), never new data whose changes are lost.
 	if !changes.Empty() {
 		changes.DetectedAt = now
-		if err := s.addPending(ctx, changes); err != nil {
+		if err := s.AddPending(ctx, changes); err != nil {
 			return s.statusOf(man, [2]string{}), err
 		}
 	}
@@ -443,8 +443,10 @@ func (s *Source) ClearPending(ctx context.Context, etag string) (bool, error) {
 	return true, nil
 }
 
-// addPending merges c into the stored pending changes.
-func (s *Source) addPending(ctx context.Context, c Changes) error {
+// AddPending merges c into the stored pending changes, which the next
+// refreshintel run applies to the stored findings: a change of VEX
+// statements is recorded so.
+func (s *Source) AddPending(ctx context.Context, c Changes) error {
 	for range 8 {
 		var cur Changes
 		etag, ok, err := s.st.get(ctx, PendingID, &cur)

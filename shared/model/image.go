@@ -33,7 +33,7 @@ type Image struct {
 	DBVersion   string    `json:"dbVersion,omitempty"`
 	DemoData    bool      `json:"demoData,omitempty"` // scanned against the built-in demo DB
 	Counts      Counts    `json:"counts"`
-	MaxRank     int       `json:"maxSeverityRank"` // highest Severity.Rank() among open findings; 0 when none
+	MaxRank     int       `json:"maxSeverityRank"` // highest Severity.Rank() among open findings; 0 when none (Counts and MaxRank leave out findings suppressed by VEX)
 	Packages    int       `json:"packages"`
 	PushedAt    time.Time `json:"pushedAt"`
 	PushedUnix  int64     `json:"pushedUnix"`

@@ -235,4 +235,9 @@ type IntelRun struct {
 	Alerts          int `json:"alerts"`
 	EventsPublished int `json:"eventsPublished,omitempty"`
 	EventsFailed    int `json:"eventsFailed,omitempty"`
+	// VEX documents of the folder (PALISADE_VEX_DIR) stored or changed,
+	// withdrawn (file gone), and refused (VEXBad, named in the log).
+	VEXStored  int `json:"vexStored,omitempty"`
+	VEXRemoved int `json:"vexRemoved,omitempty"`
+	VEXBad     int `json:"vexBad,omitempty"`
 }

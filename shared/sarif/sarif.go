@@ -6,8 +6,12 @@
 package sarif
 
 import (
+	"cmp"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"strings"
 
 	gosarif "github.com/owenrumney/go-sarif/v2/sarif"
 
@@ -67,11 +71,25 @@ type Text struct {
 // Result is one finding of a rule, with its own property bag (left out
 // when empty).
 type Result struct {
-	RuleID     string         `json:"ruleId"`
-	Level      string         `json:"level"`
-	Message    Text           `json:"message"`
-	Locations  []Location     `json:"locations"`
-	Properties map[string]any `json:"properties,omitempty"`
+	RuleID    string     `json:"ruleId"`
+	Level     string     `json:"level"`
+	Message   Text       `json:"message"`
+	Locations []Location `json:"locations"`
+	// Suppressions say why the result does not count (a VEX statement);
+	// tools that honour SARIF suppressions treat the result as dismissed.
+	Suppressions []Suppression  `json:"suppressions,omitempty"`
+	Properties   map[string]any `json:"properties,omitempty"`
+}
+
+// Suppression is a SARIF suppression: kind "external" for a statement
+// made outside the analysed artifact. Written with the result's first
+// location and a GUID derived from the result and the suppression, so that
+// it is stable from one run to the next; an empty Status is written as
+// accepted.
+type Suppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status,omitempty"` // accepted
+	Justification string `json:"justification,omitempty"`
 }
 
 // Location says where a result is: a file or artifact (physical) and/or a
@@ -166,6 +184,17 @@ func (r Result) result() *gosarif.Result {
 		}
 		res.AddLocation(loc)
 	}
+	for _, sp := range r.Suppressions {
+		// go-sarif writes an unset suppression field as null, which the
+		// schema rejects: every field is set.
+		status := cmp.Or(sp.Status, "accepted")
+		loc := gosarif.NewLocation()
+		if len(res.Locations) > 0 {
+			loc = res.Locations[0]
+		}
+		res.AddSuppression(gosarif.NewSuppression(sp.Kind).WithStatus(status).WithJustifcation(sp.Justification).
+			WithLocation(loc).WithGuid(guid(r.RuleID, sp.Kind, status, sp.Justification)))
+	}
 	if len(r.Properties) > 0 {
 		res.Properties = r.Properties
 	}
@@ -182,4 +211,13 @@ func Level(s model.Severity) string {
 		return "warning"
 	}
 	return "note"
+}
+
+// guid is a name-based (version 5 layout) GUID of the parts.
+func guid(parts ...string) string {
+	sum := sha1.Sum([]byte(strings.Join(parts, "\x00")))
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

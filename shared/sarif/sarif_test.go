@@ -28,7 +28,8 @@ func goldenLog() sarif.Log {
 			Properties: map[string]any{"severity": model.SeverityHigh}},
 	}}, []sarif.Result{
 		{RuleID: "CVE-2024-0001", Level: sarif.Level(model.SeverityCritical), Message: sarif.Text{Text: "openssl 3.0.0"},
-			Locations: []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: "usr/lib/libssl.so"}}}}},
+			Locations:    []sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: "usr/lib/libssl.so"}}}},
+			Suppressions: []sarif.Suppression{{Kind: "external", Status: "accepted", Justification: "VEX not_affected"}}},
 		{RuleID: "root-user", Level: sarif.Level(model.SeverityHigh), Message: sarif.Text{Text: "Deployment/default/web"},
 			Locations: []sarif.Location{{LogicalLocations: []sarif.LogicalLocation{{FullyQualifiedName: "Deployment/default/web", Kind: "resource"}}}}},
 	})
@@ -87,6 +88,8 @@ func TestWriteValidatesAgainstSchema(t *testing.T) {
 		{"zero values", sarif.NewLog(sarif.Driver{Name: "palisade", Rules: []sarif.Rule{{ID: "r"}}},
 			[]sarif.Result{{RuleID: "r", Message: sarif.Text{Text: "m"}}})},
 		{"no rules or results", sarif.NewLog(sarif.Driver{Name: "palisade"}, nil)},
+		{"suppression without status or location", sarif.NewLog(sarif.Driver{Name: "palisade", Rules: []sarif.Rule{{ID: "r"}}},
+			[]sarif.Result{{RuleID: "r", Message: sarif.Text{Text: "m"}, Suppressions: []sarif.Suppression{{Kind: "external"}}}})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

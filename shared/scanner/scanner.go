@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,11 +66,15 @@ type Options struct {
 	// CacheDir holds the layer-analysis cache (fanal/) and the DB (db/).
 	CacheDir string
 	// DBDir, when set, is used as the vulnerability DB as it is (never
-	// downloaded); tests and benchmarks point it at a fixture DB.
+	// downloaded; nor is the Java DB, unless JavaDBRepositories are
+	// given); tests and benchmarks point it at a fixture DB.
 	DBDir string
 	// DBRepositories to download the DB from; empty means Trivy's defaults.
 	DBRepositories []string
-	// SkipDBUpdate never downloads the DB.
+	// JavaDBRepositories to download Trivy's Java DB from (CacheDir/java-db);
+	// empty means Trivy's defaults.
+	JavaDBRepositories []string
+	// SkipDBUpdate never downloads the DB nor the Java DB.
 	SkipDBUpdate bool
 	// DemoFallback builds and uses the built-in demo DB when there is no DB.
 	DemoFallback bool
@@ -151,6 +156,7 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
+	info.JavaDB = prepareJavaDB(ctx, o, o.Logger)
 	if err := openDB(dir); err != nil {
 		return nil, err
 	}
@@ -186,9 +192,10 @@ func (s *Scanner) DB() DBInfo {
 // RefreshDB downloads a newer vulnerability DB when the one in use is stale
 // (per Trivy's metadata and the Options) and switches to it; matches in
 // flight finish on the old one first. A failed download keeps the DB in use,
-// is logged, and is named in the returned DBInfo's DownloadError. It also
-// refreshes the Windows advisory data, whose problems are in
-// DBInfo.Windows and never fail the call. It returns the DB now in use.
+// is logged, and is named in the returned DBInfo's DownloadError. The Java
+// DB is refreshed the same way (DBInfo.JavaDB). It also refreshes the
+// Windows advisory data, whose problems are in DBInfo.Windows and never fail
+// the call. It returns the DB now in use.
 func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
 	info, err := s.refreshTrivyDB(ctx)
 	if s.opts.Windows != nil {
@@ -214,7 +221,10 @@ func (s *Scanner) refreshTrivyDB(ctx context.Context) (DBInfo, error) {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
 	cur := s.DB()
+	java := prepareJavaDB(ctx, s.opts, s.log)
 	if s.opts.DBDir != "" {
+		cur.JavaDB = java
+		s.db.Store(&cur)
 		return cur, nil
 	}
 	dir, demo, kept, err := prepareDB(ctx, s.opts, s.log)
@@ -228,6 +238,7 @@ func (s *Scanner) refreshTrivyDB(ctx context.Context) (DBInfo, error) {
 	if err := reopenDB(cur.Dir, dir); err != nil {
 		return cur, err
 	}
+	info.JavaDB = java
 	s.db.Store(&info)
 	if kept != nil {
 		info.DownloadError = kept.Error()
@@ -325,8 +336,17 @@ func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, er
 	}
 	v := newVerdicts()
 	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}, verdicts: v}
+	javaGuard.RLock()
+	defer javaGuard.RUnlock()
+	var patterns []string
+	if javaGuard.dir != "" {
+		// Part of the layer cache key and matching no file: a layer
+		// analysed with another Java DB is analysed again.
+		patterns = []string{"jar:^/palisade-java-db/" + regexp.QuoteMeta(javaGuard.version) + "$"}
+	}
 	opt := artifact.Option{
-		DisabledAnalyzers: disabledAnalyzers(),
+		DisabledAnalyzers: disabledAnalyzers(javaGuard.dir != ""),
+		FilePatterns:      patterns,
 		Parallel:          s.opts.Parallel,
 		Offline:           true,
 		NoProgress:        true,
@@ -362,14 +382,17 @@ func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, er
 }
 
 // disabledAnalyzers leaves the analyzers a vulnerability scan of an image
-// needs, as `trivy image --scanners vuln` does.
-func disabledAnalyzers() []analyzer.Type {
+// needs, as `trivy image --scanners vuln` does. Java archives are analysed
+// only with a Java DB (java).
+func disabledAnalyzers(java bool) []analyzer.Type {
 	d := slices.Clone(analyzer.TypeLockfiles)
 	d = append(d, analyzer.TypeConfigFiles...)
-	return append(d,
+	d = append(d,
 		analyzer.TypeApkCommand, analyzer.TypeSecret, analyzer.TypeLicenseFile,
 		analyzer.TypeHistoryDockerfile, analyzer.TypeExecutable, analyzer.TypeRpmArchive,
-		// Java archives need Trivy's separate Java DB, which is not managed here.
-		analyzer.TypeJar,
 	)
+	if !java {
+		d = append(d, analyzer.TypeJar)
+	}
+	return d
 }

@@ -25,18 +25,29 @@ type Annotator interface {
 // The CVE index is how a feed change finds the findings of the CVEs it
 // changed without reading every finding: each image with open findings has
 // one item (or more, for very many findings) in the state container, kind
-// model.KindCVEIndex, listing its open findings by CVE and whether the
-// image ran when they were prioritised. Record writes it in the same store
-// batch as the findings, as the stage after them (the embedded store: one
-// transaction), and MarkDeleted drops it; ApplyIntel reads it whole (a few
-// dozen bytes a finding) and then only the findings it names.
+// model.KindCVEIndex, listing its open findings by CVE (by vulnerability
+// id for those without a CVE) and whether the image ran when they were
+// prioritised. Record writes it in the same store batch as the findings, as
+// the stage after them (the embedded store: one transaction), and
+// MarkDeleted drops it; ApplyIntel reads it whole (a few dozen bytes a
+// finding) and then only the findings it names.
 type cveIndex struct {
 	Digest  string `json:"digest"`
 	Chunk   int    `json:"chunk"`
 	Chunks  int    `json:"chunks"`
 	Running bool   `json:"running"`
-	// CVEs maps each CVE to the ids of the image's open findings of it.
+	// CVEs maps each CVE (or vulnerability id, see indexKey) to the ids of
+	// the image's open findings of it.
 	CVEs map[string][]string `json:"cves"`
+}
+
+// indexKey is the key a finding is indexed under: its CVE or, without
+// one, its vulnerability id (a VEX statement may name a GHSA advisory).
+func indexKey(f *model.Finding) string {
+	if cve := f.CVE(); cve != "" {
+		return cve
+	}
+	return f.VulnID
 }
 
 // indexChunkRefs bounds the finding ids one index item lists (about 50
@@ -51,9 +62,7 @@ func indexID(digest string, chunk int) string {
 func buildIndex(digest string, running bool, open []model.Finding) []cveIndex {
 	byCVE := map[string][]string{}
 	for i := range open {
-		if cve := open[i].CVE(); cve != "" {
-			byCVE[cve] = append(byCVE[cve], open[i].ID)
-		}
+		byCVE[indexKey(&open[i])] = append(byCVE[indexKey(&open[i])], open[i].ID)
 	}
 	cves := slices.Sorted(maps.Keys(byCVE))
 	var out []cveIndex

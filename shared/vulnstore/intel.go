@@ -276,6 +276,9 @@ func openIDs(ctx context.Context, st store.Store, digest string) ([]string, erro
 type pending struct {
 	etag string
 	next model.Finding
+	// suppression: the update suppresses the finding or brings it back,
+	// so its image's counts change.
+	suppression bool
 }
 
 // update re-annotates the findings ids of one image and writes back those
@@ -298,8 +301,23 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		}
 	}
 	a.count(func(r *IntelResult) { r.Images++; r.Checked += checked })
+	changed, err := a.write(ctx, digest, todo, running)
+	if err != nil {
+		return err
+	}
+	if changed {
+		return recount(ctx, a.st, digest)
+	}
+	return nil
+}
+
+// write writes the updates of one image in one batch, each on the
+// condition that the finding is unchanged; one a scan changed meanwhile is
+// done again on its own. changed reports whether a written update
+// suppressed a finding or brought one back.
+func (a *applier) write(ctx context.Context, digest string, todo []pending, running bool) (changed bool, err error) {
 	if len(todo) == 0 {
-		return nil
+		return false, nil
 	}
 	writes := make([]store.Write, len(todo))
 	for i, p := range todo {
@@ -307,21 +325,42 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 	}
 	res, err := store.WriteBatch(ctx, a.st, writes)
 	if err != nil {
-		return fmt.Errorf("update findings of %s: %w", digest, err)
+		return false, fmt.Errorf("update findings of %s: %w", digest, err)
 	}
 	for j, r := range res[0] {
 		switch {
 		case r.Err == nil:
 			a.count(func(r *IntelResult) { r.Updated++ })
+			changed = changed || todo[j].suppression
 		case errors.Is(r.Err, store.ErrPrecondition):
-			if err := a.again(ctx, digest, todo[j].next.ID, running); err != nil {
-				return err
+			sup, err := a.again(ctx, digest, todo[j].next.ID, running)
+			if err != nil {
+				return false, err
 			}
+			changed = changed || sup
 		default:
-			return fmt.Errorf("update findings of %s: %w", digest, r.Err)
+			return false, fmt.Errorf("update findings of %s: %w", digest, r.Err)
 		}
 	}
-	return nil
+	return changed, nil
+}
+
+// recount sets an image's counts from its open findings that count, after
+// a VEX statement suppressed some or was withdrawn.
+func recount(ctx context.Context, st store.Store, digest string) error {
+	stored, err := Lookup(ctx, st, digest)
+	if err != nil || !stored.Found {
+		return err
+	}
+	e, err := OpenFindings(ctx, st, digest, "")
+	if err != nil {
+		return err
+	}
+	return putImage(ctx, st, &stored, digest, func(prev Stored) model.Image {
+		img := prev.Image
+		img.SetCounts(e.Counts)
+		return img
+	})
 }
 
 // read reads one finding and annotates a copy, visiting it when visit is
@@ -349,30 +388,31 @@ func (a *applier) read(ctx context.Context, digest, id string, running, visit bo
 	if sameIntel(f, next) {
 		return pending{next: next}, true, nil
 	}
-	return pending{etag: etag, next: next}, true, nil
+	return pending{etag: etag, next: next, suppression: !ptrEqual(f.Suppressed, next.Suppressed)}, true, nil
 }
 
 // again does the update of one finding a concurrent scan changed since it
 // was read: it reads it again and writes it back, as long as scans keep
-// changing it.
-func (a *applier) again(ctx context.Context, digest, id string, running bool) error {
+// changing it. suppression reports whether the update written suppressed
+// the finding or brought it back.
+func (a *applier) again(ctx context.Context, digest, id string, running bool) (suppression bool, err error) {
 	for range maxConflicts {
 		a.count(func(r *IntelResult) { r.Conflicts++ })
 		// Visited already: read again quietly.
 		p, ok, err := a.read(ctx, digest, id, running, false)
 		if err != nil || !ok || p.etag == "" {
-			return err
+			return false, err
 		}
 		_, err = a.st.Put(ctx, store.Findings, digest, id, p.next, store.Cond{IfMatch: p.etag})
 		if err == nil {
 			a.count(func(r *IntelResult) { r.Updated++ })
-			return nil
+			return p.suppression, nil
 		}
 		if !errors.Is(err, store.ErrPrecondition) {
-			return fmt.Errorf("update finding %s of %s: %w", id, digest, err)
+			return false, fmt.Errorf("update finding %s of %s: %w", id, digest, err)
 		}
 	}
-	return fmt.Errorf("update finding %s of %s: %d concurrent changes in a row: %w", id, digest, maxConflicts, store.ErrPrecondition)
+	return false, fmt.Errorf("update finding %s of %s: %d concurrent changes in a row: %w", id, digest, maxConflicts, store.ErrPrecondition)
 }
 
 // markRunning records in an index item that its image's findings are now
@@ -405,10 +445,10 @@ func (a *applier) markRunning(ctx context.Context, digest string, chunk int, run
 }
 
 // sameIntel reports whether two versions of a finding agree on what an
-// Annotator sets.
+// Annotator sets (its suppression included).
 func sameIntel(a, b model.Finding) bool {
 	return a.KnownExploited == b.KnownExploited && a.Priority == b.Priority && a.PriorityRank == b.PriorityRank &&
-		ptrEqual(a.KEV, b.KEV) && ptrEqual(a.EPSS, b.EPSS) && slices.Equal(a.MissingFeeds, b.MissingFeeds)
+		ptrEqual(a.Suppressed, b.Suppressed) && ptrEqual(a.KEV, b.KEV) && ptrEqual(a.EPSS, b.EPSS) && slices.Equal(a.MissingFeeds, b.MissingFeeds)
 }
 
 func ptrEqual[T comparable](a, b *T) bool {

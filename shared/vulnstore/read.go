@@ -278,8 +278,8 @@ func (e Exposure) Total() int {
 }
 
 // OpenFindings summarises the open findings of an image at min severity or
-// worse ("" for all). An image never scanned has none; use GetImage to tell
-// it from a clean one.
+// worse ("" for all), leaving out those a VEX statement suppresses. An
+// image never scanned has none; use GetImage to tell it from a clean one.
 func OpenFindings(ctx context.Context, st store.Store, digest string, min model.Severity) (Exposure, error) {
 	e := Exposure{Counts: model.Counts{}}
 	q := store.Query{PartitionKey: digest, Filters: []store.Filter{{Field: "status", Op: store.Eq, Value: model.FindingOpen}}, Limit: 1000}
@@ -287,6 +287,9 @@ func OpenFindings(ctx context.Context, st store.Store, digest string, min model.
 		q.Filters = append(q.Filters, store.Filter{Field: "severityRank", Op: store.Ge, Value: min.Rank()})
 	}
 	err := store.Each(ctx, st, store.Findings, q, func(f model.Finding) error {
+		if f.Suppressed != nil {
+			return nil
+		}
 		e.Counts[f.Severity]++
 		if f.KnownExploited {
 			e.KnownExploited++

@@ -12,8 +12,10 @@
 // image's ScannedAt is when it was last confirmed).
 //
 // Writing: Record, RecordFailed, MarkDeleted, AddTag, and ApplyIntel (the
-// exploitation data and priority of the findings of changed CVEs, found
-// through the CVE index that Record keeps). Reading one image: Lookup,
+// exploitation data, VEX suppression and priority of the findings of
+// changed CVEs, found through the CVE index that Record keeps). A finding a
+// VEX statement suppresses stays stored but is left out of its image's
+// counts and of OpenFindings. Reading one image: Lookup,
 // GetImage, Findings, Inventory, InventoryChunks, OpenFindings. Lists:
 // ListImages and ListFindings (a page at a time, for the API; findings of
 // one image or of all), ActiveImages (pages of the rescan's window),
@@ -26,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -153,6 +156,7 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	}
 	img := sc.Image
 	img.ID = model.ImageID(digest)
+	uncount(&img, open)
 	err = putImage(ctx, st, sc.Stored, digest, func(prev Stored) model.Image {
 		next := img
 		if prev.Found {
@@ -306,6 +310,22 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 		return resolved, fmt.Errorf("store deleted image %s: %w", digest, err)
 	}
 	return resolved, nil
+}
+
+// uncount leaves the suppressed findings out of the image's counts.
+func uncount(img *model.Image, open []model.Finding) {
+	var c model.Counts
+	for _, f := range open {
+		if f.Suppressed != nil && img.Counts[f.Severity] > 0 {
+			if c == nil {
+				c = maps.Clone(img.Counts)
+			}
+			c[f.Severity]--
+		}
+	}
+	if c != nil {
+		img.SetCounts(c)
+	}
 }
 
 // keepIntel copies what a stored finding holds beyond the scan's own data:

@@ -373,10 +373,23 @@ func WriteFile(t testing.TB, name string, b []byte) string {
 // Trivy's DB repository holds it.
 func PushDB(t testing.TB, ref, dir string) {
 	t.Helper()
+	pushArtifact(t, ref, dir, []string{"trivy.db", "metadata.json"}, "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip", "db.tar.gz")
+}
+
+// PushJavaDB publishes the Java DB in dir (trivy-java.db and metadata.json)
+// to ref as Trivy's Java DB OCI artifact.
+func PushJavaDB(t testing.TB, ref, dir string) {
+	t.Helper()
+	pushArtifact(t, ref, dir, []string{"trivy-java.db", "metadata.json"}, "application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip", "javadb.tar.gz")
+}
+
+// pushArtifact publishes files of dir to ref as one tar.gz layer.
+func pushArtifact(t testing.TB, ref, dir string, files []string, mediaType, title string) {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	for _, f := range []string{"trivy.db", "metadata.json"} {
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
@@ -394,10 +407,10 @@ func PushDB(t testing.TB, ref, dir string) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	layer := static.NewLayer(buf.Bytes(), "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip")
+	layer := static.NewLayer(buf.Bytes(), types.MediaType(mediaType))
 	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{
 		Layer:       layer,
-		Annotations: map[string]string{"org.opencontainers.image.title": "db.tar.gz"},
+		Annotations: map[string]string{"org.opencontainers.image.title": title},
 	})
 	if err != nil {
 		t.Fatal(err)

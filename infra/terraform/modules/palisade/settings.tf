@@ -20,14 +20,15 @@ locals {
     COSMOS_DATABASE = azurerm_cosmosdb_sql_database.this.name
 
     # Image scanning (shared/config/scan.go).
-    PALISADE_REGISTRIES           = join(",", sort([for r in var.container_registries : r.login_server]))
-    PALISADE_REGISTRY_ENTRA_ID    = "true"
-    PALISADE_TRIVY_CACHE_DIR      = "/tmp/palisade/trivy"
-    PALISADE_TRIVY_DB_REPOSITORY  = ""
-    PALISADE_TRIVY_SKIP_DB_UPDATE = "false"
-    PALISADE_TRIVY_DEMO_DB        = "false"
-    PALISADE_SCAN_MAX_BYTES       = "12884901888"
-    PALISADE_SCAN_TIMEOUT         = "8m"
+    PALISADE_REGISTRIES               = join(",", sort([for r in var.container_registries : r.login_server]))
+    PALISADE_REGISTRY_ENTRA_ID        = "true"
+    PALISADE_TRIVY_CACHE_DIR          = "/tmp/palisade/trivy"
+    PALISADE_TRIVY_DB_REPOSITORY      = ""
+    PALISADE_TRIVY_JAVA_DB_REPOSITORY = ""
+    PALISADE_TRIVY_SKIP_DB_UPDATE     = "false"
+    PALISADE_TRIVY_DEMO_DB            = "false"
+    PALISADE_SCAN_MAX_BYTES           = "12884901888"
+    PALISADE_SCAN_TIMEOUT             = "8m"
 
     # Rescans, the DB lifecycle and events out (shared/config/rescan.go).
     # Events go to the module's custom topic (scan_events_topic); the key
@@ -48,6 +49,9 @@ locals {
     PALISADE_INTEL_SCHEDULE     = "0 30 2 * * *"
     PALISADE_INTEL_MAX_AGE      = "48h"
     PALISADE_INTEL_MAX_DURATION = "8m"
+    # VEX documents read by refreshintel: a folder of the Function App
+    # (an Azure Files share mounted there); empty for none.
+    PALISADE_VEX_DIR = var.vex_dir
 
     # Windows advisory data (shared/config/msrc.go): refreshed with the
     # vulnerability DB by rescanimages. The Function App reaches

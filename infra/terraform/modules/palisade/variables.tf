@@ -226,6 +226,12 @@ variable "log_level" {
   default     = "info"
 }
 
+variable "vex_dir" {
+  description = "PALISADE_VEX_DIR: a folder of the Function App (e.g. an Azure Files share mounted with a storage_account block) holding OpenVEX or CycloneDX VEX documents that refreshintel applies daily. Empty: none; POST /api/vex still works."
+  type        = string
+  default     = ""
+}
+
 variable "extra_app_settings" {
   description = "App settings merged last over the module's own, to tune any PALISADE_* setting without editing the module."
   type        = map(string)
