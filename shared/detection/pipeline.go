@@ -73,7 +73,8 @@ func (p *Pipeline) Park(ctx context.Context, parked []model.Parked) error {
 	return nil
 }
 
-// Commit saves the folds and publishes the active alerts among them.
+// Commit saves the folds and publishes the open (new or active) alerts
+// among them: pending, resolved and dismissed ones are not sent.
 func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Alert, published int, err error) {
 	if len(folds) == 0 {
 		return nil, 0, nil
@@ -86,20 +87,20 @@ func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Ale
 	if err != nil {
 		return nil, 0, err
 	}
-	var active []model.Alert
+	var open []model.Alert
 	for _, a := range saved {
-		if a.Status == model.AlertActive {
-			active = append(active, a)
+		if model.AlertOpen(a.Status) {
+			open = append(open, a)
 		}
 	}
-	if p.pub == nil || len(active) == 0 {
+	if p.pub == nil || len(open) == 0 {
 		return saved, 0, nil
 	}
-	err = p.Retry(ctx, "publish alerts", func() error { return p.pub.Publish(ctx, active) })
+	err = p.Retry(ctx, "publish alerts", func() error { return p.pub.Publish(ctx, open) })
 	if err != nil {
 		return saved, 0, err
 	}
-	return saved, len(active), nil
+	return saved, len(open), nil
 }
 
 // Retry runs fn until it succeeds, up to 1+Retries times with doubling

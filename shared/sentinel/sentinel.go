@@ -57,9 +57,15 @@ type Row struct {
 	KnownExploited    bool              `json:"KnownExploited"`
 }
 
-// NewRow maps an alert to its row; TimeGenerated is the last time seen.
+// NewRow maps an alert to its row. TimeGenerated is the last time seen, or
+// the last triage when later, so that the row of a status change wins
+// arg_max(TimeGenerated, *) by AlertId.
 func NewRow(a model.Alert) Row {
-	r := Row{TimeGenerated: a.LastSeen, AlertId: a.ID, AlertType: a.Type, RefType: a.RefType, Title: a.Title, Description: a.Description,
+	at := a.LastSeen
+	if n := len(a.Triage); n > 0 && a.Triage[n-1].At.After(at) {
+		at = a.Triage[n-1].At
+	}
+	r := Row{TimeGenerated: at, AlertId: a.ID, AlertType: a.Type, RefType: a.RefType, Title: a.Title, Description: a.Description,
 		Severity: string(a.Severity), Status: a.Status, Source: a.Source, Cluster: a.Cluster, CompromisedEntity: a.Entity,
 		Namespace: a.Namespace, Workload: a.Workload, Pod: a.Pod, Container: a.Container, Image: a.Image, ImageDigest: a.ImageDigest,
 		Node: a.Node, UserName: a.User, Rule: a.Rule, Count: a.Count, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, WindowStart: a.WindowStart,

@@ -252,3 +252,22 @@ func TestTableSchema(t *testing.T) {
 		t.Errorf("table has %d columns, rows have %d fields", len(cols), len(fields))
 	}
 }
+
+// TestRowTime: a triaged alert's row is stamped with the triage, so that it
+// is the latest row of the alert; otherwise with the last time seen.
+func TestRowTime(t *testing.T) {
+	a := alerts(1, 1)[0]
+	if got := NewRow(a).TimeGenerated; !got.Equal(a.LastSeen) {
+		t.Errorf("untriaged: %s, want the last time seen %s", got, a.LastSeen)
+	}
+	at := a.LastSeen.Add(time.Hour)
+	a.Status = model.AlertDismissed
+	a.Triage = []model.Triage{{Status: model.AlertActive, By: "ana", At: a.LastSeen.Add(-time.Minute)}, {Status: model.AlertDismissed, By: "ana", At: at}}
+	if got := NewRow(a).TimeGenerated; !got.Equal(at) {
+		t.Errorf("triaged: %s, want the triage time %s", got, at)
+	}
+	a.Triage = a.Triage[:1]
+	if got := NewRow(a).TimeGenerated; !got.Equal(a.LastSeen) {
+		t.Errorf("triaged before the last event: %s, want the last time seen %s", got, a.LastSeen)
+	}
+}
