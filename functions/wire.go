@@ -90,9 +90,7 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 // at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{Key: e.cfg.Common.APIKey}))
-
-	var pub detection.Publisher // nil when Sentinel is off
+	var pub detection.Publisher // a nil interface when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
 		cred, err := e.credential()
 		if err != nil {
@@ -104,6 +102,11 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		}
 		pub = c
 	}
+	apiOpts := api.Options{Key: e.cfg.Common.APIKey, Now: e.now}
+	if pub != nil {
+		apiOpts.Publisher = pub
+	}
+	srv.HandleHTTP("/api/", "api", api.New(e.store, apiOpts))
 	d := e.cfg.Detect
 	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
 		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,

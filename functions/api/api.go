@@ -1,9 +1,11 @@
-// Package api is the api function: Palisade's read-only query API, served
-// as a forwarded HTTP trigger (the host passes the request through
-// unchanged, on its original /api/... path). It is the one HTTP edge over
-// the store: every /api endpoint is a row of the route table (routes.go);
-// the domain packages return data and this package turns requests into
-// their filters and their results (or errors) into responses.
+// Package api is the api function: Palisade's query API and the triage of
+// alerts (PATCH /api/alerts/{id}), served as a forwarded HTTP trigger (the
+// host passes the request through unchanged, on its original /api/...
+// path). Every /api endpoint is a row of the route table (routes.go); the
+// domain packages return data and this package turns requests into their
+// filters and their results (or errors) into responses. The console
+// (functions/console) is the other HTTP edge over the same data, and
+// triages through the same rule (detection.Triage).
 //
 // Every endpoint shares one key check (PALISADE_API_KEY, on top of the
 // host's function keys), one paging parser (limit 1-1000, default 100, and
@@ -13,32 +15,51 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 )
+
+// Publisher sends alerts to Sentinel; *sentinel.Client is the
+// implementation.
+type Publisher interface {
+	Publish(ctx context.Context, alerts []model.Alert) error
+}
 
 // Options configure the API.
 type Options struct {
 	// Key, when set, must be sent in x-functions-key or ?code=. In Azure the
 	// host checks its own function keys first (authLevel function).
 	Key string
+	// Publisher, when set, receives each alert a PATCH triages, so that
+	// Sentinel sees the status change.
+	Publisher Publisher
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // API serves the query endpoints.
 type API struct {
 	st  store.Store
 	key string
+	pub Publisher
+	now func() time.Time
 	mux *http.ServeMux
 }
 
 // New returns the API over st.
 func New(st store.Store, opts Options) *API {
-	a := &API{st: st, key: opts.Key, mux: http.NewServeMux()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &API{st: st, key: opts.Key, pub: opts.Publisher, now: opts.Now, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))
