@@ -11,10 +11,17 @@
 // rewritten (its LastSeen stays at the last scan that changed it; the
 // image's ScannedAt is when it was last confirmed).
 //
-// Writing: Record, RecordFailed, MarkDeleted, AddTag. Reading one image:
-// Lookup, GetImage, Findings, Inventory, InventoryChunks, OpenFindings.
-// Lists: ListImages and ListFindings (a page at a time, for the API),
-// ActiveImages (pages of the rescan's window), EachImage, ResolveTag.
+// Each image's open vulnerabilities are also kept as one small summary
+// (model.ImageVulns, in the state container), rewritten by every write of
+// its findings (Record, MarkDeleted; a new write path of findings must keep
+// it too), so that views across images read one item per image instead of
+// every finding.
+//
+// Writing: Record, RecordFailed, MarkDeleted, AddTag, RebuildSummary.
+// Reading one image: Lookup, GetImage, Findings, Inventory,
+// InventoryChunks, OpenFindings. Lists: ListImages and ListFindings (a page
+// at a time, for the API), ActiveImages (pages of the rescan's window),
+// EachImage, ResolveTag, EachSummary.
 package vulnstore
 
 import (
@@ -69,10 +76,11 @@ type Changes struct {
 	NewFindings []model.Finding
 }
 
-// Record writes a scan: inventory first, then findings, and the image
-// summary last, so a summary naming a DB version always has its findings
-// stored (a crash in between is repaired by the redelivery). The summary's
-// tags are those stored plus the scan's.
+// Record writes a scan: inventory first, then findings, then the image's
+// vulnerability summary (state image-vulns), and the image summary last,
+// so a summary naming a DB version always has its findings stored (a crash
+// in between is repaired by the redelivery). The summary's tags are those
+// stored plus the scan's.
 func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	digest := sc.Image.Digest
 	if err := model.CheckDigest(digest); err != nil {
@@ -127,6 +135,9 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 			return Changes{}, fmt.Errorf("resolve finding %s of %s: %w", old.VulnID, digest, err)
 		}
 		ch.Resolved++
+	}
+	if err := putSummary(ctx, st, Summarize(digest, sc.Findings), sc.SeenAt); err != nil {
+		return Changes{}, err
 	}
 	img := sc.Image
 	img.ID = model.ImageID(digest)
@@ -274,6 +285,9 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 			return resolved, fmt.Errorf("resolve finding %s of %s: %w", f.VulnID, digest, err)
 		}
 		resolved++
+	}
+	if err := st.Delete(ctx, store.State, model.KindImageVulns, digest); err != nil {
+		return resolved, fmt.Errorf("drop the vulnerability summary of %s: %w", digest, err)
 	}
 	img.Status, img.DeletedAt, img.Counts, img.MaxRank = model.ImageDeleted, at, model.Counts{}, 0
 	if _, err := st.Put(ctx, store.Images, digest, img.ID, img, store.Cond{}); err != nil {
