@@ -49,10 +49,11 @@ func (o *Options) defaults() {
 
 // Function handles detectruntime invocations.
 type Function struct {
-	det  *detection.Detector
-	base *detection.Baselines
-	pipe *detection.Pipeline
-	now  func() time.Time
+	det     *detection.Detector
+	base    *detection.Baselines
+	sensors *detection.Sensors
+	pipe    *detection.Pipeline
+	now     func() time.Time
 }
 
 // New returns the function over st, publishing active alerts to pub (nil:
@@ -64,10 +65,11 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 		return nil, fmt.Errorf("detectruntime: %w", err)
 	}
 	return &Function{
-		det:  det,
-		base: detection.NewBaselines(st, det, opts.BaselineLearning, opts.BaselineMaxDestinations, opts.Now),
-		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
-		now:  opts.Now,
+		det:     det,
+		base:    detection.NewBaselines(st, det, opts.BaselineLearning, opts.BaselineMaxDestinations, opts.Now),
+		sensors: detection.NewSensors(st, opts.Now),
+		pipe:    detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
+		now:     opts.Now,
 	}, nil
 }
 
@@ -91,6 +93,9 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 		envs = append(envs, &e)
 	}
 	if err := f.pipe.Park(ctx, parked); err != nil {
+		return nil, err
+	}
+	if err := f.pipe.Retry(ctx, "record sensor health", func() error { return f.sensors.Observe(ctx, envs) }); err != nil {
 		return nil, err
 	}
 	batch := f.det.NewBatch()
