@@ -1,0 +1,330 @@
+package console
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palisade-sec/palisade/shared/model"
+)
+
+// family is a benchmark reference's family: its first word (CIS-AKS,
+// CIS-Kubernetes, AzurePolicy, Defender, Custom), as posture.Score groups.
+func family(ref string) string {
+	f, _, _ := strings.Cut(ref, " ")
+	return f
+}
+
+// checkRow is one check of one benchmark family across the clusters.
+type checkRow struct {
+	Family, CheckID, Title string
+	Severity               model.Severity
+	Refs                   []string // the family's references of the check
+	Failing, Exempt, Pass  int
+	Errors                 int
+	Clusters               []string // clusters where it fails
+}
+
+type posturePage struct {
+	base
+	Scores  []postureRow
+	History chart
+	List    listPage
+	Rows    []checkRow
+	Grouped bool // sorted by family: the template prints group headings
+}
+
+var checkColumns = []column{
+	{Label: "Benchmark", Key: "family"}, {Label: "Recommendation", Key: "title"}, {Label: "Severity", Key: "severity", Numeric: true},
+	{Label: "References"}, {Label: "Failing", Key: "failing", Numeric: true}, {Label: "Exempt", Key: "exempt", Numeric: true},
+	{Label: "Passing", Key: "pass", Numeric: true}, {Label: "Clusters failing", Key: "clusters", Numeric: true},
+}
+
+var checkSorts = map[string]sorter[checkRow]{
+	"family": func(a, b checkRow) int {
+		return cmp.Or(cmp.Compare(a.Family, b.Family), cmp.Compare(b.Failing, a.Failing), cmp.Compare(b.Severity.Rank(), a.Severity.Rank()))
+	},
+	"title":    func(a, b checkRow) int { return cmp.Compare(a.Title, b.Title) },
+	"severity": func(a, b checkRow) int { return cmp.Compare(a.Severity.Rank(), b.Severity.Rank()) },
+	"failing":  func(a, b checkRow) int { return cmp.Compare(a.Failing, b.Failing) },
+	"exempt":   func(a, b checkRow) int { return cmp.Compare(a.Exempt, b.Exempt) },
+	"pass":     func(a, b checkRow) int { return cmp.Compare(a.Pass, b.Pass) },
+	"clusters": func(a, b checkRow) int { return cmp.Compare(len(a.Clusters), len(b.Clusters)) },
+}
+
+func (c *Console) posture(r *request) (*rendered, error) {
+	v, err := c.views.get(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	p := &posturePage{base: c.base(r, "posture", "Posture"), Scores: v.overview().Posture}
+	var ss []lineSeries
+	for i, name := range sortedKeys(v.History) {
+		var pts []linePoint
+		for _, h := range v.History[name] {
+			pts = append(pts, linePoint{h.At, h.Score.Score})
+		}
+		ss = append(ss, lineSeries{Name: shortCluster(name), Class: "c" + string(rune('0'+i%10)), Points: pts})
+	}
+	p.History = lines("Posture score per cluster over 30 days", ss, v.At.Add(-30*24*time.Hour), v.At, 100, 460, 180)
+
+	var clusters, families []string
+	for _, res := range v.Results {
+		clusters = appendUnique(clusters, res.Cluster)
+		for _, b := range res.Benchmarks {
+			families = appendUnique(families, family(b))
+		}
+	}
+	slices.Sort(clusters)
+	slices.Sort(families)
+	clusterOpts := make([]option, len(clusters))
+	for i, cl := range clusters {
+		clusterOpts[i] = option{cl, shortCluster(cl)}
+	}
+	text := textFilter(r.q, "q", "Search", "recommendation or check id")
+	fields := []filterField{text}
+	sel := func(name, label string, opts []option) string {
+		if err != nil {
+			return ""
+		}
+		var f filterField
+		f, err = selectFilter(r.q, name, label, opts)
+		fields = append(fields, f)
+		return f.Value
+	}
+	cluster := sel("cluster", "Cluster", clusterOpts)
+	fam := sel("benchmark", "Benchmark", options(families...))
+	severity := sel("severity", "Severity", severityOptions)
+	state := sel("state", "Showing", []option{{"failing", "failing only"}})
+	if err != nil {
+		return nil, err
+	}
+	rank := minRank(severity)
+	rows := map[[2]string]*checkRow{}
+	var list []*checkRow
+	for _, res := range v.Results {
+		if (cluster != "" && res.Cluster != cluster) || res.Severity.Rank() < rank || !contains(res.Title+" "+res.CheckID, text.Value) {
+			continue
+		}
+		fams := map[string][]string{}
+		for _, b := range res.Benchmarks {
+			fams[family(b)] = append(fams[family(b)], b)
+		}
+		if len(fams) == 0 {
+			fams["Other"] = nil
+		}
+		for f, refs := range fams {
+			if fam != "" && f != fam {
+				continue
+			}
+			k := [2]string{f, res.CheckID}
+			row := rows[k]
+			if row == nil {
+				row = &checkRow{Family: f, CheckID: res.CheckID, Title: res.Title, Severity: res.Severity, Refs: refs}
+				rows[k] = row
+				list = append(list, row)
+			}
+			switch res.Status {
+			case model.PostureFail:
+				row.Failing++
+				row.Clusters = appendUnique(row.Clusters, res.Cluster)
+			case model.PostureExempt:
+				row.Exempt++
+			case model.PosturePass:
+				row.Pass++
+			default:
+				row.Errors++
+			}
+		}
+	}
+	var flat []checkRow
+	for _, row := range list {
+		if state == "failing" && row.Failing == 0 {
+			continue
+		}
+		flat = append(flat, *row)
+	}
+	p.Rows, p.List, err = paginate(r.q, flat, checkColumns, checkSorts, "family", false,
+		func(a, b checkRow) int {
+			return cmp.Or(cmp.Compare(a.CheckID, b.CheckID), cmp.Compare(a.Family, b.Family))
+		}, fields)
+	if err != nil {
+		return nil, err
+	}
+	p.Grouped = r.q.get("sort") == "" || r.q.get("sort") == "family"
+	return &rendered{template: "posture", data: p}, nil
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkPage is one check: its resources in every cluster with the fix.
+type checkPage struct {
+	base
+	CheckID, Title string
+	Severity       model.Severity
+	Benchmarks     []string
+	Remediation    string
+	List           listPage
+	Rows           []*model.PostureResult
+}
+
+var resultColumns = []column{
+	{Label: "Resource", Key: "resource"}, {Label: "Cluster", Key: "cluster"}, {Label: "Status", Key: "status"},
+	{Label: "Finding"}, {Label: "Failing since", Key: "first", Numeric: true}, {Label: "Fix"},
+}
+
+var resultSorts = map[string]sorter[*model.PostureResult]{
+	"resource": func(a, b *model.PostureResult) int { return cmp.Compare(a.Resource, b.Resource) },
+	"cluster":  func(a, b *model.PostureResult) int { return cmp.Compare(a.Cluster, b.Cluster) },
+	"status":   func(a, b *model.PostureResult) int { return cmp.Compare(a.Status, b.Status) },
+	"first":    func(a, b *model.PostureResult) int { return a.FirstFailed.Compare(b.FirstFailed) },
+	"until":    func(a, b *model.PostureResult) int { return a.ExemptUntil.Compare(b.ExemptUntil) },
+	"check":    func(a, b *model.PostureResult) int { return cmp.Compare(a.CheckID, b.CheckID) },
+}
+
+func resultTie(a, b *model.PostureResult) int { return cmp.Compare(a.ID, b.ID) }
+
+func (c *Console) check(r *request) (*rendered, error) {
+	v, err := c.views.get(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("check")
+	p := &checkPage{base: c.base(r, "posture", id), CheckID: id}
+	var clusters []string
+	var all []*model.PostureResult
+	for _, res := range v.Results {
+		if res.CheckID != id {
+			continue
+		}
+		all = append(all, res)
+		clusters = appendUnique(clusters, res.Cluster)
+		p.Title, p.Severity, p.Benchmarks = res.Title, res.Severity, res.Benchmarks
+		if p.Remediation == "" {
+			p.Remediation = res.Remediation
+		}
+	}
+	if len(all) == 0 {
+		return nil, notFound("The check " + id)
+	}
+	p.base.Title = p.Title
+	slices.Sort(clusters)
+	clusterOpts := make([]option, len(clusters))
+	for i, cl := range clusters {
+		clusterOpts[i] = option{cl, shortCluster(cl)}
+	}
+	text := textFilter(r.q, "q", "Search", "resource or namespace")
+	cluster, err := selectFilter(r.q, "cluster", "Cluster", clusterOpts)
+	if err != nil {
+		return nil, err
+	}
+	status, err := selectFilter(r.q, "status", "Status", options(model.PostureFail, model.PostureExempt, model.PosturePass, model.PostureError))
+	if err != nil {
+		return nil, err
+	}
+	var rows []*model.PostureResult
+	for _, res := range all {
+		if (cluster.Value != "" && res.Cluster != cluster.Value) || (status.Value != "" && res.Status != status.Value) ||
+			!contains(res.Resource+" "+res.Namespace, text.Value) {
+			continue
+		}
+		rows = append(rows, res)
+	}
+	p.Rows, p.List, err = paginate(r.q, rows, resultColumns, resultSorts, "status", false, resultTie, []filterField{text, cluster, status})
+	if err != nil {
+		return nil, err
+	}
+	return &rendered{template: "check", data: p}, nil
+}
+
+type exemptionsPage struct {
+	base
+	List listPage
+	Rows []*model.PostureResult
+}
+
+var exemptionColumns = []column{
+	{Label: "Recommendation", Key: "check"}, {Label: "Resource", Key: "resource"}, {Label: "Cluster", Key: "cluster"},
+	{Label: "Reason"}, {Label: "Expires", Key: "until", Numeric: true},
+}
+
+func (c *Console) exemptions(r *request) (*rendered, error) {
+	v, err := c.views.get(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	text := textFilter(r.q, "q", "Search", "check, resource or reason")
+	var rows []*model.PostureResult
+	for _, res := range v.Results {
+		if res.Status == model.PostureExempt && contains(res.CheckID+" "+res.Title+" "+res.Resource+" "+res.ExemptReason, text.Value) {
+			rows = append(rows, res)
+		}
+	}
+	page, lp, err := paginate(r.q, rows, exemptionColumns, resultSorts, "until", false, resultTie, []filterField{text})
+	if err != nil {
+		return nil, err
+	}
+	return &rendered{template: "exemptions", data: &exemptionsPage{base: c.base(r, "posture", "Exemptions"), List: lp, Rows: page}}, nil
+}
+
+type remediationsPage struct {
+	base
+	List listPage
+	Rows []model.Remediation
+}
+
+var remediationColumns = []column{
+	{Label: "When", Key: "at", Numeric: true}, {Label: "Recommendation", Key: "check"}, {Label: "Resource", Key: "resource"},
+	{Label: "Cluster", Key: "cluster"}, {Label: "Outcome", Key: "outcome"}, {Label: "Patch"},
+}
+
+// outcome names what a remediation attempt did.
+func outcome(r model.Remediation) string {
+	switch {
+	case r.Error != "":
+		return "failed"
+	case r.Applied:
+		return "applied"
+	}
+	return "dry run"
+}
+
+var remediationSorts = map[string]sorter[model.Remediation]{
+	"at":       func(a, b model.Remediation) int { return a.At.Compare(b.At) },
+	"check":    func(a, b model.Remediation) int { return cmp.Compare(a.CheckID, b.CheckID) },
+	"resource": func(a, b model.Remediation) int { return cmp.Compare(a.Resource, b.Resource) },
+	"cluster":  func(a, b model.Remediation) int { return cmp.Compare(a.Cluster, b.Cluster) },
+	"outcome":  func(a, b model.Remediation) int { return cmp.Compare(outcome(a), outcome(b)) },
+}
+
+func (c *Console) remediations(r *request) (*rendered, error) {
+	v, err := c.views.get(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	text := textFilter(r.q, "q", "Search", "check or resource")
+	out, err := selectFilter(r.q, "outcome", "Outcome", options("applied", "dry run", "failed"))
+	if err != nil {
+		return nil, err
+	}
+	var rows []model.Remediation
+	for _, rm := range v.Remediations {
+		if (out.Value == "" || outcome(rm) == out.Value) && contains(rm.CheckID+" "+rm.Resource, text.Value) {
+			rows = append(rows, rm)
+		}
+	}
+	page, lp, err := paginate(r.q, rows, remediationColumns, remediationSorts, "at", true,
+		func(a, b model.Remediation) int { return cmp.Compare(a.ResultID, b.ResultID) }, []filterField{text, out})
+	if err != nil {
+		return nil, err
+	}
+	return &rendered{template: "remediations", data: &remediationsPage{base: c.base(r, "posture", "Remediation"), List: lp, Rows: page}}, nil
+}
