@@ -17,6 +17,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/analyzeaudit"
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
+	"github.com/palisade-sec/palisade/functions/console"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
@@ -103,10 +104,18 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		pub = c
 	}
 	apiOpts := api.Options{Key: e.cfg.Common.APIKey, Now: e.now}
+	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, Now: e.now,
+		Log: e.log.With().Str(logging.FieldFunction, console.Name).Logger()}
 	if pub != nil {
-		apiOpts.Publisher = pub
+		apiOpts.Publisher, consoleOpts.Publisher = pub, pub
 	}
 	srv.HandleHTTP("/api/", "api", api.New(e.store, apiOpts))
+	con, err := console.New(e.store, consoleOpts)
+	if err != nil {
+		return nil, err
+	}
+	srv.HandleHTTP(console.Base+"/", console.Name, con)
+	srv.HandleHTTP(console.Base, console.Name, con)
 	d := e.cfg.Detect
 	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
 		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -75,8 +76,33 @@ func TestDevScansOnPush(t *testing.T) {
 		t.Errorf("findings lack the glibc advisory of the demo DB: %s", body)
 	}
 
+	// The console: / goes there, it lists the image and says the data is
+	// demo data; the banner printed its address.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get("http://" + devAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/api/console/" {
+		t.Errorf("GET / = %d %s, want a redirect to the console", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.Get("http://" + devAddr + "/api/console/images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "shop/web:1.0") || !strings.Contains(string(page), "Demo data.") ||
+		resp.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("console images page: %d\n%s", resp.StatusCode, page)
+	}
+	if !strings.Contains(proc.Output(), "http://"+devAddr+"/api/console/") {
+		t.Errorf("the banner does not give the console's address:\n%s", proc.Output())
+	}
+
 	// The daily rescan, run now through the admin API as Core Tools allows.
-	resp, err := http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
+	resp, err = http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,9 @@
 locals {
   palisade_settings = {
     # Handler (shared/config/common.go).
-    PALISADE_LOG_LEVEL = var.log_level
-    PALISADE_API_KEY   = var.api_key
+    PALISADE_LOG_LEVEL       = var.log_level
+    PALISADE_API_KEY         = var.api_key
+    PALISADE_CONSOLE_REFRESH = "30s"
 
     # Store (shared/config/store.go): Cosmos DB with Entra ID, no key.
     COSMOS_ENDPOINT = azurerm_cosmosdb_account.this.endpoint
