@@ -18,9 +18,11 @@ type AlertFilter struct {
 	// Type is a Palisade alert type name (ReverseShell) or a reference
 	// type (K8S.NODE_ReverseShell, K8S_ClusterAdminBinding).
 	Type string
-	// Status is active, dismissed, resolved or pending; "" means every
-	// status but pending (burst alerts still below their threshold).
-	Status string
+	// Status is new, active, dismissed, resolved or pending; "" means every
+	// status but pending (burst alerts still below their threshold), or
+	// every status with IncludePending.
+	Status         string
+	IncludePending bool
 	// Since and Until bound the last time seen: Since <= last seen < Until.
 	Since, Until time.Time
 }
@@ -46,9 +48,11 @@ func (f AlertFilter) query() store.Query {
 		}
 		q.Filters = append(q.Filters, store.Filter{Field: field, Op: store.Eq, Value: f.Type})
 	}
-	if f.Status == "" {
+	switch {
+	case f.Status == "" && f.IncludePending:
+	case f.Status == "":
 		q.Filters = append(q.Filters, store.Filter{Field: "status", Op: store.Ne, Value: model.AlertPending})
-	} else {
+	default:
 		q.Filters = append(q.Filters, store.Filter{Field: "status", Op: store.Eq, Value: f.Status})
 	}
 	if !f.Since.IsZero() {

@@ -155,6 +155,12 @@ func TestTriagePending(t *testing.T) {
 	if _, _, err := Triage(t.Context(), st, TriageRequest{ID: saved[0].ID, Status: model.AlertDismissed, By: "ana"}, fixedNow()); !errors.Is(err, ErrTransition) {
 		t.Errorf("triage of a pending alert: %v", err)
 	}
+	for f, want := range map[*AlertFilter]int{{}: 0, {IncludePending: true}: 1, {Status: model.AlertPending}: 1} {
+		n := 0
+		if err := EachAlert(t.Context(), st, *f, func(model.Alert) error { n++; return nil }); err != nil || n != want {
+			t.Errorf("EachAlert(%+v): %d alerts (%v), want %d", *f, n, err, want)
+		}
+	}
 }
 
 // racingStore updates an alert behind the back of the first conditional
