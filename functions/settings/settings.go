@@ -99,5 +99,5 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 	if retries == 0 {
 		retries = -1
 	}
-	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, FindingsStream: c.FindingsStream, PostureStream: c.PostureStream, MaxRetries: retries}
 }

@@ -74,6 +74,10 @@ type Changes struct {
 	// NewFindings are the New findings, in the order given, each with
 	// FirstSeen at the scan's time: when it appeared (or appeared again).
 	NewFindings []model.Finding
+	// Image is the summary as written (its tags merged with those stored)
+	// and Vulns its open vulnerabilities, one per id.
+	Image model.Image
+	Vulns []model.VulnRef
 }
 
 // Record writes a scan: inventory first, then findings, then the image's
@@ -136,9 +140,11 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		}
 		ch.Resolved++
 	}
-	if err := putSummary(ctx, st, Summarize(digest, sc.Findings), sc.SeenAt); err != nil {
+	sum := Summarize(digest, sc.Findings)
+	if err := putSummary(ctx, st, sum, sc.SeenAt); err != nil {
 		return Changes{}, err
 	}
+	ch.Vulns = sum.Vulns
 	img := sc.Image
 	img.ID = model.ImageID(digest)
 	err = putImage(ctx, st, sc.Stored, digest, func(prev Stored) model.Image {
@@ -146,6 +152,7 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		if prev.Found {
 			next.Tags = mergeTags(prev.Image.Tags, img.Tags)
 		}
+		ch.Image = next
 		return next
 	})
 	if err != nil {

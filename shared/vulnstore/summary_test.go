@@ -41,7 +41,13 @@ func TestSummaryFollowsFindings(t *testing.T) {
 	libcurl.FixedVersion = "8.1"
 	low := finding("CVE-2", "zlib")
 	low.Severity, low.SeverityRank = model.SeverityLow, 2
-	if _, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Findings: []model.Finding{low, libcurl, crit}, SeenAt: t1}); err != nil {
+	img.Tags = []string{"1"}
+	if _, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, SeenAt: t1.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	img.Tags = []string{"2"}
+	ch, err := vulnstore.Record(ctx, st, vulnstore.Scan{Image: img, Findings: []model.Finding{low, libcurl, crit}, SeenAt: t1})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]model.VulnRef{digest: {
@@ -50,6 +56,9 @@ func TestSummaryFollowsFindings(t *testing.T) {
 	}}
 	if d := cmp.Diff(want, summaries(t, st)); d != "" {
 		t.Fatalf("after the scan (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(want[digest], ch.Vulns); d != "" || !cmp.Equal(ch.Image.Tags, []string{"1", "2"}) {
+		t.Errorf("changes: tags %v, vulnerabilities (-want +got):\n%s", ch.Image.Tags, d)
 	}
 
 	writes := 0

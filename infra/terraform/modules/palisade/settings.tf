@@ -63,10 +63,12 @@ locals {
     PALISADE_DETECT_RETRY_DELAY                           = "1s"
 
     # Alerts to Microsoft Sentinel (shared/config/sentinel.go).
-    PALISADE_SENTINEL_DCE         = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
-    PALISADE_SENTINEL_DCR_ID      = azurerm_monitor_data_collection_rule.alerts.immutable_id
-    PALISADE_SENTINEL_STREAM      = local.alerts_stream
-    PALISADE_SENTINEL_MAX_RETRIES = "5"
+    PALISADE_SENTINEL_DCE             = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
+    PALISADE_SENTINEL_DCR_ID          = azurerm_monitor_data_collection_rule.alerts.immutable_id
+    PALISADE_SENTINEL_STREAM          = local.alerts_stream
+    PALISADE_SENTINEL_FINDINGS_STREAM = local.findings_stream
+    PALISADE_SENTINEL_POSTURE_STREAM  = local.posture_stream
+    PALISADE_SENTINEL_MAX_RETRIES     = "5"
 
     # Posture (shared/config/posture.go).
     PALISADE_SUBSCRIPTIONS               = join(",", length(var.subscription_ids) > 0 ? var.subscription_ids : [data.azurerm_client_config.current.subscription_id])
