@@ -91,7 +91,13 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 // at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
-	var pub detection.Publisher // a nil interface when Sentinel is off
+	// One Logs Ingestion client for every stream; nil interfaces when
+	// Sentinel is off.
+	var (
+		pub       detection.Publisher
+		summaries scanimage.ImagePublisher
+		results   assessposture.ResultPublisher
+	)
 	if e.cfg.Sentinel.Enabled() {
 		cred, err := e.credential()
 		if err != nil {
@@ -101,7 +107,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		pub = c
+		pub, summaries, results = c, c, c
 	}
 	apiOpts := api.Options{Key: e.cfg.Common.APIKey, Now: e.now}
 	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, Now: e.now,
@@ -151,10 +157,10 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		return nil, err
 	}
 	// One scanner for both: the process can only have one DB open.
-	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Now: e.now}).Handle)
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Summaries: summaries, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{
-		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Now: e.now,
+		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Summaries: summaries, Now: e.now,
 	}).Handle)
 
 	source, err := postureSource(e)
@@ -164,7 +170,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	p := e.cfg.Posture
 	srv.Handle(assessposture.Name, assessposture.New(e.store, source, assessposture.Options{
 		Engine: settings.Posture(p), Subscriptions: p.Subscriptions, Kubeconfig: p.Kubeconfig,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Results: results, Now: e.now,
 	}).Handle)
 	return srv, nil
 }

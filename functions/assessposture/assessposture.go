@@ -15,6 +15,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/store"
 )
@@ -44,8 +45,17 @@ type Options struct {
 	// check with a patch); RemediateApply applies after the dry run.
 	Remediate      []string
 	RemediateApply bool
+	// Results, when set, receives the results of each assessment
+	// (PalisadePosture_CL).
+	Results ResultPublisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// ResultPublisher sends posture results to Log Analytics;
+// *sentinel.Client is the implementation.
+type ResultPublisher interface {
+	PublishPosture(ctx context.Context, results []model.PostureResult) error
 }
 
 // Function is the assessposture function.
@@ -71,12 +81,15 @@ type timerInfo struct {
 
 // Summary is the function's return value.
 type Summary struct {
-	Clusters   int      `json:"clusters"`
-	Registries int      `json:"registries"`
-	Results    int      `json:"results"`
-	Failed     int      `json:"failed"`
-	Remediated int      `json:"remediated"`
-	Errors     []string `json:"errors,omitempty"`
+	Clusters   int `json:"clusters"`
+	Registries int `json:"registries"`
+	Results    int `json:"results"`
+	Failed     int `json:"failed"`
+	Remediated int `json:"remediated"`
+	// Unsent counts results that could not be sent to Log Analytics; the
+	// next assessment sends them again.
+	Unsent int      `json:"unsent,omitempty"`
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Handle runs one assessment. A target that cannot be assessed does not stop
@@ -172,6 +185,12 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 	sum.Results += len(rep.Results)
 	sum.Failed += rep.Score.Failed
 	log := logging.Ctx(ctx)
+	if f.opts.Results != nil {
+		if err := f.opts.Results.PublishPosture(ctx, rep.Results); err != nil {
+			sum.Unsent += len(rep.Results)
+			log.Error().Err(err).Str(logging.FieldCluster, snap.Name).Int(logging.FieldCount, len(rep.Results)).Msg("posture results not sent to Log Analytics")
+		}
+	}
 	for _, pe := range rep.PolicyErrors {
 		log.Error().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, pe.Error()).Msg("custom policy broken")
 	}

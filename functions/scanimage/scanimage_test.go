@@ -48,6 +48,13 @@ func newRig(t *testing.T, allowed ...string) *rig {
 // newRigWith is newRig with a publisher of events.
 func newRigWith(t *testing.T, pub scanimage.Publisher, allowed ...string) *rig {
 	t.Helper()
+	return newRigOpts(t, scanimage.Options{Publisher: pub}, allowed...)
+}
+
+// newRigOpts is newRig with options (the registries and the clock are set
+// here).
+func newRigOpts(t *testing.T, opts scanimage.Options, allowed ...string) *rig {
+	t.Helper()
 	registry := scantest.Registry(t)
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	sc, err := scanner.New(t.Context(), scanner.Options{CacheDir: t.TempDir(), DBDir: scantest.FixtureDB(t), Logger: log})
@@ -59,7 +66,8 @@ func newRigWith(t *testing.T, pub scanimage.Publisher, allowed ...string) *rig {
 	if len(allowed) == 0 {
 		allowed = []string{registry}
 	}
-	fn := scanimage.New(st, sc, scanimage.Options{Registries: allowed, Publisher: pub, Now: func() time.Time { return scanTime }})
+	opts.Registries, opts.Now = allowed, func() time.Time { return scanTime }
+	fn := scanimage.New(st, sc, opts)
 	srv := customhandler.NewServer(log)
 	srv.Handle("scanimage", fn.Handle)
 	h := testenv.Host(t, srv, log)
