@@ -25,6 +25,9 @@ type alertsPage struct {
 	Rows []*AlertRow
 }
 
+var alertList = listing[*AlertRow]{columns: alertColumns, sorts: alertSorts, def: "last", defDesc: true, presorted: true,
+	tie: func(a, b *AlertRow) int { return cmp.Compare(a.ID, b.ID) }}
+
 var alertColumns = []column{
 	{Label: "Alert", Key: "title"}, {Label: "Severity", Key: "severity", Numeric: true}, {Label: "Status", Key: "status"},
 	{Label: "Cluster", Key: "cluster"}, {Label: "Entity", Key: "entity"}, {Label: "Tactics"},
@@ -62,19 +65,8 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	var clusters, types, tactics []string
-	for _, a := range v.Alerts {
-		clusters = appendUnique(clusters, a.Cluster)
-		types = appendUnique(types, a.Type)
-		for _, t := range a.Tactics {
-			tactics = appendUnique(tactics, t)
-		}
-	}
-	slices.Sort(clusters)
-	slices.Sort(types)
-	slices.Sort(tactics)
-	clusterOpts := make([]option, len(clusters))
-	for i, cl := range clusters {
+	clusterOpts := make([]option, len(v.alertClusters))
+	for i, cl := range v.alertClusters {
 		clusterOpts[i] = option{cl, shortCluster(cl)}
 	}
 	text := textFilter(r.q, "q", "Search", "title, entity, node or image")
@@ -91,8 +83,8 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	cluster := sel("cluster", "Cluster", clusterOpts)
 	severity := sel("severity", "Severity", alertSeverityOptions)
 	status := sel("status", "Status", alertStatusOptions)
-	typ := sel("type", "Type", options(types...))
-	tactic := sel("tactic", "Tactic", options(tactics...))
+	typ := sel("type", "Type", options(v.alertTypes...))
+	tactic := sel("tactic", "Tactic", options(v.alertTactics...))
 	source := sel("source", "Source", options("runtime", "audit"))
 	since := sel("since", "Last seen", sinceOptions)
 	if err != nil {
@@ -106,13 +98,12 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	for _, a := range v.Alerts {
 		if (cluster != "" && a.Cluster != cluster) || (severity != "" && !strings.EqualFold(string(a.Severity), severity)) || !matchStatus(status, a.Status) || (typ != "" && a.Type != typ) ||
 			(tactic != "" && !slices.Contains(a.Tactics, tactic)) || (source != "" && a.Source != source) || a.LastSeen.Before(after) ||
-			!contains(a.Title+" "+a.Entity+" "+a.Node+" "+a.Image+" "+a.RefType, text.Value) {
+			(text.Value != "" && !contains(a.Title+" "+a.Entity+" "+a.Node+" "+a.Image+" "+a.RefType, text.Value)) {
 			continue
 		}
 		rows = append(rows, a)
 	}
-	page, lp, err := paginate(r.q, rows, alertColumns, alertSorts, "last", true,
-		func(a, b *AlertRow) int { return cmp.Compare(a.ID, b.ID) }, fields)
+	page, lp, err := alertList.page(r.q, rows, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +234,7 @@ func (c *Console) triage(r *request) (*rendered, error) {
 	case err != nil:
 		return nil, err
 	}
-	c.views.invalidate()
+	c.views.changed(&a)
 	if c.opts.Publisher != nil {
 		if err := c.opts.Publisher.Publish(r.Context(), []model.Alert{a}); err != nil {
 			logging.Ctx(r.Context()).Error().Err(err).Str(logging.FieldCluster, a.Cluster).Msg("triaged alert not sent to Sentinel")

@@ -28,21 +28,37 @@ var big struct {
 	res  seed.Result
 }
 
+// benchDBEnv names a store file to keep between runs while working on the
+// console: seeded when missing, reused when present (delete it after a
+// change of tests/seed).
+const benchDBEnv = "PALISADE_CONSOLE_BENCH_DB"
+
 func bigStore(b *testing.B) (store.Store, seed.Result) {
 	b.Helper()
 	big.once.Do(func() {
-		dir, err := os.MkdirTemp("", "palisade-console-bench")
+		path := os.Getenv(benchDBEnv)
+		_, statErr := os.Stat(path)
+		reuse := path != "" && statErr == nil
+		if path == "" {
+			dir, err := os.MkdirTemp("", "palisade-console-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			big.dir, path = dir, filepath.Join(dir, "palisade.db")
+		}
+		st, err := embedded.OpenWith(path, embedded.Options{NoSync: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		st, err := embedded.OpenWith(filepath.Join(dir, "palisade.db"), embedded.Options{NoSync: true})
-		if err != nil {
-			b.Fatal(err)
-		}
+		opts := seed.Options{Images: 10_000, FindingsPerImage: 20, Alerts: 20_000, PodsPerCluster: 400, NodesPerCluster: 40, Now: now}
 		start := time.Now()
-		big.res = seed.Fill(b, st, seed.Options{Images: 10_000, FindingsPerImage: 20, Alerts: 20_000, PodsPerCluster: 400, NodesPerCluster: 40, Now: now})
-		b.Logf("seeded 10,000 images and 20,000 events in %s", time.Since(start).Round(time.Second))
-		big.dir, big.st = dir, st
+		if reuse {
+			big.res = seed.Describe(opts)
+		} else {
+			big.res = seed.Fill(b, st, opts)
+			b.Logf("seeded 10,000 images and 20,000 events in %s", time.Since(start).Round(time.Second))
+		}
+		big.st = st
 	})
 	if big.st == nil {
 		b.Fatal("the benchmark store could not be seeded")
@@ -54,6 +70,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if big.st != nil {
 		_ = big.st.Close()
+	}
+	if big.dir != "" {
 		_ = os.RemoveAll(big.dir)
 	}
 	os.Exit(code)

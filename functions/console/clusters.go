@@ -14,6 +14,9 @@ type clustersPage struct {
 	Rows []*ClusterRow
 }
 
+var clusterList = listing[*ClusterRow]{columns: clusterColumns, sorts: clusterSorts, def: "name",
+	tie: func(a, b *ClusterRow) int { return cmp.Compare(a.Name, b.Name) }}
+
 var clusterColumns = []column{
 	{Label: "Cluster", Key: "name"}, {Label: "Score", Key: "score", Numeric: true}, {Label: "Failing checks", Key: "failed", Numeric: true},
 	{Label: "Running images", Key: "running", Numeric: true}, {Label: "Vulnerable running", Key: "vulnerable", Numeric: true},
@@ -45,8 +48,7 @@ func (c *Console) clusters(r *request) (*rendered, error) {
 			rows = append(rows, cl)
 		}
 	}
-	page, lp, err := paginate(r.q, rows, clusterColumns, clusterSorts, "name", false,
-		func(a, b *ClusterRow) int { return cmp.Compare(a.Name, b.Name) }, []filterField{text})
+	page, lp, err := clusterList.page(r.q, rows, []filterField{text})
 	if err != nil {
 		return nil, err
 	}

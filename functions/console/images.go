@@ -39,6 +39,9 @@ type imagesPage struct {
 	Rows []*ImageRow
 }
 
+var imageList = listing[*ImageRow]{columns: imageColumns, sorts: imageSorts, def: "severity", defDesc: true, presorted: true,
+	tie: func(a, b *ImageRow) int { return cmp.Compare(a.Digest, b.Digest) }}
+
 var imageColumns = []column{
 	{Label: "Image", Key: "name"}, {Label: "Status", Key: "status"}, {Label: "Highest", Key: "severity", Numeric: true},
 	{Label: "Critical", Key: "critical", Numeric: true}, {Label: "High", Key: "high", Numeric: true},
@@ -48,23 +51,23 @@ var imageColumns = []column{
 	{Label: "Scanned", Key: "scanned", Numeric: true},
 }
 
-func bySev(s model.Severity) sorter[*ImageRow] {
-	return func(a, b *ImageRow) int { return cmp.Compare(a.Counts[s], b.Counts[s]) }
-}
-
 var imageSorts = map[string]sorter[*ImageRow]{
-	"name":   func(a, b *ImageRow) int { return cmp.Compare(a.Name(), b.Name()) },
+	"name": func(a, b *ImageRow) int {
+		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Name(), b.Name()))
+	},
 	"status": func(a, b *ImageRow) int { return cmp.Compare(a.Status, b.Status) },
 	"severity": func(a, b *ImageRow) int {
-		return cmp.Or(cmp.Compare(a.MaxRank, b.MaxRank), bySev(model.SeverityCritical)(a, b), bySev(model.SeverityHigh)(a, b), cmp.Compare(a.Total, b.Total))
+		return cmp.Or(cmp.Compare(a.MaxRank, b.MaxRank), cmp.Compare(a.Critical, b.Critical), cmp.Compare(a.High, b.High), cmp.Compare(a.Total, b.Total))
 	},
-	"critical": bySev(model.SeverityCritical), "high": bySev(model.SeverityHigh),
-	"medium": bySev(model.SeverityMedium), "low": bySev(model.SeverityLow),
-	"fixable": func(a, b *ImageRow) int { return cmp.Compare(a.Fixable, b.Fixable) },
-	"kev":     func(a, b *ImageRow) int { return cmp.Compare(a.KEV, b.KEV) },
-	"running": func(a, b *ImageRow) int { return cmp.Compare(len(a.Clusters), len(b.Clusters)) },
-	"pushed":  func(a, b *ImageRow) int { return a.PushedAt.Compare(b.PushedAt) },
-	"scanned": func(a, b *ImageRow) int { return a.ScannedAt.Compare(b.ScannedAt) },
+	"critical": func(a, b *ImageRow) int { return cmp.Compare(a.Critical, b.Critical) },
+	"high":     func(a, b *ImageRow) int { return cmp.Compare(a.High, b.High) },
+	"medium":   func(a, b *ImageRow) int { return cmp.Compare(a.Medium, b.Medium) },
+	"low":      func(a, b *ImageRow) int { return cmp.Compare(a.Low, b.Low) },
+	"fixable":  func(a, b *ImageRow) int { return cmp.Compare(a.Fixable, b.Fixable) },
+	"kev":      func(a, b *ImageRow) int { return cmp.Compare(a.KEV, b.KEV) },
+	"running":  func(a, b *ImageRow) int { return cmp.Compare(len(a.Clusters), len(b.Clusters)) },
+	"pushed":   func(a, b *ImageRow) int { return a.PushedAt.Compare(b.PushedAt) },
+	"scanned":  func(a, b *ImageRow) int { return a.ScannedAt.Compare(b.ScannedAt) },
 }
 
 func (c *Console) images(r *request) (*rendered, error) {
@@ -117,8 +120,7 @@ func (c *Console) images(r *request) (*rendered, error) {
 		}
 		rows = append(rows, img)
 	}
-	page, lp, err := paginate(r.q, rows, imageColumns, imageSorts, "severity", true,
-		func(a, b *ImageRow) int { return cmp.Compare(a.Digest, b.Digest) }, fields)
+	page, lp, err := imageList.page(r.q, rows, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +158,9 @@ type historyEvent struct {
 	DBVersion       string
 }
 
+var findingList = listing[model.Finding]{columns: findingColumns, sorts: findingSorts, def: "severity", defDesc: true,
+	tie: func(a, b model.Finding) int { return cmp.Compare(a.ID, b.ID) }}
+
 var findingColumns = []column{
 	{Label: "Vulnerability", Key: "vuln"}, {Label: "Severity", Key: "severity", Numeric: true}, {Label: "CVSS", Key: "cvss", Numeric: true},
 	{Label: "Package", Key: "package"}, {Label: "Installed"}, {Label: "Fixed in", Key: "fixed"}, {Label: "KEV", Key: "kev", Numeric: true},
@@ -174,6 +179,11 @@ var findingSorts = map[string]sorter[model.Finding]{
 	"status":  func(a, b model.Finding) int { return cmp.Compare(a.Status, b.Status) },
 	"first":   func(a, b model.Finding) int { return a.FirstSeen.Compare(b.FirstSeen) },
 }
+
+var packageList = listing[packageRow]{columns: packageColumns, sorts: packageSorts, def: "name",
+	tie: func(a, b packageRow) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Target+a.Path, b.Target+b.Path), cmp.Compare(a.Type, b.Type))
+	}}
 
 var packageColumns = []column{
 	{Label: "Package", Key: "name"}, {Label: "Version"}, {Label: "Type", Key: "type"}, {Label: "Found in", Key: "target"},
@@ -270,8 +280,7 @@ func (p *imagePage) findings(q *query, all []model.Finding) error {
 		}
 		rows = append(rows, f)
 	}
-	p.Findings, p.List, err = paginate(q, rows, findingColumns, findingSorts, "severity", true,
-		func(a, b model.Finding) int { return cmp.Compare(a.ID, b.ID) }, []filterField{text, status, sev, fixable})
+	p.Findings, p.List, err = findingList.page(q, rows, []filterField{text, status, sev, fixable})
 	return err
 }
 
@@ -307,10 +316,7 @@ func (c *Console) packages(r *request, p *imagePage, open map[string]int) error 
 		}
 		rows = append(rows, pk)
 	}
-	p.Packages, p.List, err = paginate(r.q, rows, packageColumns, packageSorts, "name", false,
-		func(a, b packageRow) int {
-			return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.Target+a.Path, b.Target+b.Path))
-		}, []filterField{text, typ, vulnerable})
+	p.Packages, p.List, err = packageList.page(r.q, rows, []filterField{text, typ, vulnerable})
 	return err
 }
 

@@ -114,14 +114,29 @@ var stickyParams = []string{"sort", "dir", "tab", "name"}
 // sorter orders rows ascending by one key.
 type sorter[T any] func(a, b T) int
 
-// paginate sorts rows (a copy; the view is shared) by the sort key of the
-// query, or def, then returns the page asked for and the list state.
-// Ties keep the order of tie (a stable key such as an id). An unknown sort
-// key or page is a badParam.
-func paginate[T any](q *query, rows []T, cols []column, sorts map[string]sorter[T], def string, defDesc bool, tie sorter[T], filters []filterField) ([]T, listPage, error) {
-	key, desc := def, defDesc
+// listing is how a list sorts and pages: its columns, a sorter per
+// sortable column key, the default sort, and a tie-break on a unique key
+// (so that any sort is a total order and pages never overlap).
+type listing[T any] struct {
+	columns []column
+	sorts   map[string]sorter[T]
+	def     string
+	defDesc bool
+	tie     sorter[T]
+	// size is the rows of a page; 0 means PageSize.
+	size int
+	// presorted: the rows given are already in the default order (the
+	// View keeps its rows so), so the default sort costs nothing.
+	presorted bool
+}
+
+// page sorts rows (a copy; the view is shared) by the query's sort, or the
+// default, and returns the page asked for with the list's state. An
+// unknown sort key, direction or page is a badParam.
+func (l listing[T]) page(q *query, rows []T, filters []filterField) ([]T, listPage, error) {
+	key, desc := l.def, l.defDesc
 	if s := q.get("sort"); s != "" {
-		if _, ok := sorts[s]; !ok {
+		if _, ok := l.sorts[s]; !ok {
 			return nil, listPage{}, badParam("sort", s)
 		}
 		key, desc = s, q.get("dir") == "desc"
@@ -137,22 +152,22 @@ func paginate[T any](q *query, rows []T, cols []column, sorts map[string]sorter[
 		}
 		page = n
 	}
-	sorted := slices.Clone(rows)
-	by := sorts[key]
-	slices.SortStableFunc(sorted, func(a, b T) int {
-		c := by(a, b)
-		if desc {
-			c = -c
-		}
-		return cmp.Or(c, tie(a, b))
-	})
+	size := l.size
+	if size == 0 {
+		size = PageSize
+	}
+	sorted := rows
+	if !l.presorted || key != l.def || desc != l.defDesc {
+		sorted = slices.Clone(rows)
+		l.sort(sorted, key, desc)
+	}
 	lp := listPage{Path: encodeURL(q.path, url.Values{}, q.keep), Filters: filters, Total: len(sorted), Page: page}
-	lp.Pages = max(1, (len(sorted)+PageSize-1)/PageSize)
+	lp.Pages = max(1, (len(sorted)+size-1)/size)
 	if page > lp.Pages {
 		page = lp.Pages
 		lp.Page = page
 	}
-	lo, hi := (page-1)*PageSize, min(page*PageSize, len(sorted))
+	lo, hi := (page-1)*size, min(page*size, len(sorted))
 	lp.From, lp.To = lo+1, hi
 	if len(sorted) == 0 {
 		lp.From = 0
@@ -165,7 +180,7 @@ func paginate[T any](q *query, rows []T, cols []column, sorts map[string]sorter[
 		lp.Next = q.with("page", strconv.Itoa(page+1))
 		lp.Last = q.with("page", strconv.Itoa(lp.Pages))
 	}
-	for _, c := range cols {
+	for _, c := range l.columns {
 		if c.Key != "" {
 			dir := "asc"
 			if c.Key == key {
@@ -189,6 +204,18 @@ func paginate[T any](q *query, rows []T, cols []column, sorts map[string]sorter[
 		lp.Hidden = append(lp.Hidden, keyValue{k, vs[0]})
 	}
 	return sorted[lo:hi], lp, nil
+}
+
+// sort orders rows in place by key, then by the tie-break.
+func (l listing[T]) sort(rows []T, key string, desc bool) {
+	by := l.sorts[key]
+	slices.SortFunc(rows, func(a, b T) int {
+		c := by(a, b)
+		if desc {
+			c = -c
+		}
+		return cmp.Or(c, l.tie(a, b))
+	})
 }
 
 // selectFilter reads a select filter's value, which must be one of its

@@ -91,8 +91,8 @@ var highestBuckets = []struct{ key, label, class string }{
 var alertSeverities = []model.Severity{model.SeverityCritical, model.SeverityHigh, model.SeverityMedium, model.SeverityLow, model.SeverityInformational}
 
 func (v *View) overview() *overview {
-	v.once.Do(func() { v.ov = v.computeOverview() })
-	return v.ov
+	v.lazy.once.Do(func() { v.lazy.ov = v.computeOverview() })
+	return v.lazy.ov
 }
 
 func (v *View) computeOverview() *overview {

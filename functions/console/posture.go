@@ -16,7 +16,8 @@ func family(ref string) string {
 	return f
 }
 
-// checkRow is one check of one benchmark family across the clusters.
+// checkRow is one check of one benchmark family, in one cluster (the
+// View's counts) or across clusters (the list's rows).
 type checkRow struct {
 	Family, CheckID, Title string
 	Severity               model.Severity
@@ -24,6 +25,7 @@ type checkRow struct {
 	Failing, Exempt, Pass  int
 	Errors                 int
 	Clusters               []string // clusters where it fails
+	cluster                string   // of a View count
 }
 
 type posturePage struct {
@@ -34,6 +36,11 @@ type posturePage struct {
 	Rows    []checkRow
 	Grouped bool // sorted by family: the template prints group headings
 }
+
+var checkList = listing[checkRow]{columns: checkColumns, sorts: checkSorts, def: "family",
+	tie: func(a, b checkRow) int {
+		return cmp.Or(cmp.Compare(a.CheckID, b.CheckID), cmp.Compare(a.Family, b.Family))
+	}}
 
 var checkColumns = []column{
 	{Label: "Benchmark", Key: "family"}, {Label: "Recommendation", Key: "title"}, {Label: "Severity", Key: "severity", Numeric: true},
@@ -70,11 +77,9 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	p.History = lines("Posture score per cluster over 30 days", ss, v.At.Add(-30*24*time.Hour), v.At, 100, 460, 180)
 
 	var clusters, families []string
-	for _, res := range v.Results {
-		clusters = appendUnique(clusters, res.Cluster)
-		for _, b := range res.Benchmarks {
-			families = appendUnique(families, family(b))
-		}
+	for _, c := range v.checks {
+		clusters = appendUnique(clusters, c.cluster)
+		families = appendUnique(families, c.Family)
 	}
 	slices.Sort(clusters)
 	slices.Sort(families)
@@ -102,53 +107,35 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	}
 	rank := minRank(severity)
 	rows := map[[2]string]*checkRow{}
+	var flat []checkRow
 	var list []*checkRow
-	for _, res := range v.Results {
-		if (cluster != "" && res.Cluster != cluster) || res.Severity.Rank() < rank || !contains(res.Title+" "+res.CheckID, text.Value) {
+	for _, c := range v.checks {
+		if (cluster != "" && c.cluster != cluster) || (fam != "" && c.Family != fam) || c.Severity.Rank() < rank ||
+			(text.Value != "" && !contains(c.Title+" "+c.CheckID, text.Value)) {
 			continue
 		}
-		fams := map[string][]string{}
-		for _, b := range res.Benchmarks {
-			fams[family(b)] = append(fams[family(b)], b)
+		k := [2]string{c.Family, c.CheckID}
+		row := rows[k]
+		if row == nil {
+			row = &checkRow{Family: c.Family, CheckID: c.CheckID, Title: c.Title, Severity: c.Severity, Refs: c.Refs}
+			rows[k] = row
+			list = append(list, row)
 		}
-		if len(fams) == 0 {
-			fams["Other"] = nil
-		}
-		for f, refs := range fams {
-			if fam != "" && f != fam {
-				continue
-			}
-			k := [2]string{f, res.CheckID}
-			row := rows[k]
-			if row == nil {
-				row = &checkRow{Family: f, CheckID: res.CheckID, Title: res.Title, Severity: res.Severity, Refs: refs}
-				rows[k] = row
-				list = append(list, row)
-			}
-			switch res.Status {
-			case model.PostureFail:
-				row.Failing++
-				row.Clusters = appendUnique(row.Clusters, res.Cluster)
-			case model.PostureExempt:
-				row.Exempt++
-			case model.PosturePass:
-				row.Pass++
-			default:
-				row.Errors++
-			}
+		row.Failing += c.Failing
+		row.Exempt += c.Exempt
+		row.Pass += c.Pass
+		row.Errors += c.Errors
+		if c.Failing > 0 {
+			row.Clusters = appendUnique(row.Clusters, c.cluster)
 		}
 	}
-	var flat []checkRow
 	for _, row := range list {
 		if state == "failing" && row.Failing == 0 {
 			continue
 		}
 		flat = append(flat, *row)
 	}
-	p.Rows, p.List, err = paginate(r.q, flat, checkColumns, checkSorts, "family", false,
-		func(a, b checkRow) int {
-			return cmp.Or(cmp.Compare(a.CheckID, b.CheckID), cmp.Compare(a.Family, b.Family))
-		}, fields)
+	p.Rows, p.List, err = checkList.page(r.q, flat, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +225,7 @@ func (c *Console) check(r *request) (*rendered, error) {
 		}
 		rows = append(rows, res)
 	}
-	p.Rows, p.List, err = paginate(r.q, rows, resultColumns, resultSorts, "status", false, resultTie, []filterField{text, cluster, status})
+	p.Rows, p.List, err = listing[*model.PostureResult]{columns: resultColumns, sorts: resultSorts, def: "status", tie: resultTie}.page(r.q, rows, []filterField{text, cluster, status})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +255,7 @@ func (c *Console) exemptions(r *request) (*rendered, error) {
 			rows = append(rows, res)
 		}
 	}
-	page, lp, err := paginate(r.q, rows, exemptionColumns, resultSorts, "until", false, resultTie, []filterField{text})
+	page, lp, err := listing[*model.PostureResult]{columns: exemptionColumns, sorts: resultSorts, def: "until", tie: resultTie}.page(r.q, rows, []filterField{text})
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +308,10 @@ func (c *Console) remediations(r *request) (*rendered, error) {
 			rows = append(rows, rm)
 		}
 	}
-	page, lp, err := paginate(r.q, rows, remediationColumns, remediationSorts, "at", true,
-		func(a, b model.Remediation) int { return cmp.Compare(a.ResultID, b.ResultID) }, []filterField{text, out})
+	page, lp, err := listing[model.Remediation]{columns: remediationColumns, sorts: remediationSorts, def: "at", defDesc: true,
+		tie: func(a, b model.Remediation) int {
+			return cmp.Or(cmp.Compare(a.ResultID, b.ResultID), a.At.Compare(b.At))
+		}}.page(r.q, rows, []filterField{text, out})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -39,8 +40,11 @@ type View struct {
 
 	Alerts  []*AlertRow // raised alerts (pending ones are left out)
 	byAlert map[string]*AlertRow
+	// The values the alerts list filters on.
+	alertClusters, alertTypes, alertTactics []string
 
 	Results      []*model.PostureResult // every posture result of every cluster
+	checks       []*checkRow            // the results counted per cluster, benchmark family and check
 	Runs         map[string]model.PostureRun
 	History      map[string][]model.PostureRun // per cluster, oldest first
 	Remediations []model.Remediation           // newest first
@@ -54,6 +58,11 @@ type View struct {
 	// DemoData: some image was scanned against the built-in demo DB.
 	DemoData bool
 
+	lazy *lazyOverview
+}
+
+// lazyOverview is the overview of one View, computed on first use.
+type lazyOverview struct {
 	once sync.Once
 	ov   *overview
 }
@@ -61,10 +70,11 @@ type View struct {
 // ImageRow is an image summary as the lists show it.
 type ImageRow struct {
 	model.Image
-	Total    int // open findings
-	Fixable  int // open vulnerabilities with a fixed version
-	KEV      int // open vulnerabilities known to be exploited
-	Clusters []string
+	Critical, High, Medium, Low int // open findings by severity (from Counts)
+	Total                       int // open findings
+	Fixable                     int // open vulnerabilities with a fixed version
+	KEV                         int // open vulnerabilities known to be exploited
+	Clusters                    []string
 }
 
 // Name is the image's repository with its first tag, or its short digest.
@@ -138,7 +148,7 @@ const maxRebuilds = 200
 
 // Build reads the store through the domain packages and summarises it.
 func Build(ctx context.Context, st store.Store, now time.Time) (*View, error) {
-	v := &View{At: now, byDigest: map[string]*ImageRow{}, byVuln: map[string]*VulnRow{}, byAlert: map[string]*AlertRow{},
+	v := &View{At: now, lazy: &lazyOverview{}, byDigest: map[string]*ImageRow{}, byVuln: map[string]*VulnRow{}, byAlert: map[string]*AlertRow{},
 		Runs: map[string]model.PostureRun{}, History: map[string][]model.PostureRun{}, Running: map[string][]Placement{},
 		byName: map[string]*ClusterRow{}}
 	var (
@@ -170,8 +180,12 @@ func Build(ctx context.Context, st store.Store, now time.Time) (*View, error) {
 		})
 	})
 	read("alerts", func() error {
-		return detection.EachAlert(ctx, st, detection.AlertFilter{}, func(a model.Alert) error {
-			v.Alerts = append(v.Alerts, newAlertRow(&a))
+		// Every status, pending ones dropped here: a filter would make
+		// the embedded store decode every alert twice.
+		return detection.EachAlert(ctx, st, detection.AlertFilter{IncludePending: true}, func(a model.Alert) error {
+			if a.Status != model.AlertPending {
+				v.Alerts = append(v.Alerts, newAlertRow(&a))
+			}
 			return nil
 		})
 	})
@@ -251,6 +265,8 @@ func (v *View) index(summaries map[string]model.ImageVulns, running []model.Runn
 	for _, img := range v.Images {
 		v.byDigest[img.Digest] = img
 		img.Total = countOf(img.Counts)
+		img.Critical, img.High = img.Counts[model.SeverityCritical], img.Counts[model.SeverityHigh]
+		img.Medium, img.Low = img.Counts[model.SeverityMedium], img.Counts[model.SeverityLow]
 		v.DemoData = v.DemoData || img.DemoData
 	}
 	slices.SortFunc(running, func(a, b model.RunningImages) int {
@@ -313,6 +329,8 @@ func (v *View) index(summaries map[string]model.ImageVulns, running []model.Runn
 			c.OpenBySev[a.Severity]++
 		}
 	}
+	v.alertFacets()
+	v.countChecks()
 	for name, run := range v.Runs {
 		c := v.cluster(name)
 		c.Assessed, c.Score, c.LastRun = true, run.Score, run.At
@@ -333,6 +351,70 @@ func (v *View) index(summaries map[string]model.ImageVulns, running []model.Runn
 	})
 	slices.SortFunc(v.Remediations, func(a, b model.Remediation) int { return b.At.Compare(a.At) })
 	slices.SortFunc(v.Clusters, func(a, b *ClusterRow) int { return cmp.Compare(a.Name, b.Name) })
+	// The lists' default orders, so that their first pages need no sort.
+	imageList.sort(v.Images, imageList.def, imageList.defDesc)
+	alertList.sort(v.Alerts, alertList.def, alertList.defDesc)
+	vulnList.sort(v.Vulns, vulnList.def, vulnList.defDesc)
+}
+
+// alertFacets collects the clusters, types and tactics of the alerts, for
+// the list's filters.
+func (v *View) alertFacets() {
+	seen := map[string]bool{}
+	add := func(list *[]string, kind, s string) {
+		if k := kind + "\x00" + s; !seen[k] {
+			seen[k] = true
+			*list = append(*list, s)
+		}
+	}
+	for _, a := range v.Alerts {
+		add(&v.alertClusters, "c", a.Cluster)
+		add(&v.alertTypes, "y", a.Type)
+		for _, t := range a.Tactics {
+			add(&v.alertTactics, "t", t)
+		}
+	}
+	slices.Sort(v.alertClusters)
+	slices.Sort(v.alertTypes)
+	slices.Sort(v.alertTactics)
+}
+
+// countChecks counts the posture results per cluster, benchmark family
+// and check: what the recommendations list adds up.
+func (v *View) countChecks() {
+	byKey := map[[3]string]*checkRow{}
+	for _, res := range v.Results {
+		fams := map[string][]string{}
+		for _, b := range res.Benchmarks {
+			fams[family(b)] = append(fams[family(b)], b)
+		}
+		if len(fams) == 0 {
+			fams["Other"] = nil
+		}
+		for f, refs := range fams {
+			k := [3]string{res.Cluster, f, res.CheckID}
+			row := byKey[k]
+			if row == nil {
+				row = &checkRow{Family: f, CheckID: res.CheckID, Title: res.Title, Severity: res.Severity, Refs: refs, Clusters: []string{}}
+				row.cluster = res.Cluster
+				byKey[k] = row
+				v.checks = append(v.checks, row)
+			}
+			switch res.Status {
+			case model.PostureFail:
+				row.Failing++
+			case model.PostureExempt:
+				row.Exempt++
+			case model.PosturePass:
+				row.Pass++
+			default:
+				row.Errors++
+			}
+		}
+	}
+	slices.SortFunc(v.checks, func(a, b *checkRow) int {
+		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.Family, b.Family), cmp.Compare(a.CheckID, b.CheckID))
+	})
 }
 
 // maxPackagesShown bounds the package names a vulnerability row lists.
@@ -402,7 +484,7 @@ type views struct {
 
 	mu       sync.Mutex
 	cur      *View
-	stale    bool          // invalidated: rebuild at the next request
+	stale    bool          // rebuild at the next request (changed an alert the view does not know)
 	building chan struct{} // closed when the build in flight ends
 	err      error         // of the last build, when there is no view yet
 }
@@ -464,16 +546,62 @@ func (vs *views) build(ctx context.Context, done chan struct{}) {
 	vs.log.Debug().Int(logging.FieldCount, len(v.Images)+len(v.Alerts)+len(v.Results)).Dur(logging.FieldDuration, time.Since(start)).Msg("console view built")
 }
 
+// withAlert is a copy of the view with one alert's row replaced (after a
+// triage), so that the change shows at once without reading the store
+// again; nil when the view does not know the alert.
+func (v *View) withAlert(a *model.Alert) *View {
+	old := v.byAlert[a.ID]
+	if old == nil {
+		return nil
+	}
+	n := *v
+	n.lazy = &lazyOverview{}
+	row := newAlertRow(a)
+	n.Alerts = slices.Clone(v.Alerts)
+	if i := slices.Index(n.Alerts, old); i >= 0 {
+		n.Alerts[i] = row
+	}
+	n.byAlert = maps.Clone(v.byAlert)
+	n.byAlert[a.ID] = row
+	if c := v.byName[a.Cluster]; c != nil {
+		cc := *c
+		cc.OpenBySev = maps.Clone(c.OpenBySev)
+		if model.AlertOpen(old.Status) {
+			cc.OpenAlerts--
+			cc.OpenBySev[old.Severity]--
+		}
+		if model.AlertOpen(row.Status) {
+			cc.OpenAlerts++
+			cc.OpenBySev[row.Severity]++
+		}
+		n.byName = maps.Clone(v.byName)
+		n.byName[a.Cluster] = &cc
+		n.Clusters = slices.Clone(v.Clusters)
+		if i := slices.Index(n.Clusters, c); i >= 0 {
+			n.Clusters[i] = &cc
+		}
+	}
+	return &n
+}
+
+// changed puts a triaged alert into the current view, or has the view
+// rebuilt when it does not know the alert.
+func (vs *views) changed(a *model.Alert) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if vs.cur == nil {
+		return
+	}
+	if n := vs.cur.withAlert(a); n != nil {
+		vs.cur = n
+	} else {
+		vs.stale = true
+	}
+}
+
 // peek returns the current view, or nil, without building one.
 func (vs *views) peek() *View {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	return vs.cur
-}
-
-// invalidate makes the next request rebuild the view (after a write).
-func (vs *views) invalidate() {
-	vs.mu.Lock()
-	vs.stale = true
-	vs.mu.Unlock()
 }

@@ -111,7 +111,8 @@ func TestBuild(t *testing.T) {
 }
 
 // TestViewsRefresh: a view older than MaxAge is still served while a new
-// one is built in the background; invalidate makes the next request build.
+// one is built in the background; a triaged alert shows at once; one the
+// view does not know has it rebuilt.
 func TestViewsRefresh(t *testing.T) {
 	st, _ := seededStore(t)
 	clock := testNow
@@ -133,11 +134,27 @@ func TestViewsRefresh(t *testing.T) {
 	if !next.At.Equal(clock) {
 		t.Errorf("rebuilt view at %s, want %s", next.At, clock)
 	}
-	vs.invalidate()
-	if got, _ := vs.get(t.Context()); got != next {
-		t.Error("an invalidated view was not served while rebuilding")
+	a := next.Alerts[0]
+	stored, err := detection.GetAlert(t.Context(), st, a.Cluster, a.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return vs.peek() != next })
+	stored.Status = model.AlertDismissed
+	vs.changed(&stored)
+	patched, _ := vs.get(t.Context())
+	if patched == next || patched.Alert(a.ID).Status != model.AlertDismissed || next.Alert(a.ID).Status == model.AlertDismissed ||
+		patched.At != next.At || patched.Alerts[0].ID != a.ID {
+		t.Error("the triaged alert is not in the view, or the view it replaced changed")
+	}
+	if open := patched.Cluster(a.Cluster).OpenAlerts; model.AlertOpen(a.Status) && open != next.Cluster(a.Cluster).OpenAlerts-1 {
+		t.Errorf("open alerts of the cluster: %d, was %d", open, next.Cluster(a.Cluster).OpenAlerts)
+	}
+	stored.ID = "0123456789abcdef0123456789abcdef"
+	vs.changed(&stored)
+	if got, _ := vs.get(t.Context()); got != patched {
+		t.Error("a view to rebuild was not served while rebuilding")
+	}
+	waitFor(t, func() bool { return vs.peek() != patched })
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -16,6 +16,9 @@ type vulnsPage struct {
 	Unsummarized int
 }
 
+var vulnList = listing[*VulnRow]{columns: vulnColumns, sorts: vulnSorts, def: "images", defDesc: true, presorted: true,
+	tie: func(a, b *VulnRow) int { return cmp.Compare(a.ID, b.ID) }}
+
 var vulnColumns = []column{
 	{Label: "Vulnerability", Key: "id"}, {Label: "Severity", Key: "severity", Numeric: true},
 	{Label: "Images", Key: "images", Numeric: true}, {Label: "Running", Key: "running", Numeric: true},
@@ -67,8 +70,7 @@ func (c *Console) vulns(r *request) (*rendered, error) {
 		}
 		rows = append(rows, row)
 	}
-	page, lp, err := paginate(r.q, rows, vulnColumns, vulnSorts, "images", true,
-		func(a, b *VulnRow) int { return cmp.Compare(a.ID, b.ID) }, fields)
+	page, lp, err := vulnList.page(r.q, rows, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +103,13 @@ type vulnPlace struct {
 }
 
 // maxPlaces bounds the workloads the page lists.
-const maxPlaces = 200
+const maxPlaces = 50
+
+// vulnImageList pages a vulnerability's images by twenty-five: each row
+// reads the image's findings of the vulnerability.
+var vulnImageList = listing[*ImageRow]{columns: vulnImageColumns, def: "severity", defDesc: true, size: 25,
+	sorts: map[string]sorter[*ImageRow]{"name": imageSorts["name"], "severity": imageSorts["severity"], "running": imageSorts["running"], "pushed": imageSorts["pushed"]},
+	tie:   func(a, b *ImageRow) int { return cmp.Compare(a.Digest, b.Digest) }}
 
 var vulnImageColumns = []column{
 	{Label: "Image", Key: "name"}, {Label: "Package"}, {Label: "Installed"}, {Label: "Fixed in"},
@@ -133,9 +141,7 @@ func (c *Console) vuln(r *request) (*rendered, error) {
 		}
 		imgs = append(imgs, img)
 	}
-	sorts := map[string]sorter[*ImageRow]{"name": imageSorts["name"], "severity": imageSorts["severity"], "running": imageSorts["running"], "pushed": imageSorts["pushed"]}
-	page, lp, err := paginate(r.q, imgs, vulnImageColumns, sorts, "severity", true,
-		func(a, b *ImageRow) int { return cmp.Compare(a.Digest, b.Digest) }, []filterField{text, running})
+	page, lp, err := vulnImageList.page(r.q, imgs, []filterField{text, running})
 	if err != nil {
 		return nil, err
 	}

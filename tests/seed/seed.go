@@ -88,17 +88,29 @@ const (
 // Result says what was stored.
 type Result struct {
 	Digests   []string // every image, in the order made
-	Running   map[string][]string
-	XSSDigest string // the image with the planted tag and package (with XSS)
-	XSSAlert  string // the alert with the planted output (with XSS)
+	XSSDigest string   // the image with the planted tag and package (with XSS)
+	XSSAlert  string   // the alert with the planted output (with XSS)
 	Clusters  []string
 }
+
+// Describe is the Result Fill gives for o, without storing anything: for a
+// store seeded earlier with the same options.
+func Describe(o Options) Result {
+	o.defaults()
+	res := Result{Clusters: o.Clusters}
+	for i := range o.Images {
+		res.Digests = append(res.Digests, digestOf(i))
+	}
+	return res
+}
+
+func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", uint64(i+1)*0x9e3779b97f4a7c15) }
 
 // Fill stores the data and fails tb on any error.
 func Fill(tb testing.TB, st store.Store, o Options) Result {
 	tb.Helper()
 	o.defaults()
-	s := &seeder{st: st, o: o, rnd: rand.New(rand.NewPCG(o.Seed, 7)), root: testenv.Root(tb), res: Result{Running: map[string][]string{}, Clusters: o.Clusters}}
+	s := &seeder{st: st, o: o, rnd: rand.New(rand.NewPCG(o.Seed, 7)), root: testenv.Root(tb), res: Result{Clusters: o.Clusters}}
 	ctx := context.Background()
 	for _, step := range []struct {
 		name string
@@ -185,7 +197,7 @@ func (s *seeder) images(ctx context.Context) error {
 			registry = "fabrikam.azurecr.io"
 		}
 		os := oses[s.rnd.IntN(len(oses))]
-		digest := fmt.Sprintf("sha256:%064x", uint64(i+1)*0x9e3779b97f4a7c15)
+		digest := digestOf(i)
 		tag := fmt.Sprintf("%d.%d.%d", 1+i/len(repositories)/20, (i/len(repositories))%20, s.rnd.IntN(10))
 		pushed := o.Now.Add(-time.Duration(s.rnd.IntN(60*24*60)) * time.Minute).Truncate(time.Second)
 		img := model.Image{ID: digest, Digest: digest, Registry: registry, Repository: repo, Tags: []string{tag},

@@ -8,7 +8,6 @@ import (
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
-	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/seed"
@@ -25,14 +24,15 @@ func TestFill(t *testing.T) {
 	start := time.Now()
 	res := seed.Fill(t, st, seed.Options{Images: 60, Alerts: 400, XSS: true, Now: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)})
 	t.Logf("seeded in %s", time.Since(start))
-	count := func(c store.Container, q store.Query) int {
-		n := 0
-		if err := store.Each(t.Context(), st, c, q, func(map[string]any) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return n
+	images, findings := 0, 0
+	if err := vulnstore.EachImage(t.Context(), st, vulnstore.ImageFilter{}, func(img model.Image) error {
+		images++
+		fs, err := vulnstore.Findings(t.Context(), st, img.Digest)
+		findings += len(fs)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
-	images, findings := count(store.Images, store.Query{}), count(store.Findings, store.Query{})
 	alerts := 0
 	statuses := map[string]int{}
 	if err := detection.EachAlert(t.Context(), st, detection.AlertFilter{}, func(a model.Alert) error {
