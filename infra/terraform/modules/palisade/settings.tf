@@ -12,9 +12,13 @@
 locals {
   palisade_settings = {
     # Handler (shared/config/common.go).
-    PALISADE_LOG_LEVEL       = var.log_level
-    PALISADE_API_KEY         = var.api_key
-    PALISADE_CONSOLE_REFRESH = "30s"
+    PALISADE_LOG_LEVEL = var.log_level
+    PALISADE_API_KEY   = var.api_key
+    # The console's lists are rebuilt from the store at most this often
+    # while it is used; each rebuild reads every alert, image summary and
+    # posture result (request units in Cosmos DB), so Azure rebuilds less
+    # often than a local run. A triage shows at once regardless.
+    PALISADE_CONSOLE_REFRESH = "5m"
 
     # Store (shared/config/store.go): Cosmos DB with Entra ID, no key.
     COSMOS_ENDPOINT = azurerm_cosmosdb_account.this.endpoint
