@@ -29,7 +29,7 @@ var alertList = listing[*AlertRow]{columns: alertColumns, sorts: alertSorts, def
 	tie: func(a, b *AlertRow) int { return cmp.Compare(a.ID, b.ID) }}
 
 var alertColumns = []column{
-	{Label: "Alert", Key: "title"}, {Label: "Severity", Key: "severity", Numeric: true}, {Label: "Status", Key: "status"},
+	{Label: "Alert", Key: "title"}, {Label: "Severity", Key: "severity", Desc: true}, {Label: "Status", Key: "status"},
 	{Label: "Cluster", Key: "cluster"}, {Label: "Entity", Key: "entity"}, {Label: "Tactics"},
 	{Label: "Events", Key: "count", Numeric: true}, {Label: "First seen", Key: "first", Numeric: true},
 	{Label: "Last seen", Key: "last", Numeric: true},

@@ -3,7 +3,6 @@ package console
 import (
 	"cmp"
 	"slices"
-	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -96,7 +95,7 @@ func (c *Console) clusterPage(r *request) (*rendered, error) {
 	for _, h := range v.History[name] {
 		pts = append(pts, linePoint{h.At, h.Score.Score})
 	}
-	p.History = lines("Posture score over 30 days", []lineSeries{{Name: shortCluster(name), Class: "c0", Points: pts}}, v.At.Add(-30*24*time.Hour), v.At, 100, 460, 160)
+	p.History = lines("Posture score over the last 30 days", []lineSeries{{Name: shortCluster(name), Class: "c0", Points: pts}}, v.historyStart(), v.At, 100, 460, 160)
 	p.Running = v.runningRows(model.SeverityLow.Rank(), name)
 	p.MoreImages = max(0, len(p.Running)-clusterImages)
 	p.Running = p.Running[:min(clusterImages, len(p.Running))]

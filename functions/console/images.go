@@ -43,7 +43,7 @@ var imageList = listing[*ImageRow]{columns: imageColumns, sorts: imageSorts, def
 	tie: func(a, b *ImageRow) int { return cmp.Compare(a.Digest, b.Digest) }}
 
 var imageColumns = []column{
-	{Label: "Image", Key: "name"}, {Label: "Status", Key: "status"}, {Label: "Highest", Key: "severity", Numeric: true},
+	{Label: "Image", Key: "name"}, {Label: "Status", Key: "status"}, {Label: "Highest", Key: "severity", Desc: true},
 	{Label: "Critical", Key: "critical", Numeric: true}, {Label: "High", Key: "high", Numeric: true},
 	{Label: "Medium", Key: "medium", Numeric: true}, {Label: "Low", Key: "low", Numeric: true},
 	{Label: "Fixable", Key: "fixable", Numeric: true}, {Label: "KEV", Key: "kev", Numeric: true},
@@ -162,7 +162,7 @@ var findingList = listing[model.Finding]{columns: findingColumns, sorts: finding
 	tie: func(a, b model.Finding) int { return cmp.Compare(a.ID, b.ID) }}
 
 var findingColumns = []column{
-	{Label: "Vulnerability", Key: "vuln"}, {Label: "Severity", Key: "severity", Numeric: true}, {Label: "CVSS", Key: "cvss", Numeric: true},
+	{Label: "Vulnerability", Key: "vuln"}, {Label: "Severity", Key: "severity", Desc: true}, {Label: "CVSS", Key: "cvss", Numeric: true},
 	{Label: "Package", Key: "package"}, {Label: "Installed"}, {Label: "Fixed in", Key: "fixed"}, {Label: "KEV", Key: "kev", Numeric: true},
 	{Label: "Status", Key: "status"}, {Label: "First seen", Key: "first", Numeric: true},
 }

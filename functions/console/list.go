@@ -86,7 +86,8 @@ type filterField struct {
 type column struct {
 	Label   string
 	Key     string // sort key; "" when not sortable
-	Numeric bool
+	Numeric bool   // right-aligned, and sorted largest first when first clicked
+	Desc    bool   // sorted worst (largest) first when first clicked
 	SortURL string
 	Sorted  string // "asc", "desc" or ""
 }
@@ -188,7 +189,7 @@ func (l listing[T]) page(q *query, rows []T, filters []filterField) ([]T, listPa
 				if !desc {
 					dir = "desc"
 				}
-			} else if c.Numeric {
+			} else if c.Numeric || c.Desc {
 				dir = "desc"
 			}
 			c.SortURL = q.with("sort", c.Key, "dir", dir, "page", "")

@@ -229,8 +229,19 @@ func (v *View) alertChart(title string, step time.Duration, n int, format string
 			return t
 		}
 		slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(sum(b), sum(a)), cmp.Compare(a, b)) })
+		// Ten colours: the nine most frequent tactics, and the rest together.
 		for i, k := range names {
-			ss = append(ss, series{Name: k, Class: "c" + string(rune('0'+i%10)), Values: values[k]})
+			if i == 9 && len(names) > 10 {
+				rest := make([]int, n)
+				for _, k := range names[9:] {
+					for j, x := range values[k] {
+						rest[j] += x
+					}
+				}
+				ss = append(ss, series{Name: "Other tactics", Class: "c9", Values: rest})
+				break
+			}
+			ss = append(ss, series{Name: k, Class: "c" + string(rune('0'+i)), Values: values[k]})
 		}
 	} else {
 		for _, s := range alertSeverities {
@@ -259,11 +270,31 @@ func (v *View) postureRows() []postureRow {
 			pts = append(pts, linePoint{h.At, h.Score.Score})
 		}
 		r.Trend = lines("Score of "+shortCluster(name)+" over 30 days", []lineSeries{{Name: shortCluster(name), Class: "c0", Points: pts}},
-			v.At.Add(-30*24*time.Hour), v.At, 100, 220, 70)
+			v.historyStart(), v.At, 100, 220, 70)
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b postureRow) int { return cmp.Compare(a.Cluster, b.Cluster) })
 	return out
+}
+
+// historyStart is where score charts begin: the first run of the last 30
+// days, so that a few days of history fill the chart.
+func (v *View) historyStart() time.Time {
+	from := v.At
+	for _, h := range v.History {
+		for _, r := range h {
+			if r.At.Before(from) {
+				from = r.At
+			}
+		}
+	}
+	if limit := v.At.Add(-30 * 24 * time.Hour); from.Before(limit) {
+		return limit
+	}
+	if from.Equal(v.At) {
+		return v.At.Add(-24 * time.Hour)
+	}
+	return from
 }
 
 type overviewPage struct {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -43,7 +42,7 @@ var checkList = listing[checkRow]{columns: checkColumns, sorts: checkSorts, def:
 	}}
 
 var checkColumns = []column{
-	{Label: "Benchmark", Key: "family"}, {Label: "Recommendation", Key: "title"}, {Label: "Severity", Key: "severity", Numeric: true},
+	{Label: "Benchmark", Key: "family"}, {Label: "Recommendation", Key: "title"}, {Label: "Severity", Key: "severity", Desc: true},
 	{Label: "References"}, {Label: "Failing", Key: "failing", Numeric: true}, {Label: "Exempt", Key: "exempt", Numeric: true},
 	{Label: "Passing", Key: "pass", Numeric: true}, {Label: "Clusters failing", Key: "clusters", Numeric: true},
 }
@@ -74,7 +73,7 @@ func (c *Console) posture(r *request) (*rendered, error) {
 		}
 		ss = append(ss, lineSeries{Name: shortCluster(name), Class: "c" + string(rune('0'+i%10)), Points: pts})
 	}
-	p.History = lines("Posture score per cluster over 30 days", ss, v.At.Add(-30*24*time.Hour), v.At, 100, 460, 180)
+	p.History = lines("Posture score per cluster over the last 30 days", ss, v.historyStart(), v.At, 100, 460, 180)
 
 	var clusters, families []string
 	for _, c := range v.checks {

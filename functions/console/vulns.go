@@ -20,7 +20,7 @@ var vulnList = listing[*VulnRow]{columns: vulnColumns, sorts: vulnSorts, def: "i
 	tie: func(a, b *VulnRow) int { return cmp.Compare(a.ID, b.ID) }}
 
 var vulnColumns = []column{
-	{Label: "Vulnerability", Key: "id"}, {Label: "Severity", Key: "severity", Numeric: true},
+	{Label: "Vulnerability", Key: "id"}, {Label: "Severity", Key: "severity", Desc: true},
 	{Label: "Images", Key: "images", Numeric: true}, {Label: "Running", Key: "running", Numeric: true},
 	{Label: "Fix available", Key: "fixable", Numeric: true}, {Label: "KEV", Key: "kev", Numeric: true}, {Label: "Packages"},
 }
@@ -113,7 +113,7 @@ var vulnImageList = listing[*ImageRow]{columns: vulnImageColumns, def: "severity
 
 var vulnImageColumns = []column{
 	{Label: "Image", Key: "name"}, {Label: "Package"}, {Label: "Installed"}, {Label: "Fixed in"},
-	{Label: "Image highest", Key: "severity", Numeric: true}, {Label: "Running in", Key: "running", Numeric: true},
+	{Label: "Image highest", Key: "severity", Desc: true}, {Label: "Running in", Key: "running", Numeric: true},
 	{Label: "Pushed", Key: "pushed", Numeric: true},
 }
 

@@ -10,6 +10,7 @@ package seed
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -104,7 +105,9 @@ func Describe(o Options) Result {
 	return res
 }
 
-func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", uint64(i+1)*0x9e3779b97f4a7c15) }
+func digestOf(i int) string {
+	return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(fmt.Sprint("palisade seed image ", i))))
+}
 
 // Fill stores the data and fails tb on any error.
 func Fill(tb testing.TB, st store.Store, o Options) Result {
