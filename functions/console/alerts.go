@@ -69,26 +69,17 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	for i, cl := range v.alertClusters {
 		clusterOpts[i] = option{cl, shortCluster(cl)}
 	}
-	text := textFilter(r.q, "q", "Search", "title, entity, node or image")
-	fields := []filterField{text}
-	sel := func(name, label string, opts []option) string {
-		if err != nil {
-			return ""
-		}
-		var f filterField
-		f, err = selectFilter(r.q, name, label, opts)
-		fields = append(fields, f)
-		return f.Value
-	}
-	cluster := sel("cluster", "Cluster", clusterOpts)
-	severity := sel("severity", "Severity", alertSeverityOptions)
-	status := sel("status", "Status", alertStatusOptions)
-	typ := sel("type", "Type", options(v.alertTypes...))
-	tactic := sel("tactic", "Tactic", options(v.alertTactics...))
-	source := sel("source", "Source", options("runtime", "audit"))
-	since := sel("since", "Last seen", sinceOptions)
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "title, entity, node or image")
+	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	severity := f.choice("severity", "Severity", alertSeverityOptions)
+	status := f.choice("status", "Status", alertStatusOptions)
+	typ := f.choice("type", "Type", options(v.alertTypes...))
+	tactic := f.choice("tactic", "Tactic", options(v.alertTactics...))
+	source := f.choice("source", "Source", options("runtime", "audit"))
+	since := f.choice("since", "Last seen", sinceOptions)
+	if f.err != nil {
+		return nil, f.err
 	}
 	var after time.Time
 	if d, ok := sinceDurations[since]; ok {
@@ -98,12 +89,12 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	for _, a := range v.Alerts {
 		if (cluster != "" && a.Cluster != cluster) || (severity != "" && !strings.EqualFold(string(a.Severity), severity)) || !matchStatus(status, a.Status) || (typ != "" && a.Type != typ) ||
 			(tactic != "" && !slices.Contains(a.Tactics, tactic)) || (source != "" && a.Source != source) || a.LastSeen.Before(after) ||
-			(text.Value != "" && !contains(a.Title+" "+a.Entity+" "+a.Node+" "+a.Image+" "+a.RefType, text.Value)) {
+			(search != "" && !contains(a.Title+" "+a.Entity+" "+a.Node+" "+a.Image+" "+a.RefType, search)) {
 			continue
 		}
 		rows = append(rows, a)
 	}
-	page, lp, err := alertList.page(r.q, rows, fields)
+	page, lp, err := alertList.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +201,8 @@ const principalHeader = "X-MS-CLIENT-PRINCIPAL-NAME"
 // PATCH /api/alerts/{id}), sends the alert to Sentinel, and goes back to
 // the alert (post, redirect, get).
 func (c *Console) triage(r *request) (*rendered, error) {
-	r.Body = http.MaxBytesReader(r.w, r.Body, 16<<10)
-	if !c.auth.checkPost(r.Request) {
-		return nil, errForbidden
+	if err := c.posted(r); err != nil {
+		return nil, err
 	}
 	id := r.PathValue("id")
 	req := detection.TriageRequest{ID: id, Status: r.PostFormValue("status"), Comment: strings.TrimSpace(r.PostFormValue("comment")),

@@ -159,7 +159,7 @@ type loginPage struct {
 
 // loginForm shows the login form (or goes on when there is no key).
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
-	req := &request{Request: r, q: newQuery(r.URL.Path, r.URL), w: w, csrf: c.auth.csrfToken(w, r)}
+	req := c.newRequest(w, r)
 	next := safeNext(r.URL.Query().Get("next"))
 	if !c.auth.enabled() || c.auth.authorized(r) {
 		http.Redirect(w, r, withKept(next, req.q), http.StatusSeeOther)
@@ -170,10 +170,9 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 
 // login checks the key and starts a session.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	req := &request{Request: r, q: newQuery(r.URL.Path, r.URL), w: w, csrf: c.auth.csrfToken(w, r)}
-	if !c.auth.checkPost(r) {
-		c.writeError(w, req, errForbidden)
+	req := c.newRequest(w, r)
+	if err := c.posted(req); err != nil {
+		c.writeError(w, req, err)
 		return
 	}
 	next := safeNext(r.PostFormValue("next"))
@@ -192,14 +191,26 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 
 // logout ends the session.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	req := &request{Request: r, q: newQuery(r.URL.Path, r.URL), w: w, csrf: c.auth.csrfToken(w, r)}
-	if !c.auth.checkPost(r) {
-		c.writeError(w, req, errForbidden)
+	req := c.newRequest(w, r)
+	if err := c.posted(req); err != nil {
+		c.writeError(w, req, err)
 		return
 	}
 	http.SetCookie(w, cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, req.q.link(Base+"/login"), http.StatusSeeOther)
+}
+
+// maxForm bounds a form's body.
+const maxForm = 16 << 10
+
+// posted reads a form POST of at most maxForm bytes and checks its CSRF
+// token and origin; errForbidden when the check fails.
+func (c *Console) posted(r *request) error {
+	r.Body = http.MaxBytesReader(r.w, r.Body, maxForm)
+	if !c.auth.checkPost(r.Request) {
+		return errForbidden
+	}
+	return nil
 }
 
 // withKept adds the kept parameters (the host's key) to a console path.

@@ -40,14 +40,15 @@ func (c *Console) clusters(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	text := textFilter(r.q, "q", "Search", "cluster name or id")
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "cluster name or id")
 	var rows []*ClusterRow
 	for _, cl := range v.Clusters {
-		if contains(cl.Name, text.Value) {
+		if contains(cl.Name, search) {
 			rows = append(rows, cl)
 		}
 	}
-	page, lp, err := clusterList.page(r.q, rows, []filterField{text})
+	page, lp, err := clusterList.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +92,7 @@ func (c *Console) clusterPage(r *request) (*rendered, error) {
 		}
 		slices.SortFunc(p.Families, func(a, b familyScore) int { return cmp.Compare(a.Family, b.Family) })
 	}
-	var pts []linePoint
-	for _, h := range v.History[name] {
-		pts = append(pts, linePoint{h.At, h.Score.Score})
-	}
-	p.History = lines("Posture score over the last 30 days", []lineSeries{{Name: shortCluster(name), Class: "c0", Points: pts}}, v.historyStart(), v.At, 100, 460, 160)
+	p.History = lines("Posture score over the last 30 days", []lineSeries{v.scoreSeries(name, 0)}, v.historyStart(), v.At, 100, 460, 160)
 	p.Running = v.runningRows(model.SeverityLow.Rank(), name)
 	p.MoreImages = max(0, len(p.Running)-clusterImages)
 	p.Running = p.Running[:min(clusterImages, len(p.Running))]

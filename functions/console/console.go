@@ -215,7 +215,7 @@ func (c *Console) page(h pageFunc) http.Handler {
 			http.Redirect(w, r, q.link(Base+"/login", "next", r.URL.Path+queryWithout(r, "code")), http.StatusSeeOther)
 			return
 		}
-		req := &request{Request: r, q: q, w: w, csrf: c.auth.csrfToken(w, r)}
+		req := c.newRequest(w, r)
 		out, err := h(req)
 		if err != nil {
 			c.writeError(w, req, err)
@@ -227,6 +227,12 @@ func (c *Console) page(h pageFunc) http.Handler {
 		}
 		c.render(w, req, out)
 	})
+}
+
+// newRequest makes the request of a page: its URL state and its CSRF
+// token (setting the token's cookie when the browser has none).
+func (c *Console) newRequest(w http.ResponseWriter, r *http.Request) *request {
+	return &request{Request: r, q: newQuery(r.URL.Path, r.URL), w: w, csrf: c.auth.csrfToken(w, r)}
 }
 
 // queryWithout is the request's query without one parameter, with its "?".

@@ -86,26 +86,17 @@ func (c *Console) images(r *request) (*rendered, error) {
 	for _, b := range highestBuckets {
 		highestOpts = append(highestOpts, option{b.key, b.label})
 	}
-	text := textFilter(r.q, "q", "Search", "repository, tag or digest")
-	fields := []filterField{text}
-	sel := func(name, label string, opts []option) string {
-		if err != nil {
-			return ""
-		}
-		var f filterField
-		f, err = selectFilter(r.q, name, label, opts)
-		fields = append(fields, f)
-		return f.Value
-	}
-	registry := sel("registry", "Registry", options(registries...))
-	status := sel("status", "Status", options(model.ImageActive, model.ImageDeleted, model.ImageUnsupported, model.ImageFailed))
-	severity := sel("severity", "Severity", severityOptions)
-	high := sel("highest", "Highest", highestOpts)
-	running := sel("running", "Running", yesNo)
-	fixable := sel("fixable", "Fix available", yesNo)
-	kev := sel("kev", "Known exploited", yesNo)
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "repository, tag or digest")
+	registry := f.choice("registry", "Registry", options(registries...))
+	status := f.choice("status", "Status", options(model.ImageActive, model.ImageDeleted, model.ImageUnsupported, model.ImageFailed))
+	severity := f.choice("severity", "Severity", severityOptions)
+	high := f.choice("highest", "Highest", highestOpts)
+	running := f.choice("running", "Running", yesNo)
+	fixable := f.choice("fixable", "Fix available", yesNo)
+	kev := f.choice("kev", "Known exploited", yesNo)
+	if f.err != nil {
+		return nil, f.err
 	}
 	rank := minRank(severity)
 	var rows []*ImageRow
@@ -115,12 +106,12 @@ func (c *Console) images(r *request) (*rendered, error) {
 			!matchYesNo(fixable, img.Fixable > 0) || !matchYesNo(kev, img.KEV > 0) {
 			continue
 		}
-		if text.Value != "" && !contains(img.Registry+"/"+img.Repository+" "+strings.Join(img.Tags, " ")+" "+img.Digest, text.Value) {
+		if search != "" && !contains(img.Registry+"/"+img.Repository+" "+strings.Join(img.Tags, " ")+" "+img.Digest, search) {
 			continue
 		}
 		rows = append(rows, img)
 	}
-	page, lp, err := imageList.page(r.q, rows, fields)
+	page, lp, err := imageList.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -254,33 +245,29 @@ func (c *Console) image(r *request) (*rendered, error) {
 }
 
 func (p *imagePage) findings(q *query, all []model.Finding) error {
-	text := textFilter(q, "q", "Search", "vulnerability or package")
-	status, err := selectFilter(q, "status", "Status", []option{{"open", "open"}, {"resolved", "resolved"}, {"all", "all"}})
-	if err != nil {
-		return err
+	f := &form{q: q}
+	search := f.text("q", "Search", "vulnerability or package")
+	status := f.choice("status", "Status", []option{{"open", "open"}, {"resolved", "resolved"}, {"all", "all"}})
+	// Open findings unless asked otherwise, so no "any": all is explicit.
+	if status == "" {
+		status = model.FindingOpen
 	}
-	if status.Value == "" {
-		status.Value = "open"
+	f.fields[1].Value, f.fields[1].Options = status, f.fields[1].Options[1:]
+	rank := minRank(f.choice("severity", "Severity", severityOptions))
+	fixable := f.choice("fixable", "Fix available", yesNo)
+	if f.err != nil {
+		return f.err
 	}
-	status.Options = status.Options[1:] // no "any": all is explicit
-	sev, err := selectFilter(q, "severity", "Severity", severityOptions)
-	if err != nil {
-		return err
-	}
-	fixable, err := selectFilter(q, "fixable", "Fix available", yesNo)
-	if err != nil {
-		return err
-	}
-	rank := minRank(sev.Value)
 	var rows []model.Finding
-	for _, f := range all {
-		if (status.Value != "all" && f.Status != status.Value) || f.SeverityRank < rank || !matchYesNo(fixable.Value, f.FixedVersion != "") ||
-			!contains(f.VulnID+" "+f.PkgName+" "+strings.Join(f.Aliases, " "), text.Value) {
+	for _, x := range all {
+		if (status != "all" && x.Status != status) || x.SeverityRank < rank || !matchYesNo(fixable, x.FixedVersion != "") ||
+			(search != "" && !contains(x.VulnID+" "+x.PkgName+" "+strings.Join(x.Aliases, " "), search)) {
 			continue
 		}
-		rows = append(rows, f)
+		rows = append(rows, x)
 	}
-	p.Findings, p.List, err = findingList.page(q, rows, []filterField{text, status, sev, fixable})
+	var err error
+	p.Findings, p.List, err = findingList.page(q, rows, f.fields)
 	return err
 }
 
@@ -300,23 +287,21 @@ func (c *Console) packages(r *request, p *imagePage, open map[string]int) error 
 		}
 	}
 	slices.Sort(types)
-	text := textFilter(r.q, "q", "Search", "package name")
-	typ, err := selectFilter(r.q, "type", "Type", options(types...))
-	if err != nil {
-		return err
-	}
-	vulnerable, err := selectFilter(r.q, "vulnerable", "With findings", yesNo)
-	if err != nil {
-		return err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "package name")
+	typ := f.choice("type", "Type", options(types...))
+	vulnerable := f.choice("vulnerable", "With findings", yesNo)
+	if f.err != nil {
+		return f.err
 	}
 	var rows []packageRow
 	for _, pk := range all {
-		if (typ.Value != "" && pk.Type != typ.Value) || !contains(pk.Name, text.Value) || !matchYesNo(vulnerable.Value, pk.Vulns > 0) {
+		if (typ != "" && pk.Type != typ) || !contains(pk.Name, search) || !matchYesNo(vulnerable, pk.Vulns > 0) {
 			continue
 		}
 		rows = append(rows, pk)
 	}
-	p.Packages, p.List, err = packageList.page(r.q, rows, []filterField{text, typ, vulnerable})
+	p.Packages, p.List, err = packageList.page(r.q, rows, f.fields)
 	return err
 }
 

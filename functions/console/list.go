@@ -219,6 +219,31 @@ func (l listing[T]) sort(rows []T, key string, desc bool) {
 	})
 }
 
+// form reads a list's filters from the query, in the order the page shows
+// them, keeping the first value that is not one of a filter's options.
+type form struct {
+	q      *query
+	fields []filterField
+	err    error
+}
+
+// text adds a free-text filter and returns its value.
+func (f *form) text(name, label, placeholder string) string {
+	ff := textFilter(f.q, name, label, placeholder)
+	f.fields = append(f.fields, ff)
+	return ff.Value
+}
+
+// choice adds a select filter and returns its value ("" for any).
+func (f *form) choice(name, label string, opts []option) string {
+	ff, err := selectFilter(f.q, name, label, opts)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	f.fields = append(f.fields, ff)
+	return ff.Value
+}
+
 // selectFilter reads a select filter's value, which must be one of its
 // options ("" for any).
 func selectFilter(q *query, name, label string, opts []option) (filterField, error) {

@@ -265,12 +265,7 @@ func (v *View) postureRows() []postureRow {
 			r.Families = append(r.Families, familyScore{fam, s})
 		}
 		slices.SortFunc(r.Families, func(a, b familyScore) int { return cmp.Compare(a.Family, b.Family) })
-		var pts []linePoint
-		for _, h := range v.History[name] {
-			pts = append(pts, linePoint{h.At, h.Score.Score})
-		}
-		r.Trend = lines("Score of "+shortCluster(name)+" over 30 days", []lineSeries{{Name: shortCluster(name), Class: "c0", Points: pts}},
-			v.historyStart(), v.At, 100, 220, 70)
+		r.Trend = lines("Score of "+shortCluster(name)+" over 30 days", []lineSeries{v.scoreSeries(name, 0)}, v.historyStart(), v.At, 100, 220, 70)
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b postureRow) int { return cmp.Compare(a.Cluster, b.Cluster) })
@@ -295,6 +290,15 @@ func (v *View) historyStart() time.Time {
 		return v.At.Add(-24 * time.Hour)
 	}
 	return from
+}
+
+// scoreSeries is a cluster's score history as the i-th line of a chart.
+func (v *View) scoreSeries(cluster string, i int) lineSeries {
+	s := lineSeries{Name: shortCluster(cluster), Class: "c" + string(rune('0'+i%10))}
+	for _, h := range v.History[cluster] {
+		s.Points = append(s.Points, linePoint{h.At, h.Score.Score})
+	}
+	return s
 }
 
 type overviewPage struct {

@@ -67,11 +67,7 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	p := &posturePage{base: c.base(r, "posture", "Posture"), Scores: v.overview().Posture}
 	var ss []lineSeries
 	for i, name := range sortedKeys(v.History) {
-		var pts []linePoint
-		for _, h := range v.History[name] {
-			pts = append(pts, linePoint{h.At, h.Score.Score})
-		}
-		ss = append(ss, lineSeries{Name: shortCluster(name), Class: "c" + string(rune('0'+i%10)), Points: pts})
+		ss = append(ss, v.scoreSeries(name, i))
 	}
 	p.History = lines("Posture score per cluster over the last 30 days", ss, v.historyStart(), v.At, 100, 460, 180)
 
@@ -86,23 +82,14 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	for i, cl := range clusters {
 		clusterOpts[i] = option{cl, shortCluster(cl)}
 	}
-	text := textFilter(r.q, "q", "Search", "recommendation or check id")
-	fields := []filterField{text}
-	sel := func(name, label string, opts []option) string {
-		if err != nil {
-			return ""
-		}
-		var f filterField
-		f, err = selectFilter(r.q, name, label, opts)
-		fields = append(fields, f)
-		return f.Value
-	}
-	cluster := sel("cluster", "Cluster", clusterOpts)
-	fam := sel("benchmark", "Benchmark", options(families...))
-	severity := sel("severity", "Severity", severityOptions)
-	state := sel("state", "Showing", []option{{"failing", "failing only"}})
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "recommendation or check id")
+	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	fam := f.choice("benchmark", "Benchmark", options(families...))
+	severity := f.choice("severity", "Severity", severityOptions)
+	state := f.choice("state", "Showing", []option{{"failing", "failing only"}})
+	if f.err != nil {
+		return nil, f.err
 	}
 	rank := minRank(severity)
 	rows := map[[2]string]*checkRow{}
@@ -110,7 +97,7 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	var list []*checkRow
 	for _, c := range v.checks {
 		if (cluster != "" && c.cluster != cluster) || (fam != "" && c.Family != fam) || c.Severity.Rank() < rank ||
-			(text.Value != "" && !contains(c.Title+" "+c.CheckID, text.Value)) {
+			(search != "" && !contains(c.Title+" "+c.CheckID, search)) {
 			continue
 		}
 		k := [2]string{c.Family, c.CheckID}
@@ -134,7 +121,7 @@ func (c *Console) posture(r *request) (*rendered, error) {
 		}
 		flat = append(flat, *row)
 	}
-	p.Rows, p.List, err = checkList.page(r.q, flat, fields)
+	p.Rows, p.List, err = checkList.page(r.q, flat, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -207,24 +194,21 @@ func (c *Console) check(r *request) (*rendered, error) {
 	for i, cl := range clusters {
 		clusterOpts[i] = option{cl, shortCluster(cl)}
 	}
-	text := textFilter(r.q, "q", "Search", "resource or namespace")
-	cluster, err := selectFilter(r.q, "cluster", "Cluster", clusterOpts)
-	if err != nil {
-		return nil, err
-	}
-	status, err := selectFilter(r.q, "status", "Status", options(model.PostureFail, model.PostureExempt, model.PosturePass, model.PostureError))
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "resource or namespace")
+	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	status := f.choice("status", "Status", options(model.PostureFail, model.PostureExempt, model.PosturePass, model.PostureError))
+	if f.err != nil {
+		return nil, f.err
 	}
 	var rows []*model.PostureResult
 	for _, res := range all {
-		if (cluster.Value != "" && res.Cluster != cluster.Value) || (status.Value != "" && res.Status != status.Value) ||
-			!contains(res.Resource+" "+res.Namespace, text.Value) {
+		if (cluster != "" && res.Cluster != cluster) || (status != "" && res.Status != status) || !contains(res.Resource+" "+res.Namespace, search) {
 			continue
 		}
 		rows = append(rows, res)
 	}
-	p.Rows, p.List, err = listing[*model.PostureResult]{columns: resultColumns, sorts: resultSorts, def: "status", tie: resultTie}.page(r.q, rows, []filterField{text, cluster, status})
+	p.Rows, p.List, err = listing[*model.PostureResult]{columns: resultColumns, sorts: resultSorts, def: "status", tie: resultTie}.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -247,14 +231,15 @@ func (c *Console) exemptions(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	text := textFilter(r.q, "q", "Search", "check, resource or reason")
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "check, resource or reason")
 	var rows []*model.PostureResult
 	for _, res := range v.Results {
-		if res.Status == model.PostureExempt && contains(res.CheckID+" "+res.Title+" "+res.Resource+" "+res.ExemptReason, text.Value) {
+		if res.Status == model.PostureExempt && contains(res.CheckID+" "+res.Title+" "+res.Resource+" "+res.ExemptReason, search) {
 			rows = append(rows, res)
 		}
 	}
-	page, lp, err := listing[*model.PostureResult]{columns: exemptionColumns, sorts: resultSorts, def: "until", tie: resultTie}.page(r.q, rows, []filterField{text})
+	page, lp, err := listing[*model.PostureResult]{columns: exemptionColumns, sorts: resultSorts, def: "until", tie: resultTie}.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -296,21 +281,22 @@ func (c *Console) remediations(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	text := textFilter(r.q, "q", "Search", "check or resource")
-	out, err := selectFilter(r.q, "outcome", "Outcome", options("applied", "dry run", "failed"))
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "check or resource")
+	out := f.choice("outcome", "Outcome", options("applied", "dry run", "failed"))
+	if f.err != nil {
+		return nil, f.err
 	}
 	var rows []model.Remediation
 	for _, rm := range v.Remediations {
-		if (out.Value == "" || outcome(rm) == out.Value) && contains(rm.CheckID+" "+rm.Resource, text.Value) {
+		if (out == "" || outcome(rm) == out) && contains(rm.CheckID+" "+rm.Resource, search) {
 			rows = append(rows, rm)
 		}
 	}
 	page, lp, err := listing[model.Remediation]{columns: remediationColumns, sorts: remediationSorts, def: "at", defDesc: true,
 		tie: func(a, b model.Remediation) int {
 			return cmp.Or(cmp.Compare(a.ResultID, b.ResultID), a.At.Compare(b.At))
-		}}.page(r.q, rows, []filterField{text, out})
+		}}.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}

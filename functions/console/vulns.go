@@ -43,34 +43,25 @@ func (c *Console) vulns(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	text := textFilter(r.q, "q", "Search", "vulnerability id or package")
-	fields := []filterField{text}
-	sel := func(name, label string, opts []option) string {
-		if err != nil {
-			return ""
-		}
-		var f filterField
-		f, err = selectFilter(r.q, name, label, opts)
-		fields = append(fields, f)
-		return f.Value
-	}
-	severity := sel("severity", "Severity", severityOptions)
-	fixable := sel("fixable", "Fix available", yesNo)
-	kev := sel("kev", "Known exploited", yesNo)
-	running := sel("running", "Running", yesNo)
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "vulnerability id or package")
+	severity := f.choice("severity", "Severity", severityOptions)
+	fixable := f.choice("fixable", "Fix available", yesNo)
+	kev := f.choice("kev", "Known exploited", yesNo)
+	running := f.choice("running", "Running", yesNo)
+	if f.err != nil {
+		return nil, f.err
 	}
 	rank := minRank(severity)
 	var rows []*VulnRow
 	for _, row := range v.Vulns {
 		if row.Rank < rank || !matchYesNo(fixable, row.Fixable) || !matchYesNo(kev, row.KEV) || !matchYesNo(running, row.Running > 0) ||
-			!contains(row.ID+" "+strings.Join(row.Packages, " "), text.Value) {
+			(search != "" && !contains(row.ID+" "+strings.Join(row.Packages, " "), search)) {
 			continue
 		}
 		rows = append(rows, row)
 	}
-	page, lp, err := vulnList.page(r.q, rows, fields)
+	page, lp, err := vulnList.page(r.q, rows, f.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -128,20 +119,21 @@ func (c *Console) vuln(r *request) (*rendered, error) {
 		return nil, notFound("The vulnerability " + id + " (open in an image)")
 	}
 	p := &vulnPage{base: c.base(r, "vulns", id), ID: id, Row: row}
-	text := textFilter(r.q, "q", "Search", "repository or tag")
-	running, err := selectFilter(r.q, "running", "Running", yesNo)
-	if err != nil {
-		return nil, err
+	f := &form{q: r.q}
+	search := f.text("q", "Search", "repository or tag")
+	running := f.choice("running", "Running", yesNo)
+	if f.err != nil {
+		return nil, f.err
 	}
 	var imgs []*ImageRow
 	for _, d := range row.Digests {
 		img := v.Image(d)
-		if img == nil || !matchYesNo(running.Value, len(img.Clusters) > 0) || !contains(img.Name()+" "+strings.Join(img.Tags, " "), text.Value) {
+		if img == nil || !matchYesNo(running, len(img.Clusters) > 0) || !contains(img.Name()+" "+strings.Join(img.Tags, " "), search) {
 			continue
 		}
 		imgs = append(imgs, img)
 	}
-	page, lp, err := vulnImageList.page(r.q, imgs, []filterField{text, running})
+	page, lp, err := vulnImageList.page(r.q, imgs, f.fields)
 	if err != nil {
 		return nil, err
 	}

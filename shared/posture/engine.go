@@ -265,17 +265,7 @@ func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime
 }
 
 // weight of a severity in the score.
-func weight(s model.Severity) float64 {
-	switch s {
-	case model.SeverityCritical:
-		return 4
-	case model.SeverityHigh:
-		return 3
-	case model.SeverityMedium:
-		return 2
-	}
-	return 1
-}
+func weight(s model.Severity) float64 { return float64(model.ScoreWeight(s)) }
 
 // Score computes the score of results overall and per benchmark family
 // (the first word of each benchmark reference: CIS-Kubernetes, CIS-AKS,

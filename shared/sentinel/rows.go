@@ -120,7 +120,7 @@ type PostureRow struct {
 // NewPostureRow maps a result to its row.
 func NewPostureRow(r model.PostureResult) PostureRow {
 	row := PostureRow{TimeGenerated: r.EvaluatedAt.UTC(), ResultId: r.ID, Cluster: r.Cluster, CheckId: r.CheckID, Title: r.Title,
-		Severity: string(r.Severity), Weight: weight(r.Severity), Benchmarks: r.Benchmarks, Families: []string{}, Resource: r.Resource,
+		Severity: string(r.Severity), Weight: model.ScoreWeight(r.Severity), Benchmarks: r.Benchmarks, Families: []string{}, Resource: r.Resource,
 		Namespace: r.Namespace, Status: r.Status, Message: r.Message, Remediation: r.Remediation, ExemptReason: r.ExemptReason,
 		ExemptUntil: r.ExemptUntil, FirstFailed: r.FirstFailed}
 	if row.Benchmarks == nil {
@@ -133,17 +133,4 @@ func NewPostureRow(r model.PostureResult) PostureRow {
 		}
 	}
 	return row
-}
-
-// weight is the severity's weight in the posture score (posture.Score).
-func weight(s model.Severity) int {
-	switch s {
-	case model.SeverityCritical:
-		return 4
-	case model.SeverityHigh:
-		return 3
-	case model.SeverityMedium:
-		return 2
-	}
-	return 1
 }
