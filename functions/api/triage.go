@@ -46,16 +46,11 @@ func (a *API) triage(r *request) (any, error) {
 			return nil, &Error{Status: http.StatusUnsupportedMediaType, Message: "send the change as application/json"}
 		}
 	}
-	var b triageBody
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxTriageBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return nil, badRequest(`body must be {"status": "active|resolved|dismissed", "comment": "...", "by": "..."}: ` + err.Error())
+	req, err := decodeTriage(io.LimitReader(r.Body, maxTriageBody), r.Header.Get(PrincipalHeader))
+	if err != nil {
+		return nil, err
 	}
-	if p := strings.TrimSpace(r.Header.Get(PrincipalHeader)); p != "" {
-		b.By = p
-	}
-	req := detection.TriageRequest{Cluster: r.param("cluster"), ID: r.PathValue("id"), Status: b.Status, Comment: b.Comment, By: b.By}
+	req.Cluster, req.ID = r.param("cluster"), r.PathValue("id")
 	al, _, err := detection.Triage(r.Context(), a.st, req, a.now())
 	if err != nil {
 		return nil, triageError(err)
@@ -66,6 +61,24 @@ func (a *API) triage(r *request) (any, error) {
 		}
 	}
 	return al, nil
+}
+
+// decodeTriage reads a PATCH body: one JSON object with no field but
+// status, comment and by. principal, when set, is who made the change.
+func decodeTriage(body io.Reader, principal string) (detection.TriageRequest, error) {
+	var b triageBody
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return detection.TriageRequest{}, badRequest(`body must be {"status": "active|resolved|dismissed", "comment": "...", "by": "..."}: ` + err.Error())
+	}
+	if dec.More() {
+		return detection.TriageRequest{}, badRequest("body must be one JSON object")
+	}
+	if p := strings.TrimSpace(principal); p != "" {
+		b.By = p
+	}
+	return detection.TriageRequest{Status: b.Status, Comment: b.Comment, By: b.By}, nil
 }
 
 // triageError maps detection.Triage's errors onto answers: the caller's
