@@ -65,13 +65,9 @@ func (c *Console) alerts(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	clusterOpts := make([]option, len(v.alertClusters))
-	for i, cl := range v.alertClusters {
-		clusterOpts[i] = option{cl, shortCluster(cl)}
-	}
 	f := &form{q: r.q}
 	search := f.text("q", "Search", "title, entity, node or image")
-	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	cluster := f.choice("cluster", "Cluster", clusterOptions(v.alertClusters))
 	severity := f.choice("severity", "Severity", alertSeverityOptions)
 	status := f.choice("status", "Status", alertStatusOptions)
 	typ := f.choice("type", "Type", options(v.alertTypes...))

@@ -264,6 +264,16 @@ func contains(s, sub string) bool {
 	return sub == "" || strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
+// clusterOptions makes select options of clusters, labelled with their
+// short names.
+func clusterOptions(clusters []string) []option {
+	out := make([]option, len(clusters))
+	for i, cl := range clusters {
+		out[i] = option{cl, shortCluster(cl)}
+	}
+	return out
+}
+
 // options makes select options of values, each its own label.
 func options(values ...string) []option {
 	out := make([]option, len(values))

@@ -78,13 +78,9 @@ func (c *Console) posture(r *request) (*rendered, error) {
 	}
 	slices.Sort(clusters)
 	slices.Sort(families)
-	clusterOpts := make([]option, len(clusters))
-	for i, cl := range clusters {
-		clusterOpts[i] = option{cl, shortCluster(cl)}
-	}
 	f := &form{q: r.q}
 	search := f.text("q", "Search", "recommendation or check id")
-	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	cluster := f.choice("cluster", "Cluster", clusterOptions(clusters))
 	fam := f.choice("benchmark", "Benchmark", options(families...))
 	severity := f.choice("severity", "Severity", severityOptions)
 	state := f.choice("state", "Showing", []option{{"failing", "failing only"}})
@@ -190,13 +186,9 @@ func (c *Console) check(r *request) (*rendered, error) {
 	}
 	p.base.Title = p.Title
 	slices.Sort(clusters)
-	clusterOpts := make([]option, len(clusters))
-	for i, cl := range clusters {
-		clusterOpts[i] = option{cl, shortCluster(cl)}
-	}
 	f := &form{q: r.q}
 	search := f.text("q", "Search", "resource or namespace")
-	cluster := f.choice("cluster", "Cluster", clusterOpts)
+	cluster := f.choice("cluster", "Cluster", clusterOptions(clusters))
 	status := f.choice("status", "Status", options(model.PostureFail, model.PostureExempt, model.PosturePass, model.PostureError))
 	if f.err != nil {
 		return nil, f.err
