@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,5 +64,16 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		if code != 2 || !strings.Contains(errb.String(), "PALISADE_ALERT_WINDOW") || strings.Contains(errb.String(), "usage:") {
 			t.Errorf("palisade %s: exit %d, stderr %q; want 2 naming the setting", verb, code, errb.String())
 		}
+	}
+}
+
+// TestBadThreatListExitsTwo: a threat-intelligence file that cannot be
+// read stops serve with exit code 2, naming the setting.
+func TestBadThreatListExitsTwo(t *testing.T) {
+	t.Setenv("PALISADE_STORE_PATH", filepath.Join(t.TempDir(), "palisade.db"))
+	t.Setenv("PALISADE_TI_LIST", filepath.Join(t.TempDir(), "missing.txt"))
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"serve"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "PALISADE_TI_LIST") {
+		t.Errorf("palisade serve: exit %d, stderr %q; want 2 naming the setting", code, errb.String())
 	}
 }

@@ -22,10 +22,12 @@ import (
 	"github.com/palisade-sec/palisade/functions/rescanimages"
 	"github.com/palisade-sec/palisade/functions/scanimage"
 	"github.com/palisade-sec/palisade/functions/settings"
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
@@ -87,8 +89,8 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 
 // newHandler registers every function on a custom-handler server, mapping
 // the settings onto each one's Options. The scanner opens its vulnerability
-// DB in the background, so the handler answers the host's readiness probe
-// at once.
+// DB (and fetches the Windows advisory data when none is stored) in the
+// background, so the handler answers the host's readiness probe at once.
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	// One Logs Ingestion client for every stream; nil interfaces when
@@ -131,7 +133,15 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		return nil, err
 	}
 	srv.Handle(detectruntime.Name, dr.Handle)
-	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
+	ao, err := settings.Audit(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	rules, err := audit.New(ao)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	aa, err := analyzeaudit.New(e.store, pub, analyzeaudit.Options{Detection: settings.Detection(d), Rules: rules, Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now})
 	if err != nil {
 		return nil, err
 	}
@@ -145,18 +155,34 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 			e.log.Warn().Err(err).Msg("no Entra ID credential: *.azurecr.io pulls will fail")
 		}
 	}
-	sc := scanner.NewLazy(settings.Scanner(e.cfg.Scan, cred, e.log))
+	scanOpts := settings.Scanner(e.cfg.Scan, cred, e.log)
+	// The Windows advisory data lives in the state container, so every
+	// instance matches against what the DB lifecycle (rescanimages) stored.
+	msrcOpts := settings.MSRC(e.cfg.MSRC)
+	msrcOpts.Now = e.now
+	scanOpts.Windows = msrc.NewSource(msrc.StateStore{St: e.store, Now: e.now}, msrcOpts)
+	sc := scanner.NewLazy(scanOpts)
 	e.closers = append(e.closers, sc.Close)
 	go func() {
-		if _, err := sc.Get(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+		s, err := sc.Get(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error().Err(err).Msg("vulnerability DB not ready; scans will try again")
+			}
+			return
 		}
+		// Scans never wait for MSRC: the Windows advisory data is fetched
+		// here when none is stored (a first start), then kept current by
+		// rescanimages; Windows images scanned before it arrives are
+		// unsupported until the next rescan matches them.
+		s.PrepareWindows(ctx)
 	}()
 	events, err := scanEvents(e)
 	if err != nil {
 		return nil, err
 	}
-	// One scanner for both: the process can only have one DB open.
+	// One scanner for both: the process can only have one DB open, and one
+	// Windows advisory source.
 	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Summaries: summaries, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{

@@ -108,7 +108,8 @@ func (s *sensor) postStatus(t testing.TB, body []byte) int {
 	return resp.StatusCode
 }
 
-// metrics scrapes /metrics into "name{labels}" → value.
+// metrics scrapes /metrics into "name{labels}" → value, labels in the
+// order the exposition writes them (sorted by name).
 func (s *sensor) metrics(t testing.TB) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + s.cfg.OpsAddr + "/metrics")
@@ -349,7 +350,7 @@ func TestOverflowDropsExactlyTheLowestPriorityAndShutdownFlushes(t *testing.T) {
 		}
 	}
 	m := s.metrics(t)
-	if got := m[`palisade_sensor_events_dropped_total{reason="buffer_full",priority="Debug"}`]; got != 60 {
+	if got := m[`palisade_sensor_events_dropped_total{priority="Debug",reason="buffer_full"}`]; got != 60 {
 		t.Errorf("dropped Debug %v, want 60", got)
 	}
 	for k, v := range m {

@@ -21,15 +21,20 @@ const Name = "analyzeaudit"
 
 // Function handles analyzeaudit invocations.
 type Function struct {
-	det  *detection.Detector
-	pipe *detection.Pipeline
-	now  func() time.Time
+	det   *detection.Detector
+	rules audit.Analyzer
+	pipe  *detection.Pipeline
+	now   func() time.Time
 }
 
 // Options are the function's settings.
 type Options struct {
 	// Detection configures the alert folding (window, burst thresholds).
 	Detection detection.Options
+	// Rules are the audit rules as configured (audit.New: threat
+	// intelligence, sensitive ports and names); the zero value has the
+	// built-in lists and no threat intelligence.
+	Rules audit.Analyzer
 	// Retries of a failed store or Sentinel write inside one invocation
 	// (0: none), the first after RetryDelay, doubling.
 	Retries    int
@@ -48,7 +53,7 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 	if err != nil {
 		return nil, fmt.Errorf("analyzeaudit: %w", err)
 	}
-	return &Function{det: det, now: opts.Now,
+	return &Function{det: det, rules: opts.Rules, now: opts.Now,
 		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now})}, nil
 }
 
@@ -56,27 +61,35 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 // {"records":[…]} whose records hold an audit event as a JSON string. A body
 // or record that cannot be decoded is parked and the rest processed.
 func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
-	items, err := req.DataStrings("events")
+	items, err := req.DataItems("events")
 	if err != nil {
 		return nil, err
+	}
+	var positions []detection.Position // nil: unknown, events known by id alone
+	if b, ok := req.EventHubBatch(); ok {
+		positions = detection.Positions(b.Source(), b.Sequence, b.EnqueuedMs(), len(items))
+		if positions == nil {
+			logging.Ctx(ctx).Warn().Int(logging.FieldCount, len(items)).
+				Msg("the batch's sequence numbers do not fit its events: redeliveries are recognised by event id alone")
+		}
 	}
 	var parked []model.Parked
 	batch := f.det.NewBatch()
 	var counts audit.Counts
-	for i, s := range items {
-		bad, err := (audit.Analyzer{}).Analyze(batch, []byte(s), &counts)
+	for i, item := range items {
+		if positions != nil {
+			batch.SetPosition(positions[i])
+		}
+		bad, err := f.rules.Analyze(batch, item, &counts)
 		if err != nil {
-			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
 		}
 		for _, r := range bad {
 			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d, %s", i, len(items), r.Reason), r.Log, f.now()))
 		}
 	}
-	if err := f.pipe.Park(ctx, parked); err != nil {
-		return nil, err
-	}
-	saved, published, err := f.pipe.Commit(ctx, batch.Folds())
+	saved, published, err := f.pipe.Run(ctx, detection.Invocation{Parked: parked, Folds: batch.Folds()})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -115,5 +116,47 @@ func TestHandle(t *testing.T) {
 	}
 	if n := st.Len(t, store.State); n != 2 {
 		t.Errorf("%d parked, want 2 (the bad record and the bad body)", n)
+	}
+}
+
+// TestRules: the configured rules are the ones applied. A request from a
+// Tor exit raises ProxySourceAddress only with a threat list that names it.
+func TestRules(t *testing.T) {
+	ti, err := audit.ParseThreatList(strings.NewReader("185.220.101.0/24 tor\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := audit.New(audit.Options{ThreatIntel: ti})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func() time.Time { return time.Date(2024, 5, 1, 12, 5, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name  string
+		rules audit.Analyzer
+		want  int
+	}{{"built-in rules, no list", audit.Analyzer{}, 0}, {"with the list", rules, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := faultstore.Open(t)
+			f, err := New(st, nil, Options{Rules: tc.rules, Now: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Handle(t.Context(), hostRequest(t, body(t, auditLog(t, "ti_tor")))); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := store.Each(t.Context(), st, store.Alerts, store.Query{}, func(a model.Alert) error {
+				if a.Type == "ProxySourceAddress" {
+					n++
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Errorf("%d ProxySourceAddress alerts, want %d", n, tc.want)
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ func seedAlerts(t *testing.T, st store.Store, samples ...string) {
 		b.AddEnvelope(&ev.Envelope)
 	}
 	now := func() time.Time { return time.Date(2026, 7, 10, 21, 0, 0, 0, time.UTC) }
-	if _, err := detection.NewSink(st, d, now).Save(t.Context(), b.Folds()); err != nil {
+	if _, err := detection.NewSink(st, d, detection.SinkOptions{Now: now}).Save(t.Context(), b.Folds()); err != nil {
 		t.Fatal(err)
 	}
 }

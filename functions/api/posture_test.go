@@ -22,7 +22,7 @@ type resultsPage struct {
 func TestPostureAPI(t *testing.T) {
 	st := testenv.Store(t)
 	rc := &posture.Recorder{Store: st}
-	objs, _, err := posture.LoadManifestDir(filepath.Join("..", "..", "shared", "posture", "testdata", "bad"))
+	objs, err := posture.LoadManifestDir(filepath.Join("..", "..", "shared", "posture", "testdata", "bad"), posture.ManifestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,9 @@ type Summary struct {
 	Results    int `json:"results"`
 	Failed     int `json:"failed"`
 	Remediated int `json:"remediated"`
+	// NotAssessed counts the objects (or custom resource kinds) that could
+	// not be assessed; the run records list them.
+	NotAssessed int `json:"notAssessed"`
 	// Unsent counts results that could not be sent to Log Analytics; the
 	// next assessment sends them again.
 	Unsent int      `json:"unsent,omitempty"`
@@ -107,7 +110,7 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 	if err != nil {
 		return nil, fmt.Errorf("prepare assessment: %w", err)
 	}
-	rec := &posture.Recorder{Store: f.store}
+	rec := &posture.Recorder{Store: f.store, HistoryDays: f.opts.Engine.HistoryDays}
 	var sum Summary
 	var errs []error
 	fail := func(target string, err error) {
@@ -184,6 +187,7 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 	}
 	sum.Results += len(rep.Results)
 	sum.Failed += rep.Score.Failed
+	sum.NotAssessed += len(rep.NotAssessed)
 	log := logging.Ctx(ctx)
 	if f.opts.Results != nil {
 		if err := f.opts.Results.PublishPosture(ctx, rep.Results); err != nil {
@@ -198,15 +202,20 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 		log.Warn().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, ex).Msg("exemption expired")
 	}
 	if kc != nil && len(f.opts.Remediate) > 0 {
-		rm := &posture.Remediator{Client: kc, Store: f.store, Checks: f.opts.Remediate, Apply: f.opts.RemediateApply, Now: f.now}
+		rm := &posture.Remediator{Client: kc, Store: f.store, Checks: f.opts.Remediate, Apply: f.opts.RemediateApply, Now: f.now,
+			HistoryDays: f.opts.Engine.HistoryDays}
 		done, err := rm.Remediate(ctx, rep)
 		sum.Remediated += len(done)
 		if err != nil {
 			return err
 		}
 	}
+	for _, na := range rep.NotAssessed {
+		log.Warn().Str(logging.FieldCluster, snap.Name).Str("object", na.String()).Str(logging.FieldReason, na.Reason).Msg("not assessed")
+	}
 	log.Info().Str(logging.FieldCluster, snap.Name).Int(logging.FieldCount, len(rep.Results)).
 		Float64("score", run.Score.Score).Int("new_failures", run.NewFailureCount).Int("resolved", run.ResolvedCount).
+		Int("written", run.ResultsWritten).Int("writes", run.Writes).Int("not_assessed", run.NotAssessedCount).
 		Dur(logging.FieldDuration, f.now().Sub(start)).Msg("posture assessed")
 	return nil
 }

@@ -14,7 +14,8 @@
 //	0  done, and nothing at or above --fail-on
 //	1  the policy failed: a finding, alert or failed check at or above
 //	   --fail-on, an image that cannot be assessed (with --fail-on), a
-//	   broken custom policy, or input lines that could not be read
+//	   broken custom policy, input lines that could not be read, or (posture
+//	   --strict) an object that could not be assessed
 //	2  it could not run: bad flags, settings or input, or the scan failed
 //
 // --help (or -h) prints the command's usage and exits 0.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -62,7 +64,12 @@ line (- for standard input): sensor envelopes, Falco JSON (json_output or
 http_output, decoded as the sensor decodes it), AKS diagnostic bodies or
 Kubernetes audit events. Prints the alerts (table or json), or with
 --format envelopes the envelope of each Falco line as the sensor would send
-it (audit records are skipped).
+it (audit records are skipped). Records of other diagnostic categories
+(kube-apiserver, guard, ...) are skipped and counted on standard error.
+
+The rules are those of the function app with the settings' defaults; the
+flags below stand for the settings PALISADE_ALERT_WINDOW, PALISADE_TI_LIST,
+PALISADE_EXPOSURE_SENSITIVE_PORTS and PALISADE_EXPOSURE_SENSITIVE_NAMES.
 
 Exit code 1 when lines could not be read (each is reported, the rest
 processed) or an alert is at or above --fail-on; 2 on bad flags or input.
@@ -79,6 +86,9 @@ func Detect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	window := f.Duration("window", time.Hour, "de-duplication window")
 	failOnFlag := f.String("fail-on", "", "exit 1 when an alert is at least this `severity`")
 	all := f.Bool("all", false, "also print burst alerts below their threshold (status pending)")
+	tiList := f.String("ti-list", "", "threat-intelligence `file`: one address or CIDR range a line, optionally with a category (tor, proxy, vpn, malicious)")
+	ports := f.String("sensitive-ports", "", "changes to the built-in sensitive service `ports`: PORT or PORT:WHAT adds, -PORT removes (comma-separated)")
+	names := f.String("sensitive-names", "", "changes to the built-in sensitive workload `words`: word adds, -word removes (comma-separated)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return exit(err)
@@ -96,15 +106,24 @@ func Detect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exit(err)
 	}
-	// The rules as deployed: the settings' defaults, but for the window.
-	cfg, err := config.Load(func(string) string { return "" })
+	// The rules as deployed: the settings' defaults, but for the flags,
+	// read and checked as the function app reads its settings.
+	flagged := map[string]string{"PALISADE_TI_LIST": *tiList, "PALISADE_EXPOSURE_SENSITIVE_PORTS": *ports, "PALISADE_EXPOSURE_SENSITIVE_NAMES": *names}
+	cfg, err := config.Load(func(k string) string { return flagged[k] })
 	if err != nil {
-		errorf(stderr, "detect", "%v", err)
-		return ExitUsage
+		return exit(f.fail("%s", settingFlags.Replace(err.Error())))
 	}
 	opts := settings.Detection(cfg.Detect)
 	opts.Window = *window
 	det, err := detection.NewDetector(opts)
+	if err != nil {
+		return exit(f.fail("%v", err))
+	}
+	ao, err := settings.Audit(cfg.Detect)
+	if err != nil {
+		return exit(f.fail("%s", settingFlags.Replace(err.Error())))
+	}
+	rules, err := audit.New(ao)
 	if err != nil {
 		return exit(f.fail("%v", err))
 	}
@@ -118,15 +137,19 @@ func Detect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer file.Close()
 		r = file
 	}
-	src := source{cluster: *cluster, node: *node}
+	src := source{cluster: *cluster, node: *node, rules: rules}
 	if *format == "envelopes" {
 		src.envelopes = json.NewEncoder(stdout)
 	}
 	batch := det.NewBatch()
-	bad, err := process(ctx, r, batch, src, stderr)
+	var counts audit.Counts
+	bad, err := process(ctx, r, batch, src, &counts, stderr)
 	if err != nil {
 		errorf(stderr, "detect", "%v", err)
 		return ExitUsage
+	}
+	if n := counts.SkippedTotal(); n > 0 {
+		errorf(stderr, "detect", "%d records of other diagnostic categories skipped: %s", n, formatCounts(counts.Skipped))
 	}
 	code := ExitOK
 	if src.envelopes == nil {
@@ -160,15 +183,22 @@ func Detect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// settingFlags names the flags in errors about the settings they stand for.
+var settingFlags = strings.NewReplacer("setting PALISADE_TI_LIST", "--ti-list", "setting PALISADE_EXPOSURE_SENSITIVE_PORTS", "--sensitive-ports",
+	"setting PALISADE_EXPOSURE_SENSITIVE_NAMES", "--sensitive-names")
+
 // source says how lines are turned into events: the cluster and node of
 // Falco lines, and, when set, where their envelopes are written instead of
 // running the rules.
 type source struct {
 	cluster, node string
+	rules         audit.Analyzer
 	envelopes     *json.Encoder
 }
 
-func process(ctx context.Context, r io.Reader, batch *detection.Batch, src source, stderr io.Writer) (bad int, err error) {
+// process reads the lines of r into batch, adding what the audit analysis
+// did with diagnostic records to counts.
+func process(ctx context.Context, r io.Reader, batch *detection.Batch, src source, counts *audit.Counts, stderr io.Writer) (bad int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), detection.MaxEventBytes+1)
 	var hits []detection.Hit
@@ -221,7 +251,7 @@ func process(ctx context.Context, r io.Reader, batch *detection.Batch, src sourc
 			if src.envelopes != nil {
 				continue
 			}
-			_, recs, err := (audit.Analyzer{}).AddBody(batch, line)
+			recs, err := src.rules.Analyze(batch, line, counts)
 			if err != nil {
 				report(err)
 				continue
@@ -238,7 +268,8 @@ func process(ctx context.Context, r io.Reader, batch *detection.Batch, src sourc
 				report(err)
 				continue
 			}
-			hits = (audit.Analyzer{}).Hits(src.cluster, &e, hits[:0])
+			counts.Events++
+			hits = src.rules.Hits(src.cluster, &e, hits[:0])
 			for _, h := range hits {
 				batch.Add(h)
 			}
@@ -248,6 +279,15 @@ func process(ctx context.Context, r io.Reader, batch *detection.Batch, src sourc
 		return bad, fmt.Errorf("read input: %w", err)
 	}
 	return bad, nil
+}
+
+// formatCounts prints counts by name, in name order: "guard 1, kube-apiserver 2".
+func formatCounts(m map[string]int) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printTable(w io.Writer, alerts []model.Alert) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/detection"
 )
 
@@ -17,6 +18,6 @@ func FuzzProcess(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = process(t.Context(), bytes.NewReader(in), d.NewBatch(), source{cluster: "fuzz"}, io.Discard)
+		_, _ = process(t.Context(), bytes.NewReader(in), d.NewBatch(), source{cluster: "fuzz"}, &audit.Counts{}, io.Discard)
 	})
 }

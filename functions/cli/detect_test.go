@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -110,5 +111,70 @@ func TestDetectFailOn(t *testing.T) {
 		if code := Detect(t.Context(), args, &out, &errb); code != tc.want {
 			t.Errorf("--fail-on %q: exit %d, want %d\n%s%s", tc.failOn, code, tc.want, out.String(), errb.String())
 		}
+	}
+}
+
+// TestDetectRulesFlags: the threat list and the changes to the exposure
+// lists reach the audit rules; records of other diagnostic categories are
+// skipped and counted.
+func TestDetectRulesFlags(t *testing.T) {
+	event := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "shared", "audit", "testdata", "events", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	rec := func(cat, log string) map[string]any {
+		return map[string]any{"resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-CI",
+			"category": cat, "properties": map[string]any{"log": log}}
+	}
+	line, err := json.Marshal(map[string]any{"records": []any{
+		rec("kube-audit", event("ti_tor")), rec("kube-audit-admin", event("exposed_service")),
+		rec("kube-apiserver", "I0501 12:00:00.123456 1 controller.go:624] quota"), rec("guard", `{"msg":"ok"}`),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(input, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ti := filepath.Join("..", "..", "shared", "audit", "testdata", "threat-intel.txt")
+	for _, tc := range []struct {
+		flags   []string
+		code    int
+		want    []string
+		wantErr string
+	}{
+		{nil, ExitOK, []string{"ExposedService"}, "2 records of other diagnostic categories skipped: guard 1, kube-apiserver 1"},
+		{[]string{"--ti-list", ti}, ExitOK, []string{"ExposedService", "ProxySourceAddress"}, ""},
+		{[]string{"--sensitive-names", "-admin"}, ExitOK, nil, ""},
+		{[]string{"--sensitive-names", "-admin", "--sensitive-ports", "8080:internal-api"}, ExitOK, []string{"ExposedService"}, ""},
+		{[]string{"--sensitive-ports", "70000"}, ExitUsage, nil, `--sensitive-ports: "70000" is not a port`},
+		{[]string{"--ti-list", filepath.Join(t.TempDir(), "none.txt")}, ExitUsage, nil, "--ti-list: open"},
+	} {
+		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Detect(t.Context(), append([]string{"--input", input, "--format", "json"}, tc.flags...), &out, &errb)
+			if code != tc.code || !strings.Contains(errb.String(), tc.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errb.String(), tc.code, tc.wantErr)
+			}
+			if code != ExitOK {
+				return
+			}
+			var alerts []model.Alert
+			if err := json.Unmarshal(out.Bytes(), &alerts); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range alerts {
+				got = append(got, a.Type)
+			}
+			sort.Strings(got)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("alerts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

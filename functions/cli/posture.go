@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,8 +25,15 @@ managedCluster, its diagnostic settings and a container registry, offline:
 for pipelines before a deploy. Settings (PALISADE_TRUSTED_REGISTRIES, ...)
 are read from the environment.
 
-Exit code 1 when a check fails at or above --fail-on (default high) or a
-custom policy is broken; 2 on bad flags, settings or input.
+Objects with no namespace belong to --namespace, as kubectl apply places
+them. Objects in removed API versions (batch/v1beta1 CronJob, v1beta1
+Ingress, ...) are assessed as the current version; anything that cannot be
+assessed (custom resources, unknown kinds, PodSecurityPolicy) is listed with
+its file and the reason in every format.
+
+Exit code 1 when a check fails at or above --fail-on (default high), a
+custom policy is broken, or, with --strict, an object was not assessed; 2 on
+bad flags, settings or input.
 `
 
 // Posture runs `palisade posture` with args (after "posture") and returns
@@ -45,6 +53,8 @@ func postureRun(ctx context.Context, args []string, getenv func(string) string, 
 	format := f.String("format", "table", "output: table, json or sarif")
 	failOnFlag := f.String("fail-on", "high", "exit 1 when a check fails at least at this `severity`")
 	all := f.Bool("all", false, "table: list passing results too")
+	namespace := f.String("namespace", "default", "`namespace` of the objects that name none")
+	strict := f.Bool("strict", false, "exit 1 when an object could not be assessed")
 	pos, err := f.parse(args)
 	if err != nil {
 		return exit(err)
@@ -74,7 +84,10 @@ func postureRun(ctx context.Context, args []string, getenv func(string) string, 
 	if *exemptions != "" {
 		opts.ExemptionsFile = *exemptions
 	}
-	snap, err := offlineSnapshot(*manifests, *clusterJSON, *diagJSON, *registryJSON)
+	if *namespace == "" {
+		return exit(f.fail("--namespace must not be empty"))
+	}
+	snap, err := offlineSnapshot(*manifests, posture.ManifestOptions{Namespace: *namespace}, *clusterJSON, *diagJSON, *registryJSON)
 	if err != nil {
 		errorf(stderr, "posture", "%v", err)
 		return ExitUsage
@@ -95,6 +108,9 @@ func postureRun(ctx context.Context, args []string, getenv func(string) string, 
 	for _, ex := range rep.ExpiredExemptions {
 		errorf(stderr, "posture", "expired exemption: %s", ex)
 	}
+	for _, na := range rep.NotAssessed {
+		errorf(stderr, "posture", "not assessed: %s: %s", na, na.Reason)
+	}
 	switch *format {
 	case "json":
 		err = writePostureJSON(stdout, rep)
@@ -112,15 +128,15 @@ func postureRun(ctx context.Context, args []string, getenv func(string) string, 
 			return ExitPolicy
 		}
 	}
-	if len(rep.PolicyErrors) > 0 {
+	if len(rep.PolicyErrors) > 0 || *strict && len(rep.NotAssessed) > 0 {
 		return ExitPolicy
 	}
 	return ExitOK
 }
 
 // offlineSnapshot reads manifests and the optional recorded ARM JSON.
-func offlineSnapshot(manifests, clusterJSON, diagJSON, registryJSON string) (*posture.Snapshot, error) {
-	objs, _, err := posture.LoadManifestDir(manifests)
+func offlineSnapshot(manifests string, mo posture.ManifestOptions, clusterJSON, diagJSON, registryJSON string) (*posture.Snapshot, error) {
+	objs, err := posture.LoadManifestDir(manifests, mo)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +183,12 @@ func writePostureJSON(w io.Writer, rep *posture.Report) error {
 		ByBenchmark       map[string]model.PostureScore `json:"byBenchmark"`
 		PolicyErrors      []string                      `json:"policyErrors,omitempty"`
 		ExpiredExemptions []string                      `json:"expiredExemptions,omitempty"`
+		NotAssessedCount  int                           `json:"notAssessedCount"`
+		NotAssessed       []model.PostureNotAssessed    `json:"notAssessed"`
 		Results           []model.PostureResult         `json:"results"`
 	}{Cluster: rep.Cluster, At: rep.At, Score: rep.Score, ByBenchmark: rep.ByBenchmark,
-		ExpiredExemptions: rep.ExpiredExemptions, Results: rep.Results}
+		ExpiredExemptions: rep.ExpiredExemptions, NotAssessedCount: len(rep.NotAssessed),
+		NotAssessed: append([]model.PostureNotAssessed{}, rep.NotAssessed...), Results: rep.Results}
 	for _, pe := range rep.PolicyErrors {
 		out.PolicyErrors = append(out.PolicyErrors, pe.Error())
 	}
@@ -194,12 +213,34 @@ func writePostureTable(w io.Writer, rep *posture.Report, all bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.NotAssessed) > 0 {
+		fmt.Fprintln(tw, "\nNOT ASSESSED\tAPIVERSION\tOBJECT\tSOURCE\tREASON")
+		for _, na := range rep.NotAssessed {
+			obj := na.Name
+			if na.Namespace != "" {
+				obj = na.Namespace + "/" + na.Name
+			}
+			src := na.Source
+			if na.Document > 0 {
+				src += fmt.Sprintf(" #%d", na.Document)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", na.Kind, na.APIVersion, obj, src, na.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	s := rep.Score
-	_, err := fmt.Fprintf(w, "\nscore %.1f%%: %d passed, %d failed, %d exempt, %d errors\n", s.Score, s.Passed, s.Failed, s.Exempt, s.Errors)
+	_, err := fmt.Fprintf(w, "\nscore %.1f%%: %d passed, %d failed, %d exempt, %d errors, %d not assessed\n",
+		s.Score, s.Passed, s.Failed, s.Exempt, s.Errors, len(rep.NotAssessed))
 	return err
 }
 
-// writePostureSARIF writes the failed results as SARIF, one rule per check.
+// notAssessedRule is the SARIF rule of objects that could not be assessed.
+const notAssessedRule = "not-assessed"
+
+// writePostureSARIF writes the failed results as SARIF, one rule per check,
+// and the objects not assessed under the rule not-assessed.
 func writePostureSARIF(w io.Writer, rep *posture.Report, eng *posture.Engine) error {
 	var rules []sarif.Rule
 	seen := map[string]bool{}
@@ -217,7 +258,19 @@ func writePostureSARIF(w io.Writer, rep *posture.Report, eng *posture.Engine) er
 	for _, p := range eng.Policies() {
 		rule(p.ID, p.Title, p.Remediation, p.Severity, nil)
 	}
+	if len(rep.NotAssessed) > 0 {
+		rule(notAssessedRule, "Objects Palisade could not assess", "Move the object to a current API version, or check it with a custom policy; palisade posture --strict fails on these.",
+			model.SeverityMedium, nil)
+	}
 	results := []sarif.Result{}
+	for _, na := range rep.NotAssessed {
+		loc := sarif.Location{LogicalLocations: []sarif.LogicalLocation{{FullyQualifiedName: na.String(), Kind: "resource"}}}
+		if na.Source != "" {
+			loc.PhysicalLocation = &sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: filepath.ToSlash(na.Source)}}
+		}
+		results = append(results, sarif.Result{RuleID: notAssessedRule, Level: "warning",
+			Message: sarif.Text{Text: fmt.Sprintf("%s not assessed: %s", na, na.Reason)}, Locations: []sarif.Location{loc}})
+	}
 	for _, r := range rep.Results {
 		if r.Status != model.PostureFail {
 			continue

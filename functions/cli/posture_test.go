@@ -88,3 +88,97 @@ func TestPostureCLIFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestPostureNotAssessed: what could not be assessed is in every format and
+// the summary, and --strict fails the run on it.
+func TestPostureNotAssessed(t *testing.T) {
+	dir := postureData + "/fidelity"
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := postureRun(t.Context(), append([]string{"--manifests", dir}, args...), cliEnv, clock, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	wantKinds := []string{"PodSecurityPolicy", "Certificate", "Deploymnet"}
+
+	code, table, stderr := run("--fail-on", "")
+	if code != ExitOK {
+		t.Fatalf("exit %d without --strict; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"NOT ASSESSED", "PodSecurityPolicy  policy/v1beta1", "deprecated.yaml #11", "custom resource of a kind no check reads",
+		"kind Deploymnet is not known in API version apps/v1", ", 3 not assessed\n"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if !strings.Contains(stderr, "not assessed: Certificate cert-manager.io/v1 builder-tls in "+dir+"/workloads.yaml document 4") {
+		t.Errorf("stderr lacks the not-assessed warning:\n%s", stderr)
+	}
+
+	if code, _, _ := run("--fail-on", "", "--strict"); code != ExitPolicy {
+		t.Errorf("--strict: exit %d, want %d", code, ExitPolicy)
+	}
+	var out, errOut bytes.Buffer
+	if code := postureRun(t.Context(), []string{"--manifests", postureData + "/good", "--strict", "--fail-on", ""}, cliEnv, clock, &out, &errOut); code != ExitOK {
+		t.Errorf("--strict with everything assessed: exit %d\n%s", code, errOut.String())
+	}
+
+	_, js, _ := run("--format", "json", "--fail-on", "")
+	var rep struct {
+		NotAssessedCount int                        `json:"notAssessedCount"`
+		NotAssessed      []model.PostureNotAssessed `json:"notAssessed"`
+		Results          []model.PostureResult      `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, na := range rep.NotAssessed {
+		kinds = append(kinds, na.Kind)
+		if na.Source == "" || na.APIVersion == "" || na.Reason == "" || na.Document == 0 {
+			t.Errorf("incomplete entry %+v", na)
+		}
+	}
+	if rep.NotAssessedCount != 3 || strings.Join(kinds, ",") != strings.Join(wantKinds, ",") {
+		t.Errorf("json: %d not assessed, kinds %v; want 3, %v", rep.NotAssessedCount, kinds, wantKinds)
+	}
+
+	_, sf, _ := run("--format", "sarif", "--fail-on", "")
+	var log sarif.Log
+	if err := json.Unmarshal([]byte(sf), &log); err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, r := range log.Runs[0].Results {
+		if r.RuleID == "not-assessed" {
+			uris = append(uris, r.Locations[0].PhysicalLocation.ArtifactLocation.URI)
+		}
+	}
+	if want := []string{dir + "/deprecated.yaml", dir + "/workloads.yaml", dir + "/workloads.yaml"}; strings.Join(uris, ",") != strings.Join(want, ",") {
+		t.Errorf("sarif not-assessed locations %v, want %v", uris, want)
+	}
+	ruled := false
+	for _, r := range log.Runs[0].Tool.Driver.Rules {
+		ruled = ruled || r.ID == "not-assessed"
+	}
+	if !ruled {
+		t.Error("sarif has no not-assessed rule")
+	}
+}
+
+// TestPostureNamespace: objects without a namespace go to --namespace.
+func TestPostureNamespace(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{{nil, "Deployment/default/builder"}, {[]string{"--namespace", "ci"}, "Deployment/ci/builder"}} {
+		var out, errOut bytes.Buffer
+		postureRun(t.Context(), append([]string{"--manifests", postureData + "/fidelity", "--format", "json"}, tt.args...), cliEnv, clock, &out, &errOut)
+		if !strings.Contains(out.String(), `"resource": "`+tt.want+`"`) {
+			t.Errorf("%v: no result for %s", tt.args, tt.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := postureRun(t.Context(), []string{"--manifests", postureData + "/good", "--namespace", ""}, cliEnv, clock, &out, &errOut); code != ExitUsage {
+		t.Errorf("empty --namespace: exit %d", code)
+	}
+}

@@ -20,9 +20,11 @@ const scanUsage = `usage: palisade scan IMAGE [flags]
        palisade scan --input image.tar|oci-layout-dir [flags]
 
 Scans a container image for vulnerable OS and language packages, with the
-same scanner as scan on push. Settings come from PALISADE_TRIVY_* and
-PALISADE_SCAN_* (see the README); registry credentials from
-PALISADE_REGISTRY_* or the docker config.
+same scanner as scan on push; Windows images are matched against Microsoft's
+Security Update Guide (PALISADE_MSRC_*, kept under the cache directory).
+Settings come from PALISADE_TRIVY_*, PALISADE_SCAN_* and PALISADE_MSRC_*
+(see the README); registry credentials from PALISADE_REGISTRY_* or the
+docker config.
 
 Exit code 1 when a finding is at or above --fail-on, or (with --fail-on)
 when the image cannot be assessed; 2 when the scan could not run.
@@ -36,7 +38,8 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := f.String("format", "table", "output: table, json or sarif")
 	failOnFlag := f.String("fail-on", "", "exit 1 when a finding is at least this `severity` (critical, high, medium, low, unknown)")
 	cacheDir := f.String("cache-dir", "", "layer cache and DB `directory` (default PALISADE_TRIVY_CACHE_DIR)")
-	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB")
+	skipUpdate := f.Bool("skip-db-update", false, "do not download the vulnerability DB nor the Windows advisory data")
+	msrcURL := f.String("msrc-url", "", "MSRC CVRF API `root` for Windows images (default PALISADE_MSRC_URL)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return exit(err)
@@ -70,9 +73,12 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *skipUpdate {
 		cfg.Scan.SkipDBUpdate = true
 	}
+	if *msrcURL != "" {
+		cfg.MSRC.URL = *msrcURL
+	}
 	log := logging.Terminal(stderr, cfg.Common.LogLevel)
 	stop := progress(stderr, "Scanning "+firstNonEmpty(*input, image))
-	res, err := scan(ctx, cfg.Scan, log, *input, image)
+	res, err := scan(ctx, cfg.Scan, cfg.MSRC, log, *input, image)
 	stop()
 	if err != nil {
 		errorf(stderr, "scan", "%v", err)
@@ -100,8 +106,10 @@ func Scan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
-func scan(ctx context.Context, c config.Scan, log zerolog.Logger, input, image string) (*scanner.Result, error) {
-	s, err := scanner.New(ctx, settings.Scanner(c, nil, log))
+func scan(ctx context.Context, c config.Scan, m config.MSRC, log zerolog.Logger, input, image string) (*scanner.Result, error) {
+	opts := settings.Scanner(c, nil, log)
+	opts.Windows = windowsSource(c, m)
+	s, err := scanner.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +120,11 @@ func scan(ctx context.Context, c config.Scan, log zerolog.Logger, input, image s
 			return nil, err
 		}
 	}
-	return s.Scan(ctx, t)
+	res, err := s.Scan(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return res, withWindowsData(ctx, s, res, c.SkipDBUpdate, log)
 }
 
 // progress shows a ticking status line on a terminal; elsewhere nothing.

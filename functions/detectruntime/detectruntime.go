@@ -13,6 +13,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // Name is the function's folder name.
@@ -47,7 +48,10 @@ func (o *Options) defaults() {
 	}
 }
 
-// Function handles detectruntime invocations.
+// Function handles detectruntime invocations. It keeps the alerts and
+// baselines it touches in memory between invocations (statecache), so one
+// Function must serve every invocation of the process; it is safe for
+// concurrent invocations (the host runs one a partition at a time).
 type Function struct {
 	det     *detection.Detector
 	base    *detection.Baselines
@@ -65,8 +69,10 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 		return nil, fmt.Errorf("detectruntime: %w", err)
 	}
 	return &Function{
-		det:     det,
-		base:    detection.NewBaselines(st, det, opts.BaselineLearning, opts.BaselineMaxDestinations, opts.Now),
+		det: det,
+		base: detection.NewBaselines(st, det, detection.BaselineOptions{
+			Learning: opts.BaselineLearning, MaxDestinations: opts.BaselineMaxDestinations, Now: opts.Now,
+		}),
 		sensors: detection.NewSensors(st, opts.Now),
 		pipe:    detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
 		now:     opts.Now,
@@ -76,45 +82,57 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 // Handle processes one batch. Undecodable events are parked and the rest
 // processed; store and Sentinel failures are retried, then fail the
 // invocation so that the retry policy redelivers the batch (safe: alert ids
-// are deterministic and redelivered events are not counted twice).
+// are deterministic, and an event already counted, known by its Event Hubs
+// position or its id, is not counted again).
 func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
-	items, err := req.DataStrings("events")
+	items, err := req.DataItems("events")
 	if err != nil {
 		return nil, err
+	}
+	var positions []detection.Position // nil: unknown, events known by id alone
+	if b, ok := req.EventHubBatch(); ok {
+		positions = detection.Positions(b.Source(), b.Sequence, b.EnqueuedMs(), len(items))
+		if positions == nil {
+			logging.Ctx(ctx).Warn().Int(logging.FieldCount, len(items)).
+				Msg("the batch's sequence numbers do not fit its events: redeliveries are recognised by event id alone")
+		}
 	}
 	var parked []model.Parked
 	envs := make([]*model.Envelope, 0, len(items))
-	for i, s := range items {
-		e, err := detection.DecodeEnvelope([]byte(s))
+	pos := make([]detection.Position, 0, len(items))
+	batch := f.det.NewBatch()
+	for i, item := range items {
+		e, err := detection.DecodeEnvelope(item)
 		if err != nil {
-			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), s, f.now()))
+			parked = append(parked, detection.NewParked(Name, fmt.Sprintf("event %d of %d: %v", i, len(items), err), string(item), f.now()))
 			continue
 		}
-		envs = append(envs, &e)
+		var p detection.Position
+		if positions != nil {
+			p = positions[i]
+		}
+		envs, pos = append(envs, &e), append(pos, p)
+		batch.SetPosition(p)
+		batch.AddEnvelope(&e)
 	}
-	if err := f.pipe.Park(ctx, parked); err != nil {
-		return nil, err
-	}
-	if err := f.pipe.Retry(ctx, "record sensor health", func() error { return f.sensors.Observe(ctx, envs) }); err != nil {
-		return nil, err
-	}
-	batch := f.det.NewBatch()
-	for _, e := range envs {
-		batch.AddEnvelope(e)
-	}
-	var hits []detection.Hit
-	err = f.pipe.Retry(ctx, "update network baselines", func() error {
-		var err error
-		hits, err = f.base.Observe(ctx, envs)
-		return err
+	saved, published, err := f.pipe.Run(ctx, detection.Invocation{
+		Parked: parked,
+		Folds:  batch.Folds(),
+		State: func(ctx context.Context, tx *statecache.Tx) ([]*detection.Fold, error) {
+			if err := f.sensors.Stage(ctx, tx, envs); err != nil {
+				return nil, err
+			}
+			hits, err := f.base.Stage(ctx, tx, envs, pos)
+			if err != nil || len(hits) == 0 {
+				return nil, err
+			}
+			b := f.det.NewBatch()
+			for _, h := range hits {
+				b.Add(h)
+			}
+			return b.Folds(), nil
+		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range hits {
-		batch.Add(h)
-	}
-	saved, published, err := f.pipe.Commit(ctx, batch.Folds())
 	if err != nil {
 		return nil, err
 	}

@@ -4,20 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
@@ -108,30 +102,6 @@ func openScanner(t testing.TB, dbDir string) *scanner.Scanner {
 }
 
 func openStore(t testing.TB) store.Store { return testenv.Store(t) }
-
-// countingRegistry is a registry on loopback that counts the requests it
-// serves, to prove a rescan sends none.
-type countingRegistry struct {
-	srv      *httptest.Server
-	host     string
-	requests atomic.Int64
-	blobs    atomic.Int64 // GETs of blobs
-}
-
-func newCountingRegistry(t *testing.T) *countingRegistry {
-	r := &countingRegistry{}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.requests.Add(1)
-		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
-			r.blobs.Add(1)
-		}
-		reg.ServeHTTP(w, req)
-	}))
-	t.Cleanup(r.srv.Close)
-	r.host = strings.TrimPrefix(r.srv.URL, "http://")
-	return r
-}
 
 // harness runs functions behind the Functions host emulator.
 type harness struct {

@@ -134,13 +134,14 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 		return nil, err
 	}
 	e := log.Info()
-	if run.DBDownloadError != "" || run.Failed > 0 || run.EventsFailed > 0 {
+	if run.DBDownloadError != "" || run.WindowsDataStale || run.Failed > 0 || run.EventsFailed > 0 {
 		e = log.Warn()
 	}
 	e.Str("run", run.ID).Bool("complete", run.Complete).Int("checked", run.Checked).Int("rescanned", run.Rescanned).
 		Int("skipped", run.Skipped).Int("changed", run.Changed).Int("new", run.New).Int("fixed", run.Fixed).
 		Int("no_inventory", run.NoInventory).Int("failed", run.Failed).Str("db_version", run.DBVersion).
 		Bool("demo_data", run.DemoData).Str("db_download_error", run.DBDownloadError).
+		Str("windows_data", run.WindowsData).Bool("windows_data_stale", run.WindowsDataStale).
 		Int64(logging.FieldDuration, run.DurationMs).Msg("rescan")
 	return &customhandler.Response{}, nil
 }
@@ -158,9 +159,9 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 	if err != nil {
 		return model.RescanRun{}, err
 	}
-	if cur == nil || cur.Phase == model.RescanPhaseDone || cur.Run.DBVersion != db.Version {
+	if cur == nil || cur.Phase == model.RescanPhaseDone || cur.Run.DBVersion != db.Version || cur.Run.WindowsData != db.Windows.Version {
 		if cur != nil && cur.Phase != model.RescanPhaseDone {
-			log.Info().Str("run", cur.Run.ID).Msg("the vulnerability DB changed during an unfinished rescan; starting a new run")
+			log.Info().Str("run", cur.Run.ID).Msg("the vulnerability DB or the Windows advisory data changed during an unfinished rescan; starting a new run")
 		}
 		cur = &model.RescanCursor{
 			Run:             model.RescanRun{ID: model.HashID("rescan-run", start.UTC().Format(time.RFC3339Nano)), StartedAt: start.UTC(), DBVersion: db.Version, DemoData: db.Demo},
@@ -170,6 +171,11 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 	}
 	cur.Run.Invocations++
 	cur.Run.DBDownloadError = db.DownloadError
+	cur.Run.WindowsData, cur.Run.WindowsDataStale, cur.Run.WindowsDataProblems = db.Windows.Version, db.Windows.Stale, db.Windows.Problems
+	if db.Windows.Stale {
+		log.Warn().Str("windows_data", db.Windows.Version).Strs("problems", db.Windows.Problems).
+			Msg("the Windows advisory data is stale or incomplete; Windows images are matched against what is held")
+	}
 	if db.Demo {
 		log.Warn().Bool("demo_data", true).Msg("rescanning against the built-in DEMO vulnerability DB: results are demo data")
 	}
@@ -554,7 +560,7 @@ func (w *walk) image(ctx context.Context, img model.Image) error {
 
 func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 	l := w.log.With().Str(logging.FieldDigest, img.Digest).Str(logging.FieldRepository, img.Repository).Logger()
-	if img.DBVersion == w.db.Version && (img.Status == model.ImageActive || img.Status == model.ImageUnsupported) {
+	if img.DBVersion == w.db.VersionFor(img) && (img.Status == model.ImageActive || img.Status == model.ImageUnsupported) {
 		return outcome{skipped: true}, nil
 	}
 	if img.Status == model.ImageFailed {

@@ -28,6 +28,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 var (
@@ -114,13 +115,13 @@ func counts(r model.RescanRun) model.RescanRun {
 // registry away, and rescans through the Functions host as the DB gains an
 // advisory and then fixes another.
 func TestRescanAfterDBChange(t *testing.T) {
-	reg := newCountingRegistry(t)
+	reg := testenv.NewCountingRegistry(t)
 	st := openStore(t)
 	base := openScanner(t, buildDB(t, dbBase))
-	deb := scantest.Push(t, reg.host, "team/deb", "1", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
-	alp := scantest.Push(t, reg.host, "team/alp", "1", scantest.Image(t, scantest.Layer(t, scantest.AlpineFiles())))
+	deb := scantest.Push(t, reg.Host, "team/deb", "1", scantest.Image(t, scantest.Layer(t, scantest.DebianFiles())))
+	alp := scantest.Push(t, reg.Host, "team/alp", "1", scantest.Image(t, scantest.Layer(t, scantest.AlpineFiles())))
 	for _, d := range []struct{ repo, digest string }{{"team/deb", deb}, {"team/alp", alp}} {
-		res, err := base.Scan(t.Context(), scanner.Target{Registry: reg.host, Repository: d.repo, Digest: d.digest, Tag: "1"})
+		res, err := base.Scan(t.Context(), scanner.Target{Registry: reg.Host, Repository: d.repo, Digest: d.digest, Tag: "1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,12 +134,12 @@ func TestRescanAfterDBChange(t *testing.T) {
 	if err := base.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pulls := reg.requests.Load()
+	pulls := reg.Requests("", "")
 	if pulls == 0 {
 		t.Fatal("the scans made no registry request")
 	}
 	// From here on no registry is reachable.
-	reg.srv.Close()
+	reg.Close()
 	before := findingsByVuln(t, st, deb)
 	imgBefore, err := vulnstore.GetImage(t.Context(), st, deb)
 	if err != nil {
@@ -228,7 +229,7 @@ func TestRescanAfterDBChange(t *testing.T) {
 	if d := cmp.Diff(want, counts(rs[2])); len(rs) != 3 || d != "" {
 		t.Fatalf("third run record (-want +got):\n%s", d)
 	}
-	if n := reg.requests.Load(); n != pulls {
+	if n := reg.Requests("", ""); n != pulls {
 		t.Fatalf("the rescans sent %d requests to the registry", n-pulls)
 	}
 	if len(sums.got) != 2 {
@@ -461,8 +462,8 @@ func TestInterruptedRunResumes(t *testing.T) {
 // every DBMaxAge and once however many invocations arrive together, and a
 // failed download keeps the last good DB and says so in the run record.
 func TestDBLifecycle(t *testing.T) {
-	mirror := newCountingRegistry(t)
-	ref := mirror.host + "/mirror/trivy-db:2"
+	mirror := testenv.NewCountingRegistry(t)
+	ref := mirror.Host + "/mirror/trivy-db:2"
 	scantest.PushDB(t, ref, buildDB(t, dbBase))
 	clk := &clock{now: time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)}
 	lazy := scanner.NewLazy(scanner.Options{CacheDir: t.TempDir(), DBRepositories: []string{ref}, Now: clk.Now, Logger: zerolog.New(zerolog.NewTestWriter(t))})
@@ -503,9 +504,9 @@ func TestDBLifecycle(t *testing.T) {
 	// A newer DB in the mirror; four invocations at once download it once.
 	scantest.PushDB(t, ref, buildDB(t, dbNew))
 	clk.Set(clk.now.Add(13 * time.Hour))
-	blobs := mirror.blobs.Load()
+	blobs := mirror.Requests("GET", "/blobs/")
 	fire(4)
-	perDownload := mirror.blobs.Load() - blobs
+	perDownload := mirror.Requests("GET", "/blobs/") - blobs
 	if perDownload == 0 {
 		t.Fatal("the newer DB was not downloaded")
 	}
@@ -513,16 +514,16 @@ func TestDBLifecycle(t *testing.T) {
 		t.Fatalf("run after the refresh: %+v", r)
 	}
 	fire(1) // with a fresh DB: no download
-	if n := mirror.blobs.Load() - blobs; n != perDownload {
+	if n := mirror.Requests("GET", "/blobs/") - blobs; n != perDownload {
 		t.Fatalf("%d blob downloads for two refreshes within the max age, want %d (one)", n, perDownload)
 	}
 
 	// Within the max age a newer DB is not fetched.
 	scantest.PushDB(t, ref, buildDB(t, dbFixed))
 	clk.Set(clk.now.Add(time.Hour))
-	blobs = mirror.blobs.Load()
+	blobs = mirror.Requests("GET", "/blobs/")
 	fire(1)
-	if n := mirror.blobs.Load() - blobs; n != 0 || latest().DBVersion != dbVersion(dbNew) {
+	if n := mirror.Requests("GET", "/blobs/") - blobs; n != 0 || latest().DBVersion != dbVersion(dbNew) {
 		t.Fatalf("refreshed within the max age: %d blob downloads, run %+v", n, latest())
 	}
 

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,6 +180,9 @@ func eventBench(registry, repo, digest string) json.RawMessage {
 }
 
 func trivyCLI(b *testing.B) string {
+	if *trivyBin != "" {
+		return *trivyBin
+	}
 	if _, err := os.Stat("/tmp/trivy-cli"); err == nil {
 		return "/tmp/trivy-cli"
 	}
@@ -200,14 +202,13 @@ func runTrivy(b *testing.B, exe, cacheDir, ref string) float64 {
 	cmd := exec.Command(exe, "image", "--cache-dir", cacheDir, "--skip-db-update", "--skip-java-db-update",
 		"--offline-scan", "--scanners", "vuln", "--image-src", "remote", "--format", "json", "--quiet",
 		"--skip-version-check", "--disable-telemetry", "--output", filepath.Join(b.TempDir(), "report.json"), ref)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("trivy: %v\n%s", err, msg)
+	var msg bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &msg, &msg
+	peak, err := runSampled(cmd)
+	if err != nil {
+		b.Fatalf("trivy: %v\n%s", err, msg.Bytes())
 	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if ru == nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024
+	return peak
 }
 
 func copyDB(b *testing.B, from, to string) {

@@ -153,12 +153,12 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if err != nil {
 		return nil, err
 	}
-	if prev.Found && prev.Image.DBVersion == db.Version && (prev.Image.Status == model.ImageActive || prev.Image.Status == model.ImageUnsupported) {
+	if prev.Found && prev.Image.DBVersion == db.VersionFor(prev.Image) && (prev.Image.Status == model.ImageActive || prev.Image.Status == model.ImageUnsupported) {
 		if err := vulnstore.AddTag(ctx, f.st, prev, ev.Tag); err != nil {
 			return nil, err
 		}
 		f.skipped.Add(1)
-		l.Info().Str("db_version", db.Version).Msg("already scanned with this vulnerability DB; skipped")
+		l.Info().Str("db_version", prev.Image.DBVersion).Msg("already scanned with this vulnerability DB; skipped")
 		return &customhandler.Response{}, nil
 	}
 	start := f.opts.Now()
@@ -196,8 +196,11 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	}
 	f.summarize(ctx, sentinel.ImageScan{Image: ch.Image, Vulns: ch.Vulns, Trigger: "push", At: img.ScannedAt}, l)
 	e := l.Info()
-	if img.DemoData {
+	switch {
+	case img.DemoData:
 		e = l.Warn().Bool("demo_data", true)
+	case scanner.IsWindows(img) && db.Windows.Stale:
+		e = l.Warn().Bool("windows_data_stale", true).Strs("windows_data_problems", db.Windows.Problems)
 	}
 	e.Str("status", img.Status).Str("os", img.OS).Int("packages", img.Packages).Int(logging.FieldCount, len(res.Findings)).
 		Int("new", ch.New).Int("resolved", ch.Resolved).Str("db_version", img.DBVersion).

@@ -5,6 +5,9 @@
 package settings
 
 import (
+	"fmt"
+	"maps"
+	"os"
 	"slices"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -13,8 +16,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade/shared/acrauth"
+	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
@@ -60,6 +65,12 @@ func Scanner(c config.Scan, cred azcore.TokenCredential, log zerolog.Logger) sca
 	}
 }
 
+// MSRC maps the settings of the Windows advisory source. The clock and the
+// HTTP client keep msrc's defaults.
+func MSRC(c config.MSRC) msrc.Options {
+	return msrc.Options{BaseURL: c.URL, Months: c.Months, MaxAge: c.MaxAge}
+}
+
 // Detection maps the settings of the runtime and audit rules.
 func Detection(c config.Detect) detection.Options {
 	return detection.Options{
@@ -72,6 +83,47 @@ func Detection(c config.Detect) detection.Options {
 	}
 }
 
+// Audit maps the settings of the audit rules: it reads the
+// threat-intelligence file PALISADE_TI_LIST names and applies the changes to
+// the built-in sensitive ports and names. An unreadable or malformed file is
+// an error naming the setting and the file.
+func Audit(c config.Detect) (audit.Options, error) {
+	var o audit.Options
+	if c.ThreatIntelList != "" {
+		f, err := os.Open(c.ThreatIntelList)
+		if err != nil {
+			return o, fmt.Errorf("setting PALISADE_TI_LIST: %w", err)
+		}
+		defer f.Close()
+		if o.ThreatIntel, err = audit.ParseThreatList(f); err != nil {
+			return o, fmt.Errorf("setting PALISADE_TI_LIST: %s: %w", c.ThreatIntelList, err)
+		}
+	}
+	if len(c.SensitivePorts) > 0 {
+		o.SensitivePorts = maps.Clone(audit.DefaultSensitivePorts)
+		for _, p := range c.SensitivePorts {
+			switch {
+			case p.Remove:
+				delete(o.SensitivePorts, p.Port)
+			case p.What != "":
+				o.SensitivePorts[p.Port] = p.What
+			case o.SensitivePorts[p.Port] == "":
+				o.SensitivePorts[p.Port] = "sensitive port"
+			}
+		}
+	}
+	if len(c.SensitiveNames) > 0 {
+		o.SensitiveNames = slices.Clone(audit.DefaultSensitiveNames)
+		for _, n := range c.SensitiveNames {
+			o.SensitiveNames = slices.DeleteFunc(o.SensitiveNames, func(s string) bool { return s == n.Name })
+			if !n.Remove {
+				o.SensitiveNames = append(o.SensitiveNames, n.Name)
+			}
+		}
+	}
+	return o, nil
+}
+
 // Posture maps the settings of the posture checks, policies and
 // exemptions.
 func Posture(c config.Posture) posture.Options {
@@ -82,6 +134,7 @@ func Posture(c config.Posture) posture.Options {
 		AllowedCapabilities:     c.AllowedCapabilities,
 		AllowedHostPaths:        c.AllowedHostPaths,
 		AllowedAppArmorProfiles: c.AllowedAppArmorProfiles,
+		AllowedSeccompProfiles:  c.AllowedSeccompProfiles,
 		MaxCPULimit:             c.MaxCPULimit,
 		MaxMemoryLimit:          c.MaxMemoryLimit,
 		MinKubernetesVersion:    c.MinKubernetesVersion,
@@ -89,6 +142,7 @@ func Posture(c config.Posture) posture.Options {
 		VulnSeverity:            c.VulnSeverity,
 		PolicyDir:               c.PolicyDir,
 		ExemptionsFile:          c.ExemptionsFile,
+		HistoryDays:             c.HistoryDays,
 	}
 }
 

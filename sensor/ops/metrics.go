@@ -1,5 +1,6 @@
 // Package ops serves the sensor's operational endpoints: /healthz, and
-// /metrics in the Prometheus text exposition format (version 0.0.4).
+// /metrics in the Prometheus exposition formats (client_golang, on a
+// registry of the sensor's own, not the process-wide default).
 package ops
 
 import (
@@ -7,18 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/palisade-sec/palisade/sensor/queue"
 )
+
+const namespace = "palisade_sensor"
 
 // latencyBuckets are the upper bounds, in seconds, of the send latency
 // histogram.
@@ -26,55 +29,53 @@ var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 // Metrics counts what the sensor does. It is safe for concurrent use.
 type Metrics struct {
-	mu       sync.Mutex
-	received map[string]uint64 // by input
-	invalid  map[string]uint64 // by input
+	reg *prometheus.Registry
 
-	sent, sentBytes, batches, sendErrors atomic.Uint64
+	received, invalid                    *prometheus.CounterVec // by input
+	sent, sentBytes, batches, sendErrors prometheus.Counter
+	latency                              prometheus.Histogram
 	lastSent                             atomic.Int64 // unix nanoseconds
-
-	latMu    sync.Mutex
-	latCount [13]uint64 // per bucket, the last is +Inf
-	latSum   float64
-	latN     uint64
 }
 
 // NewMetrics returns zeroed metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{received: map[string]uint64{}, invalid: map[string]uint64{}}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+	}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "events_received_total",
+			Help: "Falco events accepted, by input."}, []string{"input"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "events_invalid_total",
+			Help: "Inputs that could not be decoded, by input."}, []string{"input"}),
+		sent:       counter("events_sent_total", "Events Event Hubs accepted."),
+		sentBytes:  counter("sent_bytes_total", "Bytes of event bodies Event Hubs accepted."),
+		batches:    counter("batches_sent_total", "Batches Event Hubs accepted."),
+		sendErrors: counter("send_errors_total", "Failed attempts to send a batch (each retried)."),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "send_latency_seconds",
+			Help: "Time to send one batch, retries within the attempt included.", Buckets: latencyBuckets}),
+	}
+	m.reg.MustRegister(m.received, m.invalid, m.sent, m.sentBytes, m.batches, m.sendErrors, m.latency)
+	return m
 }
 
 // Received counts an event accepted from input.
-func (m *Metrics) Received(input string) {
-	m.mu.Lock()
-	m.received[input]++
-	m.mu.Unlock()
-}
+func (m *Metrics) Received(input string) { m.received.WithLabelValues(input).Inc() }
 
 // Invalid counts an input that could not be decoded.
-func (m *Metrics) Invalid(input string) {
-	m.mu.Lock()
-	m.invalid[input]++
-	m.mu.Unlock()
-}
+func (m *Metrics) Invalid(input string) { m.invalid.WithLabelValues(input).Inc() }
 
 // Sent counts a batch Event Hubs accepted.
 func (m *Metrics) Sent(events, bytes int, took time.Duration) {
-	m.sent.Add(uint64(events))
-	m.sentBytes.Add(uint64(bytes))
-	m.batches.Add(1)
+	m.sent.Add(float64(events))
+	m.sentBytes.Add(float64(bytes))
+	m.batches.Inc()
 	m.lastSent.Store(time.Now().UnixNano())
-	s := took.Seconds()
-	m.latMu.Lock()
-	i, _ := slices.BinarySearch(latencyBuckets, s)
-	m.latCount[i]++
-	m.latSum += s
-	m.latN++
-	m.latMu.Unlock()
+	m.latency.Observe(took.Seconds())
 }
 
 // SendFailed counts a failed attempt to send a batch.
-func (m *Metrics) SendFailed(error) { m.sendErrors.Add(1) }
+func (m *Metrics) SendFailed(error) { m.sendErrors.Inc() }
 
 // Snapshot is a copy of the counters, for tests and health.
 type Snapshot struct {
@@ -87,14 +88,34 @@ type Snapshot struct {
 
 // Snapshot returns a copy of the counters.
 func (m *Metrics) Snapshot() Snapshot {
-	m.mu.Lock()
-	s := Snapshot{Received: maps.Clone(m.received), Invalid: maps.Clone(m.invalid)}
-	m.mu.Unlock()
-	s.Sent, s.SentBytes, s.Batches, s.SendErrors = m.sent.Load(), m.sentBytes.Load(), m.batches.Load(), m.sendErrors.Load()
+	s := Snapshot{Received: byLabel(m.received, "input"), Invalid: byLabel(m.invalid, "input"),
+		Sent: value(m.sent), SentBytes: value(m.sentBytes), Batches: value(m.batches), SendErrors: value(m.sendErrors)}
 	if ns := m.lastSent.Load(); ns != 0 {
 		s.LastSent = time.Unix(0, ns)
 	}
 	return s
+}
+
+func value(c prometheus.Counter) uint64 {
+	var d dto.Metric
+	_ = c.Write(&d)
+	return uint64(d.GetCounter().GetValue())
+}
+
+func byLabel(v *prometheus.CounterVec, label string) map[string]uint64 {
+	out := map[string]uint64{}
+	ch := make(chan prometheus.Metric)
+	go func() { v.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		_ = pm.Write(&d)
+		for _, lp := range d.GetLabel() {
+			if lp.GetName() == label {
+				out[lp.GetValue()] = uint64(d.GetCounter().GetValue())
+			}
+		}
+	}
+	return out
 }
 
 // Stats gives the queue's state at scrape time.
@@ -105,61 +126,68 @@ type Stats interface {
 // priorityNames label the queue's levels as Falco names them.
 var priorityNames = [queue.Levels]string{"Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"}
 
-// Write writes every metric in the Prometheus text format.
-func (m *Metrics) Write(w io.Writer, q Stats) error {
-	s := m.Snapshot()
-	qs := q.Stats()
-	var b strings.Builder
-	family := func(name, typ, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+// queueCollector reads the queue's counters and gauges when scraped, so
+// the queue keeps its own bookkeeping and knows nothing of Prometheus.
+type queueCollector struct {
+	q                                       Stats
+	dropped, events, bytes, inFlight, spool *prometheus.Desc
+}
+
+func newQueueCollector(q Stats) *queueCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 	}
-	byLabel := func(name, label string, v map[string]uint64) {
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			fmt.Fprintf(&b, "%s{%s=%q} %d\n", name, label, k, v[k])
-		}
+	return &queueCollector{
+		q:        q,
+		dropped:  desc("events_dropped_total", "Events dropped, by reason and Falco priority.", "reason", "priority"),
+		events:   desc("buffer_events", "Events held in the buffer, in flight included."),
+		bytes:    desc("buffer_bytes", "Bytes held in the buffer, in flight included."),
+		inFlight: desc("buffer_in_flight_events", "Events being sent."),
+		spool:    desc("spool_errors_total", "Events kept in memory because writing them to the spool failed."),
 	}
-	family("palisade_sensor_events_received_total", "counter", "Falco events accepted, by input.")
-	byLabel("palisade_sensor_events_received_total", "input", s.Received)
-	family("palisade_sensor_events_invalid_total", "counter", "Inputs that could not be decoded, by input.")
-	byLabel("palisade_sensor_events_invalid_total", "input", s.Invalid)
-	family("palisade_sensor_events_sent_total", "counter", "Events Event Hubs accepted.")
-	fmt.Fprintf(&b, "palisade_sensor_events_sent_total %d\n", s.Sent)
-	family("palisade_sensor_sent_bytes_total", "counter", "Bytes of event bodies Event Hubs accepted.")
-	fmt.Fprintf(&b, "palisade_sensor_sent_bytes_total %d\n", s.SentBytes)
-	family("palisade_sensor_batches_sent_total", "counter", "Batches Event Hubs accepted.")
-	fmt.Fprintf(&b, "palisade_sensor_batches_sent_total %d\n", s.Batches)
-	family("palisade_sensor_send_errors_total", "counter", "Failed attempts to send a batch (each retried).")
-	fmt.Fprintf(&b, "palisade_sensor_send_errors_total %d\n", s.SendErrors)
-	family("palisade_sensor_events_dropped_total", "counter", "Events dropped, by reason and Falco priority.")
-	for _, r := range slices.Sorted(maps.Keys(qs.Drops)) {
-		for p, n := range qs.Drops[r] {
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.dropped, c.events, c.bytes, c.inFlight, c.spool} {
+		ch <- d
+	}
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	qs := c.q.Stats()
+	for reason, byPrio := range qs.Drops {
+		for p, n := range byPrio {
 			if n > 0 {
-				fmt.Fprintf(&b, "palisade_sensor_events_dropped_total{reason=%q,priority=%q} %d\n", r, priorityNames[p], n)
+				ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), reason, priorityNames[p])
 			}
 		}
 	}
-	family("palisade_sensor_buffer_events", "gauge", "Events held in the buffer, in flight included.")
-	fmt.Fprintf(&b, "palisade_sensor_buffer_events %d\n", qs.Events)
-	family("palisade_sensor_buffer_bytes", "gauge", "Bytes held in the buffer, in flight included.")
-	fmt.Fprintf(&b, "palisade_sensor_buffer_bytes %d\n", qs.Bytes)
-	family("palisade_sensor_buffer_in_flight_events", "gauge", "Events being sent.")
-	fmt.Fprintf(&b, "palisade_sensor_buffer_in_flight_events %d\n", qs.InFlight)
-	family("palisade_sensor_spool_errors_total", "counter", "Events kept in memory because writing them to the spool failed.")
-	fmt.Fprintf(&b, "palisade_sensor_spool_errors_total %d\n", qs.SpoolErrors)
-	family("palisade_sensor_send_latency_seconds", "histogram", "Time to send one batch, retries within the attempt included.")
-	m.latMu.Lock()
-	var cum uint64
-	for i, le := range latencyBuckets {
-		cum += m.latCount[i]
-		fmt.Fprintf(&b, "palisade_sensor_send_latency_seconds_bucket{le=%q} %d\n", strconv.FormatFloat(le, 'g', -1, 64), cum)
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.GaugeValue, float64(qs.Events))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(qs.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(qs.InFlight))
+	ch <- prometheus.MustNewConstMetric(c.spool, prometheus.CounterValue, float64(qs.SpoolErrors))
+}
+
+// gatherer is the sensor's metrics and the queue's, as one scrape.
+func (m *Metrics) gatherer(q Stats) prometheus.Gatherer {
+	qr := prometheus.NewRegistry()
+	qr.MustRegister(newQueueCollector(q))
+	return prometheus.Gatherers{m.reg, qr}
+}
+
+// Write writes every metric in the Prometheus text format (version 0.0.4).
+func (m *Metrics) Write(w io.Writer, q Stats) error {
+	mfs, err := m.gatherer(q).Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
 	}
-	cum += m.latCount[len(latencyBuckets)]
-	fmt.Fprintf(&b, "palisade_sensor_send_latency_seconds_bucket{le=\"+Inf\"} %d\n", cum)
-	fmt.Fprintf(&b, "palisade_sensor_send_latency_seconds_sum %s\n", strconv.FormatFloat(m.latSum, 'g', -1, 64))
-	fmt.Fprintf(&b, "palisade_sensor_send_latency_seconds_count %d\n", m.latN)
-	m.latMu.Unlock()
-	_, err := io.WriteString(w, b.String())
-	return err
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("write metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Handler serves /healthz and /metrics.
@@ -167,18 +195,14 @@ func Handler(m *Metrics, q Stats) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		qs := q.Stats()
-		s := m.Snapshot()
 		w.Header().Set("Content-Type", "application/json")
 		last := ""
-		if !s.LastSent.IsZero() {
-			last = s.LastSent.UTC().Format(time.RFC3339Nano)
+		if ns := m.lastSent.Load(); ns != 0 {
+			last = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 		}
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"bufferedEvents\":%d,\"lastSent\":%q}\n", qs.Events, last)
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = m.Write(w, q)
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer(q), promhttp.HandlerOpts{}))
 	return mux
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/rbacrisk"
 )
 
 // k8sObject is the part of a request or response object the rules read.
@@ -16,7 +17,7 @@ type k8sObject struct {
 	Spec            json.RawMessage `json:"spec"`
 	RoleRef         *roleRef        `json:"roleRef,omitempty"`
 	Subjects        []subject       `json:"subjects,omitempty"`
-	Rules           []policyRule    `json:"rules,omitempty"`
+	Rules           []rbacrisk.Rule `json:"rules,omitempty"`
 	AggregationRule json.RawMessage `json:"aggregationRule,omitempty"`
 }
 
@@ -41,12 +42,6 @@ type subject struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
-}
-
-type policyRule struct {
-	Verbs     []string `json:"verbs"`
-	Resources []string `json:"resources"`
-	APIGroups []string `json:"apiGroups"`
 }
 
 type podSpec struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/rbacrisk"
 )
 
 var (
@@ -366,19 +367,12 @@ func coreDNSConfigSource(s *podSpec) string {
 
 func isCoreDNSConfig(name string) bool { return name == "coredns" || name == "coredns-custom" }
 
-// highPrivilege explains why policy rules grant high privileges, or "".
-func highPrivilege(rules []policyRule) string {
+// highPrivilege returns why a role's rules grant high privileges (the one
+// definition in shared/rbacrisk, which posture's RBAC checks use too), or "".
+func highPrivilege(rules []rbacrisk.Rule) string {
 	for _, r := range rules {
-		allVerbs, allRes := slices.Contains(r.Verbs, "*"), slices.Contains(r.Resources, "*")
-		switch {
-		case allVerbs && allRes:
-			return "all verbs on all resources"
-		case slices.Contains(r.Verbs, "escalate") || slices.Contains(r.Verbs, "bind") || slices.Contains(r.Verbs, "impersonate"):
-			return "grants escalate, bind or impersonate"
-		case allVerbs && (slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "pods/exec") || slices.Contains(r.Resources, "nodes/proxy")):
-			return "all verbs on " + strings.Join(r.Resources, ",")
-		case allRes && (slices.Contains(r.Verbs, "create") || slices.Contains(r.Verbs, "patch")):
-			return "create or patch on all resources"
+		if why := rbacrisk.Dangerous(r); why != "" {
+			return why
 		}
 	}
 	return ""

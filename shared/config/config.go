@@ -26,6 +26,7 @@ type Config struct {
 	Store    Store
 	Scan     Scan
 	Rescan   Rescan
+	MSRC     MSRC
 	Detect   Detect
 	Sentinel Sentinel
 	Posture  Posture
@@ -35,7 +36,7 @@ type Config struct {
 func Settings() []Setting {
 	var all []Setting
 	for _, group := range [][]Setting{
-		commonSettings(), storeSettings(), scanSettings(), rescanSettings(),
+		commonSettings(), storeSettings(), scanSettings(), rescanSettings(), msrcSettings(),
 		detectSettings(), sentinelSettings(), postureSettings(),
 	} {
 		all = append(all, group...)
@@ -55,6 +56,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Store = loadStore(l)
 	c.Scan = loadScan(l)
 	c.Rescan = loadRescan(l)
+	c.MSRC = loadMSRC(l)
 	c.Detect = loadDetect(l)
 	c.Sentinel = loadSentinel(l)
 	c.Posture = loadPosture(l)

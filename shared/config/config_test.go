@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -200,5 +201,69 @@ func TestFunctionSettings(t *testing.T) {
 	sort.Strings(missing)
 	for _, m := range missing {
 		t.Errorf("undeclared app setting in %s", m)
+	}
+}
+
+func TestSeccompProfiles(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Posture.AllowedSeccompProfiles, ","); got != "runtime/default,docker/default" {
+		t.Errorf("default allow-list %q", got)
+	}
+	ok := "RuntimeDefault,Localhost,Unconfined,localhost/profiles/audit.json,localhost/*,*"
+	if _, err := Load(env(map[string]string{"PALISADE_ALLOWED_SECCOMP_PROFILES": ok})); err != nil {
+		t.Errorf("%s: %v", ok, err)
+	}
+	for _, bad := range []string{"localhost/", "runtime", "default"} {
+		_, err := Load(env(map[string]string{"PALISADE_ALLOWED_SECCOMP_PROFILES": bad}))
+		if err == nil || !strings.Contains(err.Error(), "PALISADE_ALLOWED_SECCOMP_PROFILES") {
+			t.Errorf("%q: err %v, want one naming the setting", bad, err)
+		}
+	}
+}
+
+func TestMSRCSettings(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MSRC.URL != "https://api.msrc.microsoft.com/cvrf/v3.0" || c.MSRC.Months != 12 || c.MSRC.MaxAge != 48*time.Hour {
+		t.Errorf("defaults: %+v", c.MSRC)
+	}
+	_, err = Load(env(map[string]string{"PALISADE_MSRC_URL": "api.msrc.microsoft.com", "PALISADE_MSRC_MONTHS": "0", "PALISADE_MSRC_MAX_AGE": "-1h"}))
+	for _, want := range []string{"PALISADE_MSRC_URL: \"api.msrc.microsoft.com\" is not an http(s) URL", "PALISADE_MSRC_MONTHS: must be between 1 and 36", "PALISADE_MSRC_MAX_AGE: must be a positive duration"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+}
+
+func TestExposureAndThreatIntelSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"PALISADE_TI_LIST":                  "/etc/palisade/ti.txt",
+		"PALISADE_EXPOSURE_SENSITIVE_PORTS": "8080:internal-api, 9000 ,-22",
+		"PALISADE_EXPOSURE_SENSITIVE_NAMES": "Storefront,-admin,argo-server",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPorts := []PortChange{{Port: 8080, What: "internal-api"}, {Port: 9000}, {Port: 22, Remove: true}}
+	wantNames := []NameChange{{Name: "storefront"}, {Name: "admin", Remove: true}, {Name: "argo-server"}}
+	if c.Detect.ThreatIntelList != "/etc/palisade/ti.txt" || !slices.Equal(c.Detect.SensitivePorts, wantPorts) || !slices.Equal(c.Detect.SensitiveNames, wantNames) {
+		t.Errorf("detect settings %q %+v %+v", c.Detect.ThreatIntelList, c.Detect.SensitivePorts, c.Detect.SensitiveNames)
+	}
+	_, err = Load(env(map[string]string{
+		"PALISADE_EXPOSURE_SENSITIVE_PORTS": "80,http,70000,-22:ssh",
+		"PALISADE_EXPOSURE_SENSITIVE_NAMES": "two words,-,ok",
+	}))
+	for _, want := range []string{`"http" is not a port`, `"70000" is not a port`, `"-22:ssh" removes a port`, `"two words" is not a word`, `"-" is not a word`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %s", err, want)
+		}
+	}
+	if d, err := Load(env(nil)); err != nil || d.Detect.SensitivePorts != nil || d.Detect.SensitiveNames != nil || d.Detect.ThreatIntelList != "" {
+		t.Errorf("defaults: %+v %v", d.Detect, err)
 	}
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Detect holds the settings of runtime detection (detectruntime) and
 // Kubernetes audit analysis (analyzeaudit).
@@ -32,6 +36,17 @@ type Detect struct {
 	Retries int
 	// RetryDelay is the first delay between those retries; it doubles.
 	RetryDelay time.Duration
+	// ThreatIntelList is a file of malicious or anonymising source
+	// addresses, one address or CIDR range a line with an optional category
+	// (audit.ParseThreatList); "" = none.
+	ThreatIntelList string
+	// SensitivePorts changes the built-in list of service ports whose public
+	// exposure is an alert: "PORT" or "PORT:WHAT" adds a port, "-PORT"
+	// removes a built-in one.
+	SensitivePorts []PortChange
+	// SensitiveNames changes the built-in list of words that mark a
+	// sensitive workload: "word" adds one, "-word" removes a built-in one.
+	SensitiveNames []NameChange
 	// EventHubConnection, RuntimeHub, AuditHub and ConsumerGroup are read by
 	// the Functions host through function.json (%NAME%); declared here so
 	// that they are documented with every other setting.
@@ -53,6 +68,9 @@ func detectSettings() []Setting {
 		{Name: "PALISADE_RECON_BURST", Default: "5", Doc: "Reconnaissance commands in one workload within a window that make a burst alert."},
 		{Name: "PALISADE_DETECT_RETRIES", Default: "4", Doc: "Retries of a failed store or Sentinel write inside one detectruntime/analyzeaudit invocation before it fails (and the function.json retry policy applies)."},
 		{Name: "PALISADE_DETECT_RETRY_DELAY", Default: "1s", Doc: "First delay between those retries; it doubles each time."},
+		{Name: "PALISADE_TI_LIST", Default: "", Doc: "File of malicious or anonymising source addresses for analyzeaudit: one address or CIDR range a line, optionally followed by a category (tor, proxy, vpn, malicious). Empty: none."},
+		{Name: "PALISADE_EXPOSURE_SENSITIVE_PORTS", Default: "", Doc: "Comma-separated changes to the built-in sensitive service ports (databases, kubelet/etcd, admin consoles) whose exposure on a public load balancer is an alert: PORT or PORT:what-listens adds a port, -PORT removes one. Empty: the built-in list."},
+		{Name: "PALISADE_EXPOSURE_SENSITIVE_NAMES", Default: "", Doc: "Comma-separated changes to the built-in words that mark a sensitive workload by its service name or app labels (dashboard, jupyter, postgres, …): word adds one, -word removes one. Empty: the built-in list."},
 		{Name: "PALISADE_EVENTHUB_CONNECTION", Default: "", Doc: "Event Hubs connection string (or identity-based prefix) the Functions host uses for the runtime and audit triggers.", Secret: true},
 		{Name: "PALISADE_RUNTIME_HUB", Default: "runtime", Doc: "Event hub carrying sensor envelopes (detectruntime trigger)."},
 		{Name: "PALISADE_AUDIT_HUB", Default: "audit", Doc: "Event hub carrying AKS kube-audit diagnostic records (analyzeaudit trigger)."},
@@ -72,6 +90,9 @@ func loadDetect(l *lookup) Detect {
 		ReconBurst:              l.int("PALISADE_RECON_BURST"),
 		Retries:                 l.int("PALISADE_DETECT_RETRIES"),
 		RetryDelay:              l.duration("PALISADE_DETECT_RETRY_DELAY"),
+		ThreatIntelList:         l.str("PALISADE_TI_LIST"),
+		SensitivePorts:          portChanges(l, "PALISADE_EXPOSURE_SENSITIVE_PORTS"),
+		SensitiveNames:          nameChanges(l, "PALISADE_EXPOSURE_SENSITIVE_NAMES"),
 		EventHubConnection:      l.str("PALISADE_EVENTHUB_CONNECTION"),
 		RuntimeHub:              l.str("PALISADE_RUNTIME_HUB"),
 		AuditHub:                l.str("PALISADE_AUDIT_HUB"),
@@ -103,4 +124,56 @@ func loadDetect(l *lookup) Detect {
 		l.fail("setting PALISADE_DETECT_RETRIES: must not be negative")
 	}
 	return d
+}
+
+// PortChange adds a sensitive port (with what usually listens there) or
+// removes a built-in one.
+type PortChange struct {
+	Port   int
+	What   string // "" when not given
+	Remove bool
+}
+
+// NameChange adds a sensitive-workload word or removes a built-in one.
+type NameChange struct {
+	Name   string
+	Remove bool
+}
+
+// portChanges reads "PORT", "PORT:WHAT" and "-PORT" entries.
+func portChanges(l *lookup, name string) []PortChange {
+	var out []PortChange
+	for _, item := range l.list(name) {
+		var c PortChange
+		rest, removed := strings.CutPrefix(item, "-")
+		port, what, _ := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(strings.TrimSpace(port))
+		c.Port, c.What, c.Remove = n, strings.TrimSpace(what), removed
+		switch {
+		case err != nil || n < 1 || n > 65535:
+			l.fail("setting %s: %q is not a port (1-65535), PORT:WHAT or -PORT", name, item)
+			continue
+		case removed && c.What != "":
+			l.fail("setting %s: %q removes a port, which takes no description", name, item)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// nameChanges reads "word" and "-word" entries; a word may join several
+// with '-' ("argo-server"), but holds no spaces.
+func nameChanges(l *lookup, name string) []NameChange {
+	var out []NameChange
+	for _, item := range l.list(name) {
+		word, removed := strings.CutPrefix(item, "-")
+		word = strings.ToLower(word)
+		if word == "" || strings.ContainsAny(word, " \t") || strings.HasPrefix(word, "-") || strings.HasSuffix(word, "-") {
+			l.fail("setting %s: %q is not a word (letters and digits, parts joined by '-') or -word", name, item)
+			continue
+		}
+		out = append(out, NameChange{Name: word, Remove: removed})
+	}
+	return out
 }

@@ -30,6 +30,10 @@ type Posture struct {
 	// AllowedAppArmorProfiles are the AppArmor profiles containers may use
 	// ("runtime/default", "localhost/NAME").
 	AllowedAppArmorProfiles []string
+	// AllowedSeccompProfiles are the seccomp profiles containers may use
+	// (runtime/default, docker/default, unconfined, localhost/NAME,
+	// localhost/*, *).
+	AllowedSeccompProfiles []string
 	// MaxCPULimit and MaxMemoryLimit bound container limits ("" = any limit,
 	// as long as one is set).
 	MaxCPULimit    string
@@ -47,6 +51,9 @@ type Posture struct {
 	PolicyDir string
 	// ExemptionsFile lists exemptions (YAML or JSON); "" = none.
 	ExemptionsFile string
+	// HistoryDays is how long score history and remediation records are
+	// kept (per-item TTL); 0 keeps them forever.
+	HistoryDays int
 	// Remediate lists the check ids remediated automatically ("*" = every
 	// check with a patch). Empty: remediation is only offered.
 	Remediate []string
@@ -68,6 +75,7 @@ func postureSettings() []Setting {
 		{Name: "PALISADE_ALLOWED_CAPABILITIES", Default: "", Doc: "Comma-separated Linux capabilities containers may add (e.g. NET_BIND_SERVICE). Empty: none."},
 		{Name: "PALISADE_ALLOWED_HOST_PATHS", Default: "", Doc: "Comma-separated host path prefixes hostPath volumes may mount; append :ro to require a read-only mount. Empty: none."},
 		{Name: "PALISADE_ALLOWED_APPARMOR_PROFILES", Default: "runtime/default", Doc: "Comma-separated AppArmor profiles containers may use (runtime/default, localhost/NAME)."},
+		{Name: "PALISADE_ALLOWED_SECCOMP_PROFILES", Default: "runtime/default,docker/default", Doc: "Comma-separated seccomp profiles containers may use: runtime/default, docker/default, unconfined, localhost/NAME, localhost/* (any Localhost profile) or *. The field forms RuntimeDefault, Localhost and Unconfined are accepted."},
 		{Name: "PALISADE_MAX_CPU_LIMIT", Default: "", Doc: "Largest CPU limit a container may set (e.g. 2 or 500m). Empty: any, as long as one is set."},
 		{Name: "PALISADE_MAX_MEMORY_LIMIT", Default: "", Doc: "Largest memory limit a container may set (e.g. 4Gi). Empty: any, as long as one is set."},
 		{Name: "PALISADE_MIN_KUBERNETES_VERSION", Default: "1.30", Doc: "Oldest Kubernetes minor version considered supported. Empty disables the check."},
@@ -75,6 +83,7 @@ func postureSettings() []Setting {
 		{Name: "PALISADE_POSTURE_VULN_SEVERITY", Default: "high", Doc: "Lowest vulnerability severity that fails the images-should-have-vulnerabilities-resolved checks."},
 		{Name: "PALISADE_POLICY_DIR", Default: "", Doc: "Folder of custom Rego policies (*.rego, Gatekeeper-style violation[{\"msg\": msg}]). Empty: none."},
 		{Name: "PALISADE_EXEMPTIONS_FILE", Default: "", Doc: "YAML or JSON file of posture exemptions (check, namespace, resource or labels; reason; expires). Empty: none."},
+		{Name: "PALISADE_POSTURE_HISTORY_DAYS", Default: "90", Doc: "Days posture score history and remediation records are kept in the store (per-item TTL); 0 keeps them forever."},
 		{Name: "PALISADE_REMEDIATE", Default: "", Doc: "Comma-separated check ids to remediate automatically with server-side apply (* = every check with a patch). Empty: remediation is only offered."},
 		{Name: "PALISADE_REMEDIATE_APPLY", Default: "false", Doc: "true: apply opted-in patches after a successful server-side dry run. false: dry run only."},
 		{Name: "PALISADE_POSTURE_SCHEDULE", Default: "0 0 * * * *", Doc: "NCRONTAB schedule of assessposture (hourly by default)."},
@@ -91,15 +100,25 @@ func loadPosture(l *lookup) Posture {
 		AllowedCapabilities:     l.list("PALISADE_ALLOWED_CAPABILITIES"),
 		AllowedHostPaths:        l.list("PALISADE_ALLOWED_HOST_PATHS"),
 		AllowedAppArmorProfiles: l.list("PALISADE_ALLOWED_APPARMOR_PROFILES"),
+		AllowedSeccompProfiles:  l.list("PALISADE_ALLOWED_SECCOMP_PROFILES"),
 		MaxCPULimit:             l.str("PALISADE_MAX_CPU_LIMIT"),
 		MaxMemoryLimit:          l.str("PALISADE_MAX_MEMORY_LIMIT"),
 		MinKubernetesVersion:    l.str("PALISADE_MIN_KUBERNETES_VERSION"),
 		ExcludedNamespaces:      l.list("PALISADE_POSTURE_EXCLUDED_NAMESPACES"),
 		PolicyDir:               l.str("PALISADE_POLICY_DIR"),
 		ExemptionsFile:          l.str("PALISADE_EXEMPTIONS_FILE"),
+		HistoryDays:             l.int("PALISADE_POSTURE_HISTORY_DAYS"),
 		Remediate:               l.list("PALISADE_REMEDIATE"),
 		RemediateApply:          l.bool("PALISADE_REMEDIATE_APPLY"),
 		Schedule:                l.str("PALISADE_POSTURE_SCHEDULE"),
+	}
+	if p.HistoryDays < 0 || p.HistoryDays > 24855 {
+		l.fail("setting PALISADE_POSTURE_HISTORY_DAYS: %d is not between 0 and 24855 (a Cosmos DB ttl is at most 2^31-1 seconds)", p.HistoryDays)
+	}
+	for _, p := range p.AllowedSeccompProfiles {
+		if !seccompProfile(p) {
+			l.fail("setting PALISADE_ALLOWED_SECCOMP_PROFILES: %q is not a seccomp profile (runtime/default, docker/default, unconfined, localhost/NAME, localhost/* or *)", p)
+		}
 	}
 	sev, err := model.ParseSeverity(l.str("PALISADE_POSTURE_VULN_SEVERITY"))
 	if err != nil {
@@ -133,4 +152,18 @@ func ports(l *lookup, name string) []int {
 		}
 	}
 	return out
+}
+
+// seccompProfile reports whether an entry of the seccomp allow-list has a
+// known form (shared/posture normalises it).
+func seccompProfile(p string) bool {
+	switch p {
+	case "runtime/default", "docker/default", "unconfined", "*", "localhost/*":
+		return true
+	}
+	switch strings.ToLower(p) {
+	case "runtimedefault", "localhost", "unconfined":
+		return true
+	}
+	return strings.HasPrefix(p, "localhost/") && len(p) > len("localhost/")
 }

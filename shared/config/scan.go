@@ -48,7 +48,7 @@ func scanSettings() []Setting {
 		{Name: "PALISADE_TRIVY_DB_REPOSITORY", Default: "", Doc: "Comma-separated OCI repositories of the Trivy vulnerability DB (e.g. an ACR mirror). Empty: Trivy's default repositories."},
 		{Name: "PALISADE_TRIVY_SKIP_DB_UPDATE", Default: "false", Doc: "true: never download the vulnerability DB (offline); use the DB already in the cache directory."},
 		{Name: "PALISADE_TRIVY_DEMO_DB", Default: "true", Doc: "true: when no vulnerability DB is present and none can be downloaded, scan against a small built-in demo DB (results are marked demoData)."},
-		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "4294967296", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
+		{Name: "PALISADE_SCAN_MAX_BYTES", Default: "12884901888", Doc: "Most bytes (compressed plus uncompressed layer bytes) one scan may read; a larger image fails with a clear error."},
 		{Name: "PALISADE_SCAN_TIMEOUT", Default: "8m", Doc: "Time limit of one image scan; keep it under the Functions timeout (host.json functionTimeout)."},
 		{Name: "PALISADE_REGISTRY_USERNAME", Default: "", Doc: "Basic-auth user name for the allowed registries. Empty: anonymous, or Entra ID for *.azurecr.io."},
 		{Name: "PALISADE_REGISTRY_PASSWORD", Default: "", Doc: "Basic-auth password or token for the allowed registries.", Secret: true},

@@ -84,6 +84,19 @@ func (r *Request) DataJSON(name string, v any) error {
 // "string", of objects without a dataType. Each item comes back as text:
 // a string item as its content, an object item as its JSON.
 func (r *Request) DataStrings(name string) ([]string, error) {
+	items, err := r.DataItems(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = string(it)
+	}
+	return out, nil
+}
+
+// dataStrings is DataStrings through encoding/json.
+func (r *Request) dataStrings(name string) ([]string, error) {
 	raw, err := r.data(name)
 	if err != nil {
 		return nil, err

@@ -3,8 +3,10 @@ package customhandler
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -153,6 +155,14 @@ func TestMetadataShapes(t *testing.T) {
 	if diff := cmp.Diff([]int64{41, 42}, seq); diff != "" {
 		t.Errorf("SequenceNumberArray (-want +got):\n%s", diff)
 	}
+	b, ok := r.EventHubBatch()
+	if !ok || b.Partition.EventHubName != "aks-audit" || b.Partition.PartitionID != "0" || !slices.Equal(b.Sequence, []int64{41, 42}) || b.Source() != "aks-audit/0" {
+		t.Errorf("EventHubBatch = %+v, %v", b, ok)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 123e6, time.UTC)
+	if ms := b.EnqueuedMs(); !slices.Equal(ms, []int64{at.UnixMilli(), at.UnixMilli() + 333}) {
+		t.Errorf("enqueued times %v, want %d and %d", ms, at.UnixMilli(), at.UnixMilli()+333)
+	}
 	var keys []*string
 	if _, err := r.MetaJSON("PartitionKeyArray", &keys); err != nil || len(keys) != 2 || keys[0] != nil {
 		t.Errorf("PartitionKeyArray = %v, %v", keys, err)
@@ -251,4 +261,23 @@ func mustJSON(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestEventHubBatchAbsent: a batch whose position cannot be read says so.
+func TestEventHubBatchAbsent(t *testing.T) {
+	for _, meta := range []string{
+		`{}`,
+		`{"PartitionContext":{"EventHubName":"runtime","PartitionId":"1"}}`,
+		`{"SequenceNumberArray":"[1,2]"}`,
+		`{"PartitionContext":{"EventHubName":"runtime"},"SequenceNumberArray":"[1]"}`,
+		`{"PartitionContext":{"EventHubName":"runtime","PartitionId":"1"},"SequenceNumberArray":"[1,\"x\"]"}`,
+	} {
+		r, err := DecodeRequest([]byte(`{"Data":{"events":"[]"},"Metadata":` + meta + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, ok := r.EventHubBatch(); ok {
+			t.Errorf("metadata %s: EventHubBatch = %+v, true; want false", meta, b)
+		}
+	}
 }

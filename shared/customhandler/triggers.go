@@ -54,3 +54,60 @@ type HTTPRequest struct {
 	Params  map[string]string   `json:"Params"`
 	Body    string              `json:"Body"`
 }
+
+// PartitionContext is the Event Hubs trigger's Metadata.PartitionContext:
+// where a batch was read.
+type PartitionContext struct {
+	FullyQualifiedNamespace string `json:"FullyQualifiedNamespace"`
+	EventHubName            string `json:"EventHubName"`
+	ConsumerGroup           string `json:"ConsumerGroup"`
+	PartitionID             string `json:"PartitionId"`
+}
+
+// EventHubBatch is where the events of a cardinality-many Event Hubs
+// invocation were read: the partition, each event's sequence number and
+// its enqueued time, from Metadata.PartitionContext,
+// Metadata.SequenceNumberArray and Metadata.EnqueuedTimeUtcArray.
+type EventHubBatch struct {
+	Partition PartitionContext
+	Sequence  []int64
+	// Enqueued holds the enqueued times, parallel to Sequence; nil when
+	// the host sent none, or ones that cannot be read.
+	Enqueued []time.Time
+}
+
+// Source names the partition: "hub/partition id".
+func (b EventHubBatch) Source() string {
+	return b.Partition.EventHubName + "/" + b.Partition.PartitionID
+}
+
+// EventHubBatch returns the batch's partition and sequence numbers; ok is
+// false when either is missing or cannot be read.
+func (r *Request) EventHubBatch() (b EventHubBatch, ok bool) {
+	if ok, err := r.MetaJSON("PartitionContext", &b.Partition); !ok || err != nil || b.Partition.PartitionID == "" {
+		return EventHubBatch{}, false
+	}
+	if ok, err := r.MetaJSON("SequenceNumberArray", &b.Sequence); !ok || err != nil {
+		return EventHubBatch{}, false
+	}
+	var times []HostTime
+	if ok, err := r.MetaJSON("EnqueuedTimeUtcArray", &times); ok && err == nil && len(times) == len(b.Sequence) {
+		b.Enqueued = make([]time.Time, len(times))
+		for i, t := range times {
+			b.Enqueued[i] = t.UTC() // sent without a zone: UTC
+		}
+	}
+	return b, true
+}
+
+// EnqueuedMs returns the enqueued times as Unix milliseconds, or nil.
+func (b EventHubBatch) EnqueuedMs() []int64 {
+	if b.Enqueued == nil {
+		return nil
+	}
+	out := make([]int64, len(b.Enqueued))
+	for i, t := range b.Enqueued {
+		out[i] = t.UnixMilli()
+	}
+	return out
+}

@@ -3,15 +3,17 @@ package detection
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // KindBaseline is the state kind of network baselines.
@@ -39,33 +41,98 @@ type Destination struct {
 }
 
 // Baselines learns per-workload destinations and flags connections outside
-// them once learning is over.
+// them once learning is over. It keeps the baselines it read or wrote in
+// memory (statecache), so that a workload's baseline is read once and
+// written only when it changes; it is safe for concurrent invocations.
 type Baselines struct {
 	st       store.Store
 	d        *Detector
 	learning time.Duration
 	max      int
-	now      func() time.Time
+	cache    *statecache.Cache[Baseline]
+}
+
+// BaselineOptions configure Baselines. Zero values take the defaults noted.
+type BaselineOptions struct {
+	// Learning is how long a workload's destinations are learned.
+	// Default 24h.
+	Learning time.Duration
+	// MaxDestinations bounds one workload's baseline. Default 2000.
+	MaxDestinations int
+	// MaxCached bounds the baselines an instance keeps in memory.
+	// Default 1000.
+	MaxCached int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // NewBaselines returns baselines stored in st's state container.
-func NewBaselines(st store.Store, d *Detector, learning time.Duration, maxDestinations int, now func() time.Time) *Baselines {
-	return &Baselines{st: st, d: d, learning: learning, max: maxDestinations, now: now}
+func NewBaselines(st store.Store, d *Detector, opts BaselineOptions) *Baselines {
+	if opts.Learning == 0 {
+		opts.Learning = 24 * time.Hour
+	}
+	if opts.MaxDestinations <= 0 {
+		opts.MaxDestinations = 2000
+	}
+	if opts.MaxCached <= 0 {
+		opts.MaxCached = 1000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	now := opts.Now
+	codec := statecache.Codec[Baseline]{
+		Decode: func(raw []byte) (Baseline, error) {
+			var st model.State
+			var bl Baseline
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return bl, err
+			}
+			err := json.Unmarshal(st.Data, &bl)
+			return bl, err
+		},
+		Encode: func(_, id string, bl Baseline) (any, error) {
+			data, err := json.Marshal(bl)
+			if err != nil {
+				return nil, err
+			}
+			return model.State{ID: id, Kind: KindBaseline, UpdatedAt: now().UTC(), Data: data}, nil
+		},
+	}
+	return &Baselines{st: st, d: d, learning: opts.Learning, max: opts.MaxDestinations,
+		cache: statecache.New(store.State, codec, statecache.Options{MaxEntries: opts.MaxCached, Stage: StateStage})}
 }
 
 // conn is one outbound connection of a workload.
 type conn struct {
 	env  *model.Envelope
+	pos  Position
 	dest string
 	at   time.Time
 }
 
-// Observe updates the baselines of the workloads in envs and returns a
-// NetworkAnomaly hit for each connection outside a baseline whose learning
-// period is over.
+// Observe updates the baselines of the workloads in envs, in attempts of
+// its own (see Stage), and returns the NetworkAnomaly hits.
 func (b *Baselines) Observe(ctx context.Context, envs []*model.Envelope) ([]Hit, error) {
+	var hits []Hit
+	err := statecache.Run(ctx, b.st, maxConflicts, func(tx *statecache.Tx) error {
+		var err error
+		hits, err = b.Stage(ctx, tx, envs, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update network baselines: %w", err)
+	}
+	return hits, nil
+}
+
+// Stage stages in tx the baseline changes of the workloads in envs (read
+// at positions pos, parallel to envs, or nil when unknown), at most one
+// write a workload, and returns a NetworkAnomaly hit for each connection
+// outside a baseline whose learning period is over.
+func (b *Baselines) Stage(ctx context.Context, tx *statecache.Tx, envs []*model.Envelope, pos []Position) ([]Hit, error) {
 	groups := map[string][]conn{}
-	for _, e := range envs {
+	for i, e := range envs {
 		if e.K8s == nil || e.K8s.Namespace == "" {
 			continue
 		}
@@ -73,99 +140,90 @@ func (b *Baselines) Observe(ctx context.Context, envs []*model.Envelope) ([]Hit,
 		if ip == "" || port == 0 {
 			continue
 		}
-		key := baselineID(e.Cluster, e.K8s.Namespace, workloadOf(e))
-		groups[key] = append(groups[key], conn{env: e, dest: destKey(ip, port, proto), at: e.Time})
-	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var hits []Hit
-	for _, k := range keys {
-		h, err := b.observe(ctx, k, groups[k])
-		if err != nil {
-			return nil, err
+		c := conn{env: e, dest: destKey(ip, port, proto), at: e.Time}
+		if pos != nil {
+			c.pos = pos[i]
 		}
-		hits = append(hits, h...)
+		key := baselineID(e.Cluster, e.K8s.Namespace, workloadOf(e))
+		groups[key] = append(groups[key], c)
+	}
+	ids := slices.Sorted(maps.Keys(groups))
+	keys := make([]store.Key, len(ids))
+	for i, id := range ids {
+		keys[i] = store.Key{PK: KindBaseline, ID: id}
+	}
+	if err := statecache.Prefetch(ctx, tx, b.cache, keys); err != nil {
+		return nil, fmt.Errorf("read network baselines: %w", err)
+	}
+	var hits []Hit
+	for _, k := range ids {
+		conns := groups[k]
+		sort.SliceStable(conns, func(i, j int) bool { return conns[i].at.Before(conns[j].at) })
+		first := conns[0]
+		var found []Hit
+		_, err := statecache.Update(ctx, tx, b.cache, KindBaseline, k, func(cur Baseline, ok bool) (Baseline, bool) {
+			if !ok {
+				cur = Baseline{Cluster: first.env.Cluster, Namespace: first.env.K8s.Namespace, Workload: workloadOf(first.env), Since: first.at.UTC()}
+			}
+			next, h, changed := b.apply(cur, conns)
+			found = h
+			return next, changed || !ok
+		})
+		if err != nil {
+			return nil, fmt.Errorf("network baseline %s: %w", k, err)
+		}
+		hits = append(hits, found...)
 	}
 	return hits, nil
 }
 
-func (b *Baselines) observe(ctx context.Context, id string, conns []conn) ([]Hit, error) {
-	sort.SliceStable(conns, func(i, j int) bool { return conns[i].at.Before(conns[j].at) })
-	first := conns[0].env
-	for range maxConflicts {
-		var st model.State
-		var bl Baseline
-		etag, err := b.st.Get(ctx, store.State, KindBaseline, id, &st)
-		cond := store.Cond{IfMatch: etag}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			bl = Baseline{Cluster: first.Cluster, Namespace: first.K8s.Namespace, Workload: workloadOf(first), Since: conns[0].at.UTC()}
-			cond = store.Cond{IfNoneMatch: true}
-		case err != nil:
-			return nil, fmt.Errorf("read network baseline %s: %w", id, err)
-		default:
-			if err := json.Unmarshal(st.Data, &bl); err != nil {
-				return nil, fmt.Errorf("decode network baseline %s: %w", id, err)
+// apply learns or checks each connection against cur, which it does not
+// modify: it returns the baseline with its changes (a copy when there are
+// any) and whether there were.
+func (b *Baselines) apply(cur Baseline, conns []conn) (next Baseline, hits []Hit, changed bool) {
+	next = cur
+	end := cur.Since.Add(b.learning)
+	cloned := false
+	set := func(dest string, d Destination) {
+		if !cloned {
+			next.Destinations = maps.Clone(cur.Destinations)
+			if next.Destinations == nil {
+				next.Destinations = map[string]Destination{}
 			}
+			cloned = true
 		}
-		if bl.Destinations == nil {
-			bl.Destinations = map[string]Destination{}
-		}
-		hits, changed := b.apply(&bl, conns)
-		if !changed {
-			return hits, nil
-		}
-		data, err := json.Marshal(bl)
-		if err != nil {
-			return nil, fmt.Errorf("encode network baseline %s: %w", id, err)
-		}
-		st = model.State{ID: id, Kind: KindBaseline, UpdatedAt: b.now().UTC(), Data: data}
-		_, err = b.st.Put(ctx, store.State, KindBaseline, id, st, cond)
-		if errors.Is(err, store.ErrPrecondition) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("write network baseline %s: %w", id, err)
-		}
-		return hits, nil
+		next.Destinations[dest] = d
+		changed = true
 	}
-	return nil, fmt.Errorf("write network baseline %s: %d concurrent updates in a row: %w", id, maxConflicts, store.ErrPrecondition)
-}
-
-// apply learns or checks each connection; it reports whether bl changed.
-func (b *Baselines) apply(bl *Baseline, conns []conn) (hits []Hit, changed bool) {
-	end := bl.Since.Add(b.learning)
 	for _, c := range conns {
-		d, known := bl.Destinations[c.dest]
+		d, known := next.Destinations[c.dest]
 		switch {
 		case known && d.Flagged == c.env.ID:
 			hits = append(hits, b.hit(c))
 		case known:
 		case c.at.Before(end):
-			if len(bl.Destinations) >= b.max {
-				bl.Full = true
+			if len(next.Destinations) >= b.max {
+				if !next.Full {
+					next.Full, changed = true, true
+				}
 				continue
 			}
-			bl.Destinations[c.dest] = Destination{First: c.at.Unix()}
-			changed = true
+			set(c.dest, Destination{First: c.at.Unix()})
 		default:
 			hits = append(hits, b.hit(c))
-			if len(bl.Destinations) < b.max {
-				bl.Destinations[c.dest] = Destination{First: c.at.Unix(), Flagged: c.env.ID}
-				changed = true
+			if len(next.Destinations) < b.max {
+				set(c.dest, Destination{First: c.at.Unix(), Flagged: c.env.ID})
 			}
 		}
 	}
-	return hits, changed
+	return next, hits, changed
 }
 
 func (b *Baselines) hit(c conn) Hit {
 	ev := newEvent(c.env)
 	h := b.d.runtimeHit(&ev, "NetworkAnomaly")
 	h.Evidence["baselineDestination"] = c.dest
+	h.Pos = c.pos
 	return h
 }
 

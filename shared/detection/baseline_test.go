@@ -21,7 +21,7 @@ func TestBaseline(t *testing.T) {
 	ctx := t.Context()
 	st := faultstore.Open(t)
 	d := newTestDetector(t)
-	bl := NewBaselines(st, d, 24*time.Hour, 100, fixedNow)
+	bl := NewBaselines(st, d, BaselineOptions{Learning: 24 * time.Hour, MaxDestinations: 100, Now: fixedNow})
 	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	hits, err := bl.Observe(ctx, []*model.Envelope{
 		connEnvelope("e1", t0, "20.50.2.1", "443"),

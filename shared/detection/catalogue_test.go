@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
@@ -93,7 +92,7 @@ func TestEveryTypeFires(t *testing.T) {
 	// Runtime: each sample on its own batch, so that a burst fires on its
 	// own events only.
 	st := faultstore.Open(t)
-	bl := detection.NewBaselines(st, d, cfg.BaselineLearning, cfg.BaselineMaxDestinations, time.Now)
+	bl := detection.NewBaselines(st, d, detection.BaselineOptions{Learning: cfg.BaselineLearning, MaxDestinations: cfg.BaselineMaxDestinations})
 	for _, path := range glob(t, filepath.Join("testdata", "falco", "*.json"), filepath.Join("testdata", "falco", "*.jsonl")) {
 		name := filepath.Base(path)
 		b := d.NewBatch()

@@ -15,10 +15,61 @@ import (
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
-// MaxEventIDs bounds the event ids an alert keeps to recognise a redelivered
-// event. Redelivery replays recent batches, so recent ids are the ones that
-// matter.
-const MaxEventIDs = 256
+// MaxEventIDs bounds the event ids an alert keeps, so that an alert
+// document stays small however many events it counts. A redelivered batch
+// is recognised by the Event Hubs position of its events (see Position and
+// model.Alert.Watermarks); the recent ids catch the same event sent twice
+// by the sensor (a resend after a lost acknowledgement, close behind the
+// first) and redeliveries that came without positions.
+const MaxEventIDs = 32
+
+// MaxWatermarks bounds the partitions an alert keeps a watermark for; an
+// Event Hubs namespace has at most 32 partitions a hub (Premium: 100), so
+// only the events of an unusually wide hub rely on the recent ids alone.
+const MaxWatermarks = 128
+
+// Position is where an event was read: the Event Hubs partition, as
+// "hub/partition id", the event's sequence number in it and its enqueued
+// time (Unix milliseconds, 0 when unknown). The zero Position is unknown.
+type Position struct {
+	Partition  string
+	Seq        int64
+	EnqueuedMs int64
+}
+
+// counted reports whether the event at p is at or below w: counted
+// already, when w was raised by events of the same partition read in
+// order.
+func (p Position) counted(w model.Watermark) bool {
+	if p.Seq > w.Seq {
+		return false
+	}
+	return p.EnqueuedMs == 0 || w.EnqueuedMs == 0 || p.EnqueuedMs <= w.EnqueuedMs
+}
+
+// Positions returns the positions of a batch read from one partition, or
+// nil when seqs cannot be trusted to be positions: not one an event, or not
+// increasing, as a partition's sequence numbers always are. enqueued (Unix
+// milliseconds, parallel to seqs) may be nil.
+func Positions(partition string, seqs, enqueued []int64, events int) []Position {
+	if partition == "" || len(seqs) != events {
+		return nil
+	}
+	if len(enqueued) != len(seqs) {
+		enqueued = nil
+	}
+	out := make([]Position, len(seqs))
+	for i, s := range seqs {
+		if s < 0 || (i > 0 && s <= seqs[i-1]) {
+			return nil
+		}
+		out[i] = Position{Partition: partition, Seq: s}
+		if enqueued != nil {
+			out[i].EnqueuedMs = enqueued[i]
+		}
+	}
+	return out
+}
 
 // Detector applies the rules and folds hits into alerts. It holds no I/O and
 // is safe for concurrent use.
@@ -92,11 +143,12 @@ func (d *Detector) Threshold(name string) int {
 }
 
 // Fold is one alert built from the hits of one batch, with the ids of the
-// distinct events that made it.
+// distinct events that made it and where each was read.
 type Fold struct {
-	Alert    model.Alert
-	EventIDs []string
-	seen     map[string]struct{}
+	Alert     model.Alert
+	EventIDs  []string
+	Positions []Position // one an event id; zero when unknown
+	seen      map[string]struct{}
 }
 
 // Batch folds the hits of one batch of events. Not safe for concurrent use.
@@ -104,7 +156,11 @@ type Batch struct {
 	d     *Detector
 	folds map[string]*Fold
 	buf   []Hit
+	pos   Position
 }
+
+// SetPosition says where the events whose hits are added next were read.
+func (b *Batch) SetPosition(p Position) { b.pos = p }
 
 // NewBatch starts a batch.
 func (d *Detector) NewBatch() *Batch { return &Batch{d: d, folds: map[string]*Fold{}} }
@@ -119,8 +175,8 @@ func (b *Batch) AddEnvelope(e *model.Envelope) int {
 	return len(b.buf)
 }
 
-// Add folds one hit. A hit of an unknown type is a programming error and
-// panics.
+// Add folds one hit, read at the batch's current position unless the hit
+// has its own. A hit of an unknown type is a programming error and panics.
 func (b *Batch) Add(h Hit) {
 	t, ok := b.d.types[h.Type]
 	if !ok {
@@ -143,6 +199,10 @@ func (b *Batch) Add(h Hit) {
 	}
 	f.seen[h.EventID] = struct{}{}
 	f.EventIDs = append(f.EventIDs, h.EventID)
+	if h.Pos == (Position{}) {
+		h.Pos = b.pos
+	}
+	f.Positions = append(f.Positions, h.Pos)
 	a := &f.Alert
 	a.Count = len(f.EventIDs)
 	if at.Before(a.FirstSeen) {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // Publisher sends alerts downstream (Sentinel). Implementations batch and
@@ -25,13 +27,19 @@ type PipelineOptions struct {
 	Now        func() time.Time
 	// Sleep waits between retries; nil uses a timer that honours ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Sink configures the alerts kept in memory and the enrichment cache;
+	// its clock is Now.
+	Sink SinkOptions
 }
 
 // Pipeline is the write side shared by detectruntime and analyzeaudit: park
-// undecodable inputs, save alerts, publish them. Every step is retried inside
-// the invocation; when retries run out the error is returned so that the
-// invocation fails and the function's retry policy redelivers the batch,
-// which is safe because every write is idempotent.
+// undecodable inputs, update state, save alerts, publish them. One
+// invocation's writes go to the store in one batch (statecache), run again
+// when another instance changed the same documents; store failures are
+// retried inside the invocation, and when retries run out the error is
+// returned so that the invocation fails and the function's retry policy
+// redelivers the batch, which is safe because every write is idempotent.
+// A Pipeline is safe for concurrent invocations.
 type Pipeline struct {
 	st   store.Store
 	pub  Publisher
@@ -47,45 +55,58 @@ func NewPipeline(st store.Store, pub Publisher, d *Detector, opt PipelineOptions
 	if opt.Sleep == nil {
 		opt.Sleep = sleep
 	}
-	return &Pipeline{st: st, pub: pub, sink: NewSink(st, d, opt.Now), opt: opt}
+	opt.Sink.Now = opt.Now
+	return &Pipeline{st: st, pub: pub, sink: NewSink(st, d, opt.Sink), opt: opt}
 }
 
-// Result counts what one invocation did.
-type Result struct {
-	Events    int
-	Parked    int
-	Alerts    int // alerts touched (created, updated or unchanged on redelivery)
-	Published int
+// Invocation is what one invocation of a detection function writes.
+type Invocation struct {
+	// Parked are inputs that could not be decoded.
+	Parked []model.Parked
+	// Folds are the alerts the rules raised.
+	Folds []*Fold
+	// State, when set, stages the invocation's state updates (baselines)
+	// in each attempt, ahead of the alerts, and returns the alerts they
+	// raise.
+	State func(ctx context.Context, tx *statecache.Tx) ([]*Fold, error)
 }
 
-// Park stores undecodable inputs in the state container.
-func (p *Pipeline) Park(ctx context.Context, parked []model.Parked) error {
-	for _, pk := range parked {
-		err := p.Retry(ctx, "park input", func() error {
-			_, err := p.st.Put(ctx, store.State, model.KindParked, pk.ID, pk, store.Cond{})
+// Run writes an invocation: parked inputs, state and alerts in one store
+// batch an attempt, and then publishes the open (new or active) alerts
+// among those touched (re-sending those a redelivery left unchanged, which
+// Sentinel de-duplicates by id, as they are in the store: see Refresh).
+func (p *Pipeline) Run(ctx context.Context, inv Invocation) (saved []model.Alert, published int, err error) {
+	if len(inv.Parked) == 0 && len(inv.Folds) == 0 && inv.State == nil {
+		return nil, 0, nil
+	}
+	var unchanged []int
+	err = p.Retry(ctx, "save alerts", func() error {
+		err := statecache.Run(ctx, p.st, maxConflicts, func(tx *statecache.Tx) error {
+			for _, pk := range inv.Parked {
+				tx.Write(StateStage, store.Write{Container: store.State, PK: model.KindParked, ID: pk.ID, Value: pk})
+			}
+			folds := inv.Folds
+			if inv.State != nil {
+				more, err := inv.State(ctx, tx)
+				if err != nil {
+					return err
+				}
+				folds = append(slices.Clip(folds), more...)
+			}
+			var err error
+			saved, unchanged, err = p.sink.Stage(ctx, tx, folds)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		logging.Ctx(ctx).Warn().Str(logging.FieldReason, pk.Reason).Msg("input parked")
-	}
-	return nil
-}
-
-// Commit saves the folds and publishes the open (new or active) alerts
-// among them: pending, resolved and dismissed ones are not sent.
-func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Alert, published int, err error) {
-	if len(folds) == 0 {
-		return nil, 0, nil
-	}
-	err = p.Retry(ctx, "save alerts", func() error {
-		var err error
-		saved, err = p.sink.Save(ctx, folds)
-		return err
+		return p.sink.Refresh(ctx, saved, unchanged)
 	})
 	if err != nil {
 		return nil, 0, err
+	}
+	for _, pk := range inv.Parked {
+		logging.Ctx(ctx).Warn().Str(logging.FieldReason, pk.Reason).Msg("input parked")
 	}
 	var open []model.Alert
 	for _, a := range saved {
@@ -101,6 +122,17 @@ func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Ale
 		return saved, 0, err
 	}
 	return saved, len(open), nil
+}
+
+// Park stores undecodable inputs in the state container.
+func (p *Pipeline) Park(ctx context.Context, parked []model.Parked) error {
+	_, _, err := p.Run(ctx, Invocation{Parked: parked})
+	return err
+}
+
+// Commit saves the folds and publishes the open alerts among them.
+func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Alert, published int, err error) {
+	return p.Run(ctx, Invocation{Folds: folds})
 }
 
 // Retry runs fn until it succeeds, up to 1+Retries times with doubling

@@ -325,7 +325,8 @@ type Hit struct {
 	User        string
 	Rule        string
 	EventID     string
-	Time        int64 // Unix nanoseconds
+	Pos         Position // where the event was read; zero: the batch's current position
+	Time        int64    // Unix nanoseconds
 	Severity    model.Severity
 	Techniques  []string
 	Evidence    map[string]string

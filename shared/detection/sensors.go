@@ -3,22 +3,21 @@ package detection
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/statecache"
 )
 
 // KindSensor is the state kind of sensor health: the last event each node's
 // sensor sent (id SensorID, SensorNode in State.Data).
 const KindSensor = "sensor-node"
 
-// SensorInterval is how often, at most, one process records a node's last
-// event: sensor health is minutes-fresh at the cost of one write per node
-// and interval, not one per batch.
+// SensorInterval is how often, at most, a node's last event is recorded:
+// sensor health is minutes-fresh at the cost of one write per node and
+// interval, not one per batch.
 const SensorInterval = time.Minute
 
 // SensorNode is what is known of one node's sensor.
@@ -31,90 +30,90 @@ type SensorNode struct {
 // SensorID is the state id of a node's sensor record.
 func SensorID(cluster, node string) string { return model.HashID(KindSensor, cluster, node) }
 
-// Sensors records the last event of each node's sensor.
+// Sensors records the last event of each node's sensor. It keeps the
+// records it read or wrote in memory (statecache), so that a node's record
+// is read once and written at most once a SensorInterval; it is safe for
+// concurrent invocations.
 type Sensors struct {
-	st      store.Store
-	now     func() time.Time
-	mu      sync.Mutex
-	written map[[2]string]time.Time // the last event recorded per cluster and node
+	st    store.Store
+	now   func() time.Time
+	cache *statecache.Cache[SensorNode]
 }
 
 // NewSensors returns a recorder of sensor health in st's state container.
 func NewSensors(st store.Store, now func() time.Time) *Sensors {
-	return &Sensors{st: st, now: now, written: map[[2]string]time.Time{}}
+	codec := statecache.Codec[SensorNode]{
+		Decode: func(raw []byte) (SensorNode, error) {
+			var st model.State
+			var n SensorNode
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return n, err
+			}
+			err := json.Unmarshal(st.Data, &n)
+			return n, err
+		},
+		Encode: func(_, id string, n SensorNode) (any, error) {
+			data, err := json.Marshal(n)
+			if err != nil {
+				return nil, err
+			}
+			return model.State{ID: id, Kind: KindSensor, UpdatedAt: n.LastEvent, Data: data}, nil
+		},
+	}
+	return &Sensors{st: st, now: now, cache: statecache.New(store.State, codec, statecache.Options{Stage: StateStage})}
 }
 
-// Observe records, for each cluster and node of envs, the time of its
-// latest event, unless this process recorded one less than SensorInterval
-// earlier. An event time in the future (a node's clock ahead) counts as
-// now. The stored time only moves forward, so redelivered or late batches
-// change nothing.
+// Observe records the sensor health of envs (see Stage) in attempts of its
+// own.
 func (s *Sensors) Observe(ctx context.Context, envs []*model.Envelope) error {
-	now := s.now().UTC()
-	latest := map[[2]string]time.Time{}
-	for _, e := range envs {
-		if e.Cluster == "" || e.Node == "" {
-			continue
-		}
-		k := [2]string{e.Cluster, e.Node}
-		t := e.Time.UTC()
-		if t.After(now) {
-			t = now
-		}
-		if t.After(latest[k]) {
-			latest[k] = t
-		}
-	}
-	for k, t := range latest {
-		s.mu.Lock()
-		done := t.Sub(s.written[k]) < SensorInterval
-		s.mu.Unlock()
-		if done {
-			continue
-		}
-		if err := s.record(ctx, k[0], k[1], t); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		if t.After(s.written[k]) {
-			s.written[k] = t
-		}
-		s.mu.Unlock()
+	err := statecache.Run(ctx, s.st, maxConflicts, func(tx *statecache.Tx) error { return s.Stage(ctx, tx, envs) })
+	if err != nil {
+		return fmt.Errorf("record sensor health: %w", err)
 	}
 	return nil
 }
 
-func (s *Sensors) record(ctx context.Context, cluster, node string, t time.Time) error {
-	id := SensorID(cluster, node)
-	for range maxConflicts {
-		var cur model.State
-		etag, err := s.st.Get(ctx, store.State, KindSensor, id, &cur)
-		cond := store.Cond{IfMatch: etag}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			cond = store.Cond{IfNoneMatch: true}
-		case err != nil:
-			return fmt.Errorf("read the sensor of %s: %w", node, err)
-		default:
-			var old SensorNode
-			if json.Unmarshal(cur.Data, &old) == nil && !t.After(old.LastEvent) {
-				return nil
-			}
-		}
-		data, err := json.Marshal(SensorNode{Cluster: cluster, Node: node, LastEvent: t})
-		if err != nil {
-			return fmt.Errorf("encode the sensor of %s: %w", node, err)
-		}
-		_, err = s.st.Put(ctx, store.State, KindSensor, id, model.State{ID: id, Kind: KindSensor, UpdatedAt: t, Data: data}, cond)
-		if errors.Is(err, store.ErrPrecondition) {
+// Stage stages in tx, for each cluster and node of envs, the time of its
+// latest event, unless the record is less than SensorInterval older. An
+// event time in the future (a node's clock ahead) counts as now. The stored
+// time only moves forward, so redelivered or late batches change nothing.
+func (s *Sensors) Stage(ctx context.Context, tx *statecache.Tx, envs []*model.Envelope) error {
+	now := s.now().UTC()
+	latest := map[store.Key]SensorNode{}
+	var keys []store.Key
+	for _, e := range envs {
+		if e.Cluster == "" || e.Node == "" {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("write the sensor of %s: %w", node, err)
+		k := store.Key{PK: KindSensor, ID: SensorID(e.Cluster, e.Node)}
+		t := e.Time.UTC()
+		if t.After(now) {
+			t = now
 		}
-		return nil
+		n, ok := latest[k]
+		if !ok {
+			keys = append(keys, k)
+		}
+		if !ok || t.After(n.LastEvent) {
+			latest[k] = SensorNode{Cluster: e.Cluster, Node: e.Node, LastEvent: t}
+		}
 	}
-	return fmt.Errorf("write the sensor of %s: %d concurrent updates in a row: %w", node, maxConflicts, store.ErrPrecondition)
+	if err := statecache.Prefetch(ctx, tx, s.cache, keys); err != nil {
+		return fmt.Errorf("read sensor records: %w", err)
+	}
+	for _, k := range keys {
+		n := latest[k]
+		_, err := statecache.Update(ctx, tx, s.cache, k.PK, k.ID, func(cur SensorNode, ok bool) (SensorNode, bool) {
+			if ok && n.LastEvent.Sub(cur.LastEvent) < SensorInterval {
+				return cur, false
+			}
+			return n, true
+		})
+		if err != nil {
+			return fmt.Errorf("read the sensor of %s: %w", n.Node, err)
+		}
+	}
+	return nil
 }
 
 // EachSensor calls fn for every node's sensor record.

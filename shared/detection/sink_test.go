@@ -3,6 +3,8 @@ package detection
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,7 @@ func TestSaveIdempotent(t *testing.T) {
 	ctx := t.Context()
 	st := faultstore.Open(t)
 	d := newTestDetector(t)
-	sink := NewSink(st, d, fixedNow)
+	sink := NewSink(st, d, SinkOptions{Now: fixedNow})
 	first, err := sink.Save(ctx, batchOf(t, d, "netcat_rce", "redirect_stdin").Folds())
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +98,7 @@ func TestEnrichment(t *testing.T) {
 	e.Container.ImageDigest = digest
 	b := d.NewBatch()
 	b.AddEnvelope(&e)
-	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err := NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestEnrichment(t *testing.T) {
 	e2.Container.ImageDigest = clean
 	b = d.NewBatch()
 	b.AddEnvelope(&e2)
-	got, err = NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err = NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +174,7 @@ func TestEnrichmentByImageReference(t *testing.T) {
 	}
 	b := d.NewBatch()
 	b.AddEnvelope(&e)
-	got, err := NewSink(st, d, fixedNow).Save(ctx, b.Folds())
+	got, err := NewSink(st, d, SinkOptions{Now: fixedNow}).Save(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestEnrichmentByImageReference(t *testing.T) {
 func TestSaveConcurrentWriter(t *testing.T) {
 	st := &conflictStore{Store: faultstore.Open(t), conflicts: 1}
 	d := newTestDetector(t)
-	sink := NewSink(st, d, fixedNow)
+	sink := NewSink(st, d, SinkOptions{Now: fixedNow})
 	got, err := sink.Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +220,84 @@ func TestPipelineRetries(t *testing.T) {
 	fails = 5
 	if _, _, err := p.Commit(t.Context(), batchOf(t, d, "kmod").Folds()); err == nil {
 		t.Error("Commit succeeded although the store kept failing")
+	}
+}
+
+// TestRedeliveryByPosition: an alert keeps a bounded sample of event ids,
+// yet a redelivered batch of more events than that adds nothing, because
+// the alert knows how far into each partition it has counted; an event the
+// sensor sent twice is caught by the recent ids; a partition numbered
+// afresh (its event hub recreated) counts again.
+func TestRedeliveryByPosition(t *testing.T) {
+	ctx := t.Context()
+	st := faultstore.Open(t)
+	d := newTestDetector(t)
+	sink := NewSink(st, d, SinkOptions{Now: fixedNow})
+	template := loadFalco(t, "netcat_rce")
+	batch := func(first, n int, enqueued int64, ids ...string) []*Fold {
+		b := d.NewBatch()
+		for i := range n {
+			e := template
+			e.ID = fmt.Sprintf("evt-%d", first+i)
+			if i < len(ids) {
+				e.ID = ids[i]
+			}
+			b.SetPosition(Position{Partition: "runtime/3", Seq: int64(first + i), EnqueuedMs: enqueued})
+			b.AddEnvelope(&e)
+		}
+		return b.Folds()
+	}
+	save := func(folds []*Fold) model.Alert {
+		t.Helper()
+		got, err := sink.Save(ctx, folds)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Save: %v, %d alerts", err, len(got))
+		}
+		return got[0]
+	}
+	const at = 1_783_700_000_000
+	if a := save(batch(100, 40, at)); a.Count != 40 || len(a.EventIDs) != MaxEventIDs {
+		t.Fatalf("first delivery: count %d, %d ids kept; want 40 and %d", a.Count, len(a.EventIDs), MaxEventIDs)
+	}
+	if a := save(batch(100, 40, at)); a.Count != 40 {
+		t.Errorf("redelivery of 40 events: count %d, want 40", a.Count)
+	}
+	sink = NewSink(st, d, SinkOptions{Now: fixedNow}) // another instance: reads the stored alert
+	if a := save(batch(120, 30, at)); a.Count != 50 {
+		t.Errorf("a batch overlapping the counted ones: count %d, want 50", a.Count)
+	}
+	// The sensor resent evt-149 (a lost acknowledgement): a new sequence
+	// number, the same id.
+	if a := save(batch(150, 2, at, "evt-149")); a.Count != 51 {
+		t.Errorf("resent event: count %d, want 51", a.Count)
+	}
+	// The event hub was recreated: sequence numbers start again, later.
+	a := save(batch(0, 3, at+60_000, "new-0", "new-1", "new-2"))
+	if a.Count != 54 {
+		t.Errorf("events of a recreated hub: count %d, want 54", a.Count)
+	}
+	if wm := a.Watermarks["runtime/3"]; wm.Seq != 151 || wm.EnqueuedMs != at+60_000 {
+		t.Errorf("watermark %+v, want the highest sequence number and enqueued time", wm)
+	}
+}
+
+func TestPositions(t *testing.T) {
+	tests := []struct {
+		partition string
+		seqs, enq []int64
+		n         int
+		want      []Position
+	}{
+		{"runtime/0", []int64{5, 6}, []int64{10, 11}, 2, []Position{{"runtime/0", 5, 10}, {"runtime/0", 6, 11}}},
+		{"runtime/0", []int64{5, 6}, []int64{10}, 2, []Position{{"runtime/0", 5, 0}, {"runtime/0", 6, 0}}},
+		{"runtime/0", []int64{41, 42}, nil, 4, nil}, // not one an event
+		{"runtime/0", []int64{6, 5}, nil, 2, nil},   // not increasing
+		{"runtime/0", []int64{-1}, nil, 1, nil},
+		{"", []int64{1}, nil, 1, nil},
+	}
+	for _, tc := range tests {
+		if got := Positions(tc.partition, tc.seqs, tc.enq, tc.n); !slices.Equal(got, tc.want) {
+			t.Errorf("Positions(%q, %v, %v, %d) = %v, want %v", tc.partition, tc.seqs, tc.enq, tc.n, got, tc.want)
+		}
 	}
 }

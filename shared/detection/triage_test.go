@@ -3,14 +3,18 @@ package detection
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
+	"github.com/palisade-sec/palisade/shared/store/storetest"
 	"github.com/palisade-sec/palisade/tests/faultstore"
+	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 func TestTransition(t *testing.T) {
@@ -62,22 +66,51 @@ func TestTriageRequestCheck(t *testing.T) {
 	}
 }
 
-// TestTriage: a person's status sticks: redelivered events and new events
-// of the same detection within the window keep a dismissed alert
-// dismissed (and counted), a repeated request changes nothing, and the
+// published records what a Pipeline sends downstream.
+type published struct {
+	mu     sync.Mutex
+	alerts []model.Alert
+}
+
+func (p *published) Publish(_ context.Context, alerts []model.Alert) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.alerts = append(p.alerts, alerts...)
+	return nil
+}
+
+func (p *published) take() []model.Alert {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.alerts
+	p.alerts = nil
+	return out
+}
+
+// TestTriage: a person's status sticks on detection's own path, one
+// instance keeping the alert in its cache (statecache) while the triage
+// writes to the store: the batch redelivered is not sent downstream as
+// open, new events of the same detection within the window are counted
+// and keep the alert dismissed (the cached copy's ETag meets the triage's
+// write and is read again), a repeated request changes nothing, and the
 // next window raises a new alert.
 func TestTriage(t *testing.T) {
 	ctx := t.Context()
-	st := faultstore.Open(t)
+	st := storetest.NewCounting(testenv.Store(t))
 	d := newTestDetector(t)
-	sink := NewSink(st, d, fixedNow)
-	saved, err := sink.Save(ctx, batchOf(t, d, "netcat_rce").Folds())
-	if err != nil {
-		t.Fatal(err)
+	pub := &published{}
+	pipe := NewPipeline(st, pub, d, PipelineOptions{Now: fixedNow})
+	saved, n, err := pipe.Commit(ctx, batchOf(t, d, "netcat_rce").Folds())
+	if err != nil || n != 1 {
+		t.Fatalf("published %d, err %v", n, err)
 	}
 	a := saved[0]
-	if a.Status != model.AlertNew {
+	if a.Status != model.AlertNew || pub.take()[0].Status != model.AlertNew {
 		t.Fatalf("raised alert is %s, want new", a.Status)
+	}
+	old := NewPipeline(st, pub, d, PipelineOptions{Now: fixedNow})
+	if _, n, err := old.Commit(ctx, batchOf(t, d, "netcat_rce").Folds()); err != nil || n != 1 || len(pub.take()) != 1 {
+		t.Fatalf("another instance, redelivered before the triage: published %d, err %v", n, err)
 	}
 	at := fixedNow().Add(5 * time.Minute)
 
@@ -99,34 +132,54 @@ func TestTriage(t *testing.T) {
 		t.Errorf("dismissed to resolved: err %v, want ErrTransition", err)
 	}
 
-	// The batch again, then a new event of the same detection in the window.
-	if _, err := sink.Save(ctx, batchOf(t, d, "netcat_rce").Folds()); err != nil {
+	// The batch again: this instance's copy still says new, but nothing is
+	// written and nothing sent as open.
+	before := st.Ops()
+	again, n, err := pipe.Commit(ctx, batchOf(t, d, "netcat_rce").Folds())
+	if err != nil {
 		t.Fatal(err)
 	}
+	if again[0].Status != model.AlertDismissed || n != 0 || len(pub.take()) != 0 {
+		t.Errorf("redelivered: %s, %d published, want dismissed and none", again[0].Status, n)
+	}
+	if ops := st.Ops(); ops.Puts != before.Puts {
+		t.Errorf("the redelivery wrote %d items", ops.Puts-before.Puts)
+	}
+
+	// A new event of the same detection in the window, on the instance
+	// that read the alert again, and on one whose copy is from before the
+	// triage: its write, conditional on that copy's ETag, meets the
+	// triage's and is merged again into the stored alert.
 	e := loadFalco(t, "netcat_rce")
-	e.ID, e.Time = "repeat", e.Time.Add(10*time.Minute)
-	b := d.NewBatch()
-	b.AddEnvelope(&e)
-	if _, _, err := NewPipeline(st, nil, d, PipelineOptions{Now: fixedNow}).Commit(ctx, b.Folds()); err != nil {
-		t.Fatal(err)
+	for i, p := range []*Pipeline{pipe, old} {
+		e.ID, e.Time = fmt.Sprintf("repeat-%d", i), e.Time.Add(10*time.Minute)
+		b := d.NewBatch()
+		b.AddEnvelope(&e)
+		saved, n, err := p.Commit(ctx, b.Folds())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if saved[0].Status != model.AlertDismissed || n != 0 || len(pub.take()) != 0 {
+			t.Errorf("repeat %d: %s, %d published, want dismissed and none", i, saved[0].Status, n)
+		}
 	}
 	stored, err := GetAlert(ctx, st, "", a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Status != model.AlertDismissed || stored.Count != a.Count+1 || len(stored.Triage) != 2 {
-		t.Errorf("after the repeat: status %s count %d triage %d, want dismissed %d 2", stored.Status, stored.Count, len(stored.Triage), a.Count+1)
+	if stored.Status != model.AlertDismissed || stored.Count != a.Count+2 || len(stored.Triage) != 2 {
+		t.Errorf("after the repeats: status %s count %d triage %d, want dismissed %d 2", stored.Status, stored.Count, len(stored.Triage), a.Count+2)
 	}
 
 	// The next window is a new alert, raised as new.
 	e.ID, e.Time = "next-window", e.Time.Add(time.Hour)
-	b = d.NewBatch()
+	b := d.NewBatch()
 	b.AddEnvelope(&e)
-	next, err := sink.Save(ctx, b.Folds())
+	next, _, err := pipe.Commit(ctx, b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next[0].ID == a.ID || next[0].Status != model.AlertNew {
+	if next[0].ID == a.ID || next[0].Status != model.AlertNew || len(pub.take()) != 1 {
 		t.Errorf("next window: %s %s", next[0].ID, next[0].Status)
 	}
 
@@ -145,7 +198,7 @@ func TestTriagePending(t *testing.T) {
 	d := newTestDetector(t)
 	b := d.NewBatch()
 	b.Add(Hit{Type: "ReconnaissanceBurst", Cluster: "aks", Entity: "ns/web", EventID: "e1", Time: fixedNow().UnixNano()})
-	saved, err := NewSink(st, d, fixedNow).Save(t.Context(), b.Folds())
+	saved, err := NewSink(st, d, SinkOptions{Now: fixedNow}).Save(t.Context(), b.Folds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +242,7 @@ func (s *racingStore) Put(ctx context.Context, c store.Container, pk, id string,
 func TestTriageConcurrentUpdate(t *testing.T) {
 	st := &racingStore{Store: faultstore.Open(t)}
 	d := newTestDetector(t)
-	saved, err := NewSink(st.Store, d, fixedNow).Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
+	saved, err := NewSink(st.Store, d, SinkOptions{Now: fixedNow}).Save(t.Context(), batchOf(t, d, "netcat_rce").Folds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,10 @@ type Host struct {
 	RetryScale float64
 	client     *http.Client
 	proc       *exec.Cmd
+	// seq numbers the events RunNow sends to each event hub, as a
+	// partition numbers its events: detection tells a redelivered event by
+	// its sequence number.
+	seq atomic.Int64
 }
 
 // ErrInvocation is wrapped by every failed invocation.

@@ -157,7 +157,12 @@ func (h *Host) RunNow(ctx context.Context, f Function, input string) error {
 		}
 		return h.DeliverEventGrid(ctx, f.Name, events, false)
 	case "eventHubTrigger":
-		_, err := h.DeliverEventHubs(ctx, f.Name, PartitionContext{EventHubName: trig.EventHubName, ConsumerGroup: "$Default", PartitionID: "0"}, []EventHubEvent{{Body: []byte(input), EnqueuedTime: h.Now()}})
+		// One partition for every hub, its events numbered in order, as a
+		// partition numbers them (a restart numbers from 1 again, with
+		// later enqueued times, as a recreated event hub would).
+		seq := h.seq.Add(1)
+		_, err := h.DeliverEventHubs(ctx, f.Name, PartitionContext{EventHubName: trig.EventHubName, ConsumerGroup: "$Default", PartitionID: "0"},
+			[]EventHubEvent{{Body: []byte(input), SequenceNumber: seq, Offset: seq, EnqueuedTime: h.Now()}})
 		return err
 	case "httpTrigger":
 		return fmt.Errorf("function %s is HTTP-triggered: call its route instead", f.Name)

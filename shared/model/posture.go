@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Posture result statuses.
 const (
@@ -13,6 +16,12 @@ const (
 // PostureResult is the outcome of one check on one resource of one cluster
 // (container "posture", key /cluster). Its id is HashID(cluster, check,
 // resource), so each run updates the previous result in place.
+//
+// A stored result is rewritten only when its status, evidence (message) or
+// exemption changes, and once a day: EvaluatedAt is when it was last
+// written, ChangedAt when its status, evidence or exemption last changed.
+// When the cluster was last evaluated is in its run record (PostureRun.At
+// and Checks).
 type PostureResult struct {
 	ID            string    `json:"id"`
 	Cluster       string    `json:"cluster"`
@@ -30,6 +39,7 @@ type PostureResult struct {
 	ExemptUntil   time.Time `json:"exemptUntil,omitzero"`
 	EvaluatedAt   time.Time `json:"evaluatedAt"`
 	EvaluatedUnix int64     `json:"evaluatedUnix"`
+	ChangedAt     time.Time `json:"changedAt,omitzero"`
 	FirstFailed   time.Time `json:"firstFailed,omitzero"`
 }
 
@@ -38,12 +48,14 @@ const (
 	// KindPostureRun: the latest assessment of one target (cluster or
 	// registry), id HashID("posture-run", cluster).
 	KindPostureRun = "posture-run"
-	// KindPostureHistory: one past assessment, id HashID(cluster, unix).
+	// KindPostureHistory: one past assessment, id HashID(cluster, unix);
+	// it expires after the history days (ttl).
 	KindPostureHistory = "posture-history"
 	// KindRunningImages: the images running in one cluster, for the
 	// rescans, id HashID("running-images", cluster, chunk).
 	KindRunningImages = "running-images"
-	// KindRemediation: one remediation attempt, id HashID(result, unix).
+	// KindRemediation: one remediation attempt, id HashID(result, unix);
+	// it expires after the history days (ttl).
 	KindRemediation = "posture-remediation"
 )
 
@@ -78,7 +90,9 @@ const MaxRunIDs = 1000
 // PostureRun summarises one assessment of a cluster or registry (state
 // kind posture-run or posture-history, carried in State.Data).
 type PostureRun struct {
-	Cluster     string                  `json:"cluster"`
+	Cluster string `json:"cluster"`
+	// At is when every check was last evaluated: stored results are only
+	// rewritten when they change (and daily), so their own times are older.
 	At          time.Time               `json:"at"`
 	Score       PostureScore            `json:"score"`
 	ByBenchmark map[string]PostureScore `json:"byBenchmark,omitempty"`
@@ -94,6 +108,70 @@ type PostureRun struct {
 	// Problems of the run that did not stop it.
 	PolicyErrors      []string `json:"policyErrors,omitempty"`
 	ExpiredExemptions []string `json:"expiredExemptions,omitempty"`
+	// NotAssessed lists (at most MaxRunIDs of) the objects or kinds that
+	// could not be assessed; the count is exact.
+	NotAssessedCount int                  `json:"notAssessedCount"`
+	NotAssessed      []PostureNotAssessed `json:"notAssessed,omitempty"`
+	// Checks summarise each check of the run (not kept in the history).
+	Checks []PostureCheckSummary `json:"checks,omitempty"`
+	// What the run wrote: results written (new, changed or refreshed),
+	// results left as they were, and every store write of the run
+	// (results, deletions, run record, history, running images).
+	ResultsWritten   int `json:"resultsWritten"`
+	ResultsUnchanged int `json:"resultsUnchanged"`
+	Writes           int `json:"writes"`
+}
+
+// PostureCheckSummary counts the results of one check in one run.
+type PostureCheckSummary struct {
+	CheckID     string    `json:"checkId"`
+	Severity    Severity  `json:"severity"`
+	Passed      int       `json:"passed"`
+	Failed      int       `json:"failed"`
+	Exempt      int       `json:"exempt"`
+	Errors      int       `json:"errors"`
+	EvaluatedAt time.Time `json:"evaluatedAt"`
+}
+
+// PostureNotAssessed is an object, or a kind of objects, that posture did
+// not assess, and why: an API version or kind no check reads, a custom
+// resource, a kind Kubernetes removed. Nothing is skipped in silence: these
+// appear in every output of `palisade posture` and in the run record.
+type PostureNotAssessed struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	// Source is the manifest file, or "cluster" for objects of a live
+	// cluster.
+	Source string `json:"source,omitempty"`
+	// Document is the 1-based document number in the file.
+	Document int `json:"document,omitempty"`
+	// Count is the number of objects of the kind (a live cluster reports
+	// kinds, not each object).
+	Count  int    `json:"count,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// String names the object (or kind) and where it came from.
+func (n PostureNotAssessed) String() string {
+	s := n.Kind + " " + n.APIVersion
+	switch {
+	case n.Name != "" && n.Namespace != "":
+		s += " " + n.Namespace + "/" + n.Name
+	case n.Name != "":
+		s += " " + n.Name
+	}
+	if n.Count > 0 {
+		s += fmt.Sprintf(" (%d objects)", n.Count)
+	}
+	if n.Source != "" {
+		s += " in " + n.Source
+		if n.Document > 0 {
+			s += fmt.Sprintf(" document %d", n.Document)
+		}
+	}
+	return s
 }
 
 // RunningImage is one image digest running in a cluster.

@@ -51,6 +51,13 @@ type RescanRun struct {
 	DemoData   bool   `json:"demoData,omitempty"`
 	// DBDownloadError: the last DB refresh failed and the DB in use was kept.
 	DBDownloadError string `json:"dbDownloadError,omitempty"`
+	// WindowsData is the version of the Windows advisory data (MSRC)
+	// Windows images were matched against, "" when there is none;
+	// WindowsDataStale and WindowsDataProblems say what is wrong with it (a
+	// month missing or malformed keeps its last good data).
+	WindowsData         string   `json:"windowsData,omitempty"`
+	WindowsDataStale    bool     `json:"windowsDataStale,omitempty"`
+	WindowsDataProblems []string `json:"windowsDataProblems,omitempty"`
 	// Checked images of the active set: Rescanned + Skipped + NoInventory
 	// + Failed.
 	Checked   int `json:"checked"`

@@ -12,7 +12,15 @@ type State struct {
 	Kind      string          `json:"kind"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 	Data      json.RawMessage `json:"data"`
+	// TTL, when set, is the item's time to live in seconds (Cosmos DB
+	// per-item ttl; the embedded store honours it too): records such as
+	// posture history expire on their own.
+	TTL int `json:"ttl,omitempty"`
 }
+
+// StoreKey returns the item's partition key (its kind) and id
+// (store.Keyed).
+func (s State) StoreKey() (pk, id string) { return s.Kind, s.ID }
 
 // Parked is an input that could not be processed and was set aside with the
 // reason, so that nothing is silently lost (state kind "parked").
@@ -24,6 +32,10 @@ type Parked struct {
 	Sample   string    `json:"sample"` // the input, truncated
 	At       time.Time `json:"at"`
 }
+
+// StoreKey returns the item's partition key (its kind) and id
+// (store.Keyed).
+func (p Parked) StoreKey() (pk, id string) { return p.Kind, p.ID }
 
 // State kinds.
 const (

@@ -74,6 +74,7 @@ type Env struct {
 	svcPorts   map[int]bool
 	caps       map[string]bool
 	apparmor   map[string]bool
+	seccomp    map[string]bool
 	hostPaths  []allowedPath
 	registries []string
 }
@@ -87,7 +88,8 @@ type allowedPath struct {
 func newEnv(snap *Snapshot, cfg Options, vulns VulnSource) (*Env, error) {
 	env := &Env{Snap: snap, Opts: cfg, Vulns: vulns, Workloads: snap.Objects.Workloads(),
 		excluded: set(cfg.ExcludedNamespaces), saByName: map[string]*corev1.ServiceAccount{},
-		hostPorts: map[int]bool{}, svcPorts: map[int]bool{}, caps: map[string]bool{}, apparmor: set(cfg.AllowedAppArmorProfiles)}
+		hostPorts: map[int]bool{}, svcPorts: map[int]bool{}, caps: map[string]bool{}, apparmor: set(cfg.AllowedAppArmorProfiles),
+		seccomp: map[string]bool{}}
 	for _, q := range []struct {
 		name string
 		val  string
@@ -101,6 +103,13 @@ func newEnv(snap *Snapshot, cfg Options, vulns VulnSource) (*Env, error) {
 			return nil, fmt.Errorf("setting %s: %q is not a Kubernetes quantity: %w", q.name, q.val, err)
 		}
 		*q.dst = &v
+	}
+	for _, p := range cfg.AllowedSeccompProfiles {
+		norm, ok := SeccompProfile(p)
+		if !ok {
+			return nil, fmt.Errorf("setting PALISADE_ALLOWED_SECCOMP_PROFILES: %q is not a seccomp profile (runtime/default, docker/default, unconfined, localhost/NAME, localhost/* or *)", p)
+		}
+		env.seccomp[norm] = true
 	}
 	for i := range snap.Objects.ServiceAccounts {
 		sa := &snap.Objects.ServiceAccounts[i]

@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/rbacrisk"
 )
 
 // objectChecks are the checks of services, ingresses, RBAC and namespaces.
@@ -119,23 +121,27 @@ func objectChecks() []Check {
 			ID: "namespace-network-policy", Title: "Namespaces should have a network policy",
 			Severity: model.SeverityMedium, Scope: ScopeNamespace,
 			Benchmarks:  []string{"CIS-Kubernetes 5.3.2", "CIS-AKS 4.3.2"},
-			Remediation: "Add a NetworkPolicy to the namespace, starting with a default deny of ingress and egress.",
+			Remediation: "Add a NetworkPolicy (or a CiliumNetworkPolicy or Calico NetworkPolicy) to the namespace, starting with a default deny of ingress and egress.",
 			Evaluate: func(_ context.Context, env *Env) []Outcome {
-				has := map[string]bool{}
-				for _, np := range env.Snap.Objects.NetworkPolicies {
-					has[np.Namespace] = true
-				}
+				cov := newCoverage(&env.Snap.Objects)
 				var out []Outcome
-				for _, ns := range env.Snap.Objects.Namespaces {
+				for i := range env.Snap.Objects.Namespaces {
+					ns := &env.Snap.Objects.Namespaces[i]
 					if env.Excluded(ns.Name) || isSystemNamespace(ns.Name) {
 						continue
 					}
-					msg := ""
-					if !has[ns.Name] {
-						msg = "no NetworkPolicy in the namespace"
+					by, broken := cov.of(ns)
+					o := Outcome{Resource: resourceName("Namespace", "", ns.Name), Namespace: ns.Name, Labels: ns.Labels, Pass: by != nil}
+					switch {
+					case by != nil:
+						o.Message = "covered by " + strings.Join(by, ", ")
+					case broken != nil:
+						o.Err = fmt.Errorf("cluster-wide policies could not be read: %s", strings.Join(broken, "; "))
+						o.Message = o.Err.Error()
+					default:
+						o.Message = "no NetworkPolicy, CiliumNetworkPolicy or Calico network policy covers the namespace"
 					}
-					out = append(out, Outcome{Resource: resourceName("Namespace", "", ns.Name), Namespace: ns.Name,
-						Labels: ns.Labels, Pass: has[ns.Name], Message: msg})
+					out = append(out, o)
 				}
 				return out
 			},
@@ -194,6 +200,45 @@ func objectChecks() []Check {
 				}
 				return ""
 			}),
+		roleCheck("high-privilege-roles", "Roles should not grant high privileges: reading every Secret, exec into pods, escalation or the kubelet API", model.SeverityHigh,
+			[]string{"CIS-Kubernetes 5.1.2", "CIS-Kubernetes 5.1.8", "CIS-Kubernetes 5.1.10"},
+			"Grant the specific resources and verbs needed: no wildcards on the core API group or on pods, no pods/exec, pods/attach or nodes/proxy, no escalate, bind or impersonate.",
+			func(r rbacv1.PolicyRule) string {
+				return strings.Join(rbacrisk.Reasons(rbacrisk.Rule(r)), ", ")
+			}),
+		{
+			ID: "service-account-token-automount", Title: "Service accounts should not mount their API token in every pod",
+			Severity: model.SeverityLow, Scope: ScopeRBAC,
+			Benchmarks:  []string{"CIS-Kubernetes 5.1.6", "CIS-AKS 4.1.6"},
+			Remediation: "Set automountServiceAccountToken: false on the service account, and true only on the pod specs that call the Kubernetes API: kubectl patch serviceaccount NAME -n NAMESPACE -p '{\"automountServiceAccountToken\": false}'.",
+			Evaluate: func(_ context.Context, env *Env) []Outcome {
+				mounting := map[string][]string{} // namespace/service account -> workloads mounting its token
+				for i := range env.Workloads {
+					w := &env.Workloads[i]
+					if a := w.Spec.AutomountServiceAccountToken; a != nil && !*a {
+						continue
+					}
+					key := w.Namespace + "/" + serviceAccountOf(w.Spec)
+					mounting[key] = append(mounting[key], w.Resource())
+				}
+				var out []Outcome
+				for _, sa := range env.Snap.Objects.ServiceAccounts {
+					if env.Excluded(sa.Namespace) || isSystemNamespace(sa.Namespace) {
+						continue
+					}
+					msg := ""
+					if a := sa.AutomountServiceAccountToken; a != nil && *a {
+						msg = "automountServiceAccountToken: true; no workload uses it"
+						if ws := mounting[sa.Namespace+"/"+sa.Name]; ws != nil {
+							msg = "automountServiceAccountToken: true; mounted by " + strings.Join(ws, ", ")
+						}
+					}
+					out = append(out, Outcome{Resource: resourceName("ServiceAccount", sa.Namespace, sa.Name), Namespace: sa.Namespace,
+						Labels: sa.Labels, Pass: msg == "", Message: msg})
+				}
+				return out
+			},
+		},
 		{
 			ID: "default-service-account", Title: "Default service accounts should not be actively used",
 			Severity: model.SeverityMedium, Scope: ScopeRBAC,
@@ -306,6 +351,17 @@ func subjectName(s rbacv1.Subject) string {
 		return s.Namespace + "/" + s.Name
 	}
 	return s.Name
+}
+
+// serviceAccountOf is the service account a pod spec runs as.
+func serviceAccountOf(spec *corev1.PodSpec) string {
+	switch {
+	case spec.ServiceAccountName != "":
+		return spec.ServiceAccountName
+	case spec.DeprecatedServiceAccount != "":
+		return spec.DeprecatedServiceAccount
+	}
+	return "default"
 }
 
 func isSystemNamespace(ns string) bool {

@@ -116,6 +116,8 @@ func TestFailureDetails(t *testing.T) {
 		{"allowed-capabilities", "DaemonSet/legacy/node-agent", model.PostureFail, "container agent: adds capabilities not allowed: SYS_ADMIN, NET_ADMIN"},
 		{"default-namespace", "Pod/default/debug", model.PostureFail, "in the default namespace"},
 		{"default-service-account", "ServiceAccount/legacy/default", model.PostureFail, "automountServiceAccountToken is not false; bound by RoleBinding deployer"},
+		{"service-account-token-automount", "ServiceAccount/legacy/reporter", model.PostureFail, "automountServiceAccountToken: true; mounted by CronJob/legacy/report"},
+		{"high-privilege-roles", "ClusterRole/ops-superuser", model.PostureFail, "rule 1 all verbs on all resources"},
 		{"cluster-admin-binding", "ClusterRoleBinding/ops-admins", model.PostureFail, "grants cluster-admin to User ops@contoso.com"},
 		{"service-allowed-ports", "Service/legacy/ssh", model.PostureFail, "listens on 22/TCP; allowed: 80,443"},
 		{"running-image-vulnerabilities", "Image/" + digestVulnerable, model.PostureFail, "docker.io/library/busybox:1.36 has 1 open vulnerabilities of severity high or higher (CVE-2024-58251); running in Pod/default/debug"},

@@ -211,26 +211,20 @@ func workloadChecks() []Check {
 			Patch: containerPatch(map[string]any{"appArmorProfile": map[string]any{"type": "RuntimeDefault"}}),
 		},
 		{
-			ID: "seccomp-profile", Title: "Containers should use the RuntimeDefault or a Localhost seccomp profile",
+			ID: "seccomp-profile", Title: "Kubernetes cluster containers should only use allowed seccomp profiles",
 			Severity: model.SeverityMedium, Scope: ScopeWorkload,
 			Benchmarks:  []string{"AzurePolicy 975ce327", "CIS-Kubernetes 5.7.2", "CIS-AKS 4.5.2"},
-			Remediation: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod or each container.",
-			Evaluate: perContainer(func(_ *Env, w *Workload, c *container) string {
+			Remediation: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod or each container, or a profile listed in PALISADE_ALLOWED_SECCOMP_PROFILES.",
+			Evaluate: perContainer(func(env *Env, w *Workload, c *container) string {
 				if isWindows(w.Spec) {
 					return ""
 				}
-				var p *corev1.SeccompProfile
-				if w.Spec.SecurityContext != nil {
-					p = w.Spec.SecurityContext.SeccompProfile
-				}
-				if c.SC != nil && c.SC.SeccompProfile != nil {
-					p = c.SC.SeccompProfile
-				}
-				if p == nil {
+				p := seccompProfile(w, c)
+				if p == "" {
 					return "no seccomp profile set"
 				}
-				if p.Type == corev1.SeccompProfileTypeUnconfined {
-					return "seccomp profile is Unconfined"
+				if !env.seccompAllowed(p) {
+					return fmt.Sprintf("seccomp profile %s not allowed (allowed: %s)", p, strings.Join(env.Opts.AllowedSeccompProfiles, ", "))
 				}
 				return ""
 			}),
@@ -284,10 +278,7 @@ func workloadChecks() []Check {
 					}
 					return nil, nil
 				}
-				sa := w.Spec.ServiceAccountName
-				if sa == "" {
-					sa = "default"
-				}
+				sa := serviceAccountOf(w.Spec)
 				if acct := env.saByName[w.Namespace+"/"+sa]; acct != nil && acct.AutomountServiceAccountToken != nil && !*acct.AutomountServiceAccountToken {
 					return nil, nil
 				}
@@ -373,6 +364,73 @@ func appArmorProfile(w *Workload, c *container) string {
 		}
 	}
 	return w.Annotations[corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix+c.Name]
+}
+
+// seccompProfile returns the container's seccomp profile as
+// "runtime/default", "docker/default", "unconfined" or "localhost/NAME", or
+// "" when none is set. The order is the kubelet's: the container field, the
+// container annotation, the pod field, the pod annotation (the annotations
+// are the form before Kubernetes 1.19).
+func seccompProfile(w *Workload, c *container) string {
+	field := func(p *corev1.SeccompProfile) string {
+		switch p.Type {
+		case corev1.SeccompProfileTypeRuntimeDefault:
+			return "runtime/default"
+		case corev1.SeccompProfileTypeUnconfined:
+			return "unconfined"
+		case corev1.SeccompProfileTypeLocalhost:
+			if p.LocalhostProfile != nil {
+				return "localhost/" + *p.LocalhostProfile
+			}
+			return "localhost/"
+		}
+		return strings.ToLower(string(p.Type))
+	}
+	if c.SC != nil && c.SC.SeccompProfile != nil {
+		return field(c.SC.SeccompProfile)
+	}
+	if p, ok := w.Annotations[corev1.SeccompContainerAnnotationKeyPrefix+c.Name]; ok {
+		return p
+	}
+	if w.Spec.SecurityContext != nil && w.Spec.SecurityContext.SeccompProfile != nil {
+		return field(w.Spec.SecurityContext.SeccompProfile)
+	}
+	return w.Annotations[corev1.SeccompPodAnnotationKey]
+}
+
+// seccompAllowed reports whether profile p is on the allow-list:
+// runtime/default and docker/default stand for each other (both are the
+// runtime's default profile), "localhost/*" allows every Localhost profile
+// and "*" every profile.
+func (e *Env) seccompAllowed(p string) bool {
+	switch {
+	case e.seccomp["*"] || e.seccomp[p]:
+		return true
+	case p == "runtime/default" || p == "docker/default":
+		return e.seccomp["runtime/default"] || e.seccomp["docker/default"]
+	case strings.HasPrefix(p, "localhost/"):
+		return e.seccomp["localhost/*"]
+	}
+	return false
+}
+
+// SeccompProfile normalises an entry of the seccomp allow-list: the field
+// forms RuntimeDefault, Localhost and Unconfined become runtime/default,
+// localhost/* and unconfined. It reports false for an entry of no known form.
+func SeccompProfile(entry string) (string, bool) {
+	switch e := strings.TrimSpace(entry); {
+	case strings.EqualFold(e, "RuntimeDefault") || e == "runtime/default":
+		return "runtime/default", true
+	case e == "docker/default" || e == "unconfined" || e == "*":
+		return e, true
+	case strings.EqualFold(e, "Unconfined"):
+		return "unconfined", true
+	case strings.EqualFold(e, "Localhost"):
+		return "localhost/*", true
+	case strings.HasPrefix(e, "localhost/") && len(e) > len("localhost/"):
+		return e, true
+	}
+	return "", false
 }
 
 // hostPathAllowed returns why a hostPath volume is not allowed, or "".

@@ -63,7 +63,7 @@ func (d *Discovery) Clusters(ctx context.Context, subscription string) ([]*Clust
 	return out, nil
 }
 
-// Kube opens a client of cluster's API server from its user credentials.
+// Kube opens the clients (Clients) of cluster's API server from its user credentials.
 // For clusters with Entra ID integration, the kubeconfig's exec plugin is
 // replaced by tokens from Cred.
 func (d *Discovery) Kube(ctx context.Context, cl *Cluster) (kubernetes.Interface, error) {
@@ -93,7 +93,7 @@ func (d *Discovery) Kube(ctx context.Context, cl *Cluster) (kubernetes.Interface
 			return &entraTransport{next: rt, cred: d.Cred}
 		}
 	}
-	kc, err := kubernetes.NewForConfig(rc)
+	kc, err := NewClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client of cluster %s: %w", cl.ID, err)
 	}
@@ -227,13 +227,13 @@ func (l LocalSource) Clusters(context.Context, string) ([]*Cluster, error) {
 	return []*Cluster{{Name: name}}, nil
 }
 
-// Kube opens a client from the kubeconfig.
+// Kube opens the clients (Clients) from the kubeconfig.
 func (l LocalSource) Kube(context.Context, *Cluster) (kubernetes.Interface, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", l.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", l.Kubeconfig, err)
 	}
-	kc, err := kubernetes.NewForConfig(rc)
+	kc, err := NewClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client from %s: %w", l.Kubeconfig, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/palisade-sec/palisade/shared/model"
@@ -77,6 +78,11 @@ type Report struct {
 	ExpiredExemptions []string
 	// RunningImages are the image digests running in the cluster.
 	RunningImages []model.RunningImage
+	// NotAssessed lists the objects (or kinds) that could not be assessed,
+	// and why.
+	NotAssessed []model.PostureNotAssessed
+	// Checks summarise every check and policy evaluated, by id.
+	Checks []model.PostureCheckSummary
 }
 
 // Assess runs every check and policy on snap.
@@ -87,7 +93,7 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 	}
 	now := e.now().UTC()
 	rep := &Report{Cluster: snap.Name, At: now, PolicyErrors: append([]*PolicyError(nil), e.broken...),
-		RunningImages: RunningImages(&snap.Objects)}
+		RunningImages: RunningImages(&snap.Objects), NotAssessed: snap.Objects.NotAssessed}
 	for _, ex := range e.exemptions {
 		if !ex.Expires.After(now) {
 			rep.ExpiredExemptions = append(rep.ExpiredExemptions, ex.describe())
@@ -136,7 +142,43 @@ func (e *Engine) Assess(ctx context.Context, snap *Snapshot) (*Report, error) {
 		return a.Resource < b.Resource
 	})
 	rep.Score, rep.ByBenchmark = Score(rep.Results)
+	rep.Checks = e.summaries(rep)
 	return rep, nil
+}
+
+// summaries counts the results of every check and policy, in id order.
+func (e *Engine) summaries(rep *Report) []model.PostureCheckSummary {
+	idx := map[string]int{}
+	var out []model.PostureCheckSummary
+	add := func(id string, sev model.Severity) {
+		if _, ok := idx[id]; !ok {
+			idx[id] = len(out)
+			out = append(out, model.PostureCheckSummary{CheckID: id, Severity: sev, EvaluatedAt: rep.At})
+		}
+	}
+	for _, c := range e.checks {
+		add(c.ID, c.Severity)
+	}
+	for _, p := range e.policies {
+		add(p.ID, p.Severity)
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		add(r.CheckID, r.Severity)
+		s := &out[idx[r.CheckID]]
+		switch r.Status {
+		case model.PosturePass:
+			s.Passed++
+		case model.PostureFail:
+			s.Failed++
+		case model.PostureExempt:
+			s.Exempt++
+		default:
+			s.Errors++
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CheckID < out[j].CheckID })
+	return out
 }
 
 // exempt marks a failed result exempt when an exemption in force covers
@@ -171,8 +213,9 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 	}
 	failed := map[string]bool{}
 	var err error
-	env.Snap.Objects.each(func(kind string, meta *metav1.ObjectMeta, obj runtime.Object) {
-		if err != nil || env.Excluded(meta.Namespace) {
+	env.Snap.Objects.each(func(kind string, meta metav1.Object, obj runtime.Object) {
+		ns, name := meta.GetNamespace(), meta.GetName()
+		if err != nil || env.Excluded(ns) {
 			return
 		}
 		var input ast.Value
@@ -183,17 +226,17 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 			if input == nil {
 				m, cerr := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 				if cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 				if input, cerr = ast.InterfaceToValue(m); cerr != nil {
-					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, meta.Namespace, meta.Name, cerr)
+					err = fmt.Errorf("convert %s %s/%s for policies: %w", kind, ns, name, cerr)
 					return
 				}
 			}
 			msgs, verr := p.Violations(ctx, input)
-			o := Outcome{Resource: resourceName(kind, meta.Namespace, meta.Name), Namespace: meta.Namespace,
-				Labels: meta.Labels, Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
+			o := Outcome{Resource: resourceName(kind, ns, name), Namespace: ns,
+				Labels: meta.GetLabels(), Pass: len(msgs) == 0, Message: strings.Join(msgs, "; ")}
 			if verr != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()
@@ -213,7 +256,7 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 }
 
 // each calls fn on every object with its kind and metadata.
-func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime.Object)) {
+func (o *Objects) each(fn func(kind string, m metav1.Object, obj runtime.Object)) {
 	for i := range o.Namespaces {
 		fn("Namespace", &o.Namespaces[i].ObjectMeta, &o.Namespaces[i])
 	}
@@ -261,6 +304,11 @@ func (o *Objects) each(fn func(kind string, meta *metav1.ObjectMeta, obj runtime
 	}
 	for i := range o.ClusterRoleBindings {
 		fn("ClusterRoleBinding", &o.ClusterRoleBindings[i].ObjectMeta, &o.ClusterRoleBindings[i])
+	}
+	for _, list := range [][]unstructured.Unstructured{o.CNIPolicies, o.Other} {
+		for i := range list {
+			fn(list[i].GetKind(), &list[i], &list[i])
+		}
 	}
 }
 

@@ -218,8 +218,10 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 	if _, err := st.Get(t.Context(), store.Posture, "aks-1", cron.ID, &stored); err != nil {
 		t.Fatal(err)
 	}
-	if !stored.FirstFailed.Equal(testNow) || !stored.EvaluatedAt.Equal(later) {
-		t.Errorf("first failed %v evaluated %v, want %v and %v", stored.FirstFailed, stored.EvaluatedAt, testNow, later)
+	// Unchanged, it was not written again: it says when it last changed,
+	// the run record when it was last evaluated.
+	if !stored.FirstFailed.Equal(testNow) || !stored.ChangedAt.Equal(testNow) || !stored.EvaluatedAt.Equal(testNow) {
+		t.Errorf("first failed %v changed %v evaluated %v, want %v for all", stored.FirstFailed, stored.ChangedAt, stored.EvaluatedAt, testNow)
 	}
 	var latest model.State
 	if _, err := st.Get(t.Context(), store.State, model.KindPostureRun, RunID("aks-1"), &latest); err != nil {

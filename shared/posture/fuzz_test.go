@@ -13,7 +13,7 @@ func FuzzDecodeManifests(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var objs Objects
-		if _, err := DecodeManifests(bytes.NewReader(data), "fuzz.yaml", &objs); err != nil {
+		if err := DecodeManifests(bytes.NewReader(data), "fuzz.yaml", &objs, ManifestOptions{}); err != nil {
 			return
 		}
 		eng := NewEngine(testConfig(t, ""), nil, nil, nil, nil, clock)

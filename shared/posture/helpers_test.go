@@ -35,6 +35,7 @@ func testConfig(_ testing.TB, policyDir string) Options {
 		AllowedCapabilities:     []string{"NET_BIND_SERVICE"},
 		AllowedHostPaths:        []string{"/var/log:ro"},
 		AllowedAppArmorProfiles: []string{"runtime/default"},
+		AllowedSeccompProfiles:  []string{"runtime/default", "docker/default"},
 		MaxCPULimit:             "2",
 		MaxMemoryLimit:          "4Gi",
 		MinKubernetesVersion:    "1.30",

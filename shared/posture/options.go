@@ -23,6 +23,11 @@ type Options struct {
 	// AllowedAppArmorProfiles are the AppArmor profiles containers may use
 	// ("runtime/default", "localhost/NAME").
 	AllowedAppArmorProfiles []string
+	// AllowedSeccompProfiles are the seccomp profiles containers may use:
+	// "runtime/default", "docker/default", "unconfined", "localhost/NAME",
+	// "localhost/*" (any Localhost profile) or "*"; the field forms
+	// RuntimeDefault, Localhost and Unconfined are accepted too.
+	AllowedSeccompProfiles []string
 	// MaxCPULimit and MaxMemoryLimit bound container limits (Kubernetes
 	// quantities; "" = any limit, as long as one is set).
 	MaxCPULimit    string
@@ -39,6 +44,9 @@ type Options struct {
 	PolicyDir string
 	// ExemptionsFile lists exemptions (YAML or JSON); "" = none.
 	ExemptionsFile string
+	// HistoryDays is how long score history and remediation records are
+	// kept (Recorder.HistoryDays, Remediator.HistoryDays); 0 = forever.
+	HistoryDays int
 }
 
 func (o *Options) defaults() {

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -15,11 +18,26 @@ import (
 // posture), the run summary with the change since the previous run and the
 // history (state posture-run, posture-history), and the running-image
 // inventory (state running-images).
+//
+// It writes only what changed: a result is written when it is new, when
+// its status, evidence (message), exemption or definition changed, and
+// once every RefreshEvery; on a quiet cluster a run writes a handful of
+// items instead of one per result. Each result is refreshed at a time of
+// day fixed by its id, so the refreshes spread over the day's runs.
 type Recorder struct {
 	Store store.Store
 	// Workers bounds concurrent writes (default 8).
 	Workers int
+	// HistoryDays is how long history records live (their ttl); 0 keeps
+	// them forever.
+	HistoryDays int
+	// RefreshEvery is how often an unchanged result is written again
+	// (default 24h), so that its evaluatedAt is never older.
+	RefreshEvery time.Duration
 }
+
+// DefaultRefresh is how often an unchanged result is rewritten.
+const DefaultRefresh = 24 * time.Hour
 
 // runningImagesChunk bounds the images per running-images item, far below
 // the item size limit.
@@ -40,7 +58,8 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 		return nil, fmt.Errorf("read previous results of %s: %w", rep.Cluster, err)
 	}
 	run := &model.PostureRun{Cluster: rep.Cluster, At: rep.At, Score: rep.Score, ByBenchmark: rep.ByBenchmark,
-		ExpiredExemptions: rep.ExpiredExemptions}
+		ExpiredExemptions: rep.ExpiredExemptions, NotAssessedCount: len(rep.NotAssessed), Checks: rep.Checks}
+	run.NotAssessed = rep.NotAssessed[:min(len(rep.NotAssessed), model.MaxRunIDs)]
 	for _, pe := range rep.PolicyErrors {
 		run.PolicyErrors = append(run.PolicyErrors, pe.Error())
 	}
@@ -56,10 +75,15 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	}
 
 	current := make(map[string]bool, len(rep.Results))
+	var write []*model.PostureResult
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		current[r.ID] = true
 		old, had := prev[r.ID]
+		r.ChangedAt = rep.At
+		if had && !old.ChangedAt.IsZero() && sameEvidence(&old, r) {
+			r.ChangedAt = old.ChangedAt
+		}
 		if r.Status == model.PostureFail {
 			if had && old.Status == model.PostureFail && !old.FirstFailed.IsZero() {
 				r.FirstFailed = old.FirstFailed
@@ -74,7 +98,11 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 			run.ResolvedCount++
 			run.Resolved = appendCapped(run.Resolved, r.ID)
 		}
+		if !had || !sameContent(&old, r) || rc.refreshDue(r.ID, old.EvaluatedAt, rep.At) {
+			write = append(write, r)
+		}
 	}
+	run.ResultsWritten, run.ResultsUnchanged = len(write), len(rep.Results)-len(write)
 	var stale []string
 	for id, old := range prev {
 		if current[id] {
@@ -88,15 +116,15 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	}
 	run.Removed = len(stale)
 
-	err = rc.parallel(ctx, len(rep.Results)+len(stale), func(i int) error {
-		if i < len(rep.Results) {
-			r := &rep.Results[i]
+	err = rc.parallel(ctx, len(write)+len(stale), func(i int) error {
+		if i < len(write) {
+			r := write[i]
 			if _, err := rc.Store.Put(ctx, store.Posture, r.Cluster, r.ID, r, store.Cond{}); err != nil {
 				return fmt.Errorf("write result %s: %w", r.ID, err)
 			}
 			return nil
 		}
-		id := stale[i-len(rep.Results)]
+		id := stale[i-len(write)]
 		if err := rc.Store.Delete(ctx, store.Posture, rep.Cluster, id); err != nil {
 			return fmt.Errorf("delete stale result %s: %w", id, err)
 		}
@@ -105,16 +133,53 @@ func (rc *Recorder) Record(ctx context.Context, rep *Report) (*model.PostureRun,
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.putState(ctx, model.KindPostureHistory, model.HashID(rep.Cluster, fmt.Sprint(rep.At.UnixNano())), rep, run); err != nil {
+	imageWrites, err := rc.recordImages(ctx, rep)
+	if err != nil {
 		return nil, err
 	}
-	if err := rc.putState(ctx, model.KindPostureRun, RunID(rep.Cluster), rep, run); err != nil {
+	run.Writes = len(write) + len(stale) + imageWrites + 2 // and the history and run records
+	// The history keeps the scores and counts, not the lists.
+	hist := *run
+	hist.Checks, hist.NotAssessed = nil, nil
+	ttl := rc.HistoryDays * 86400
+	if err := rc.putState(ctx, model.KindPostureHistory, model.HashID(rep.Cluster, fmt.Sprint(rep.At.UnixNano())), rep, &hist, ttl); err != nil {
 		return nil, err
 	}
-	if err := rc.recordImages(ctx, rep); err != nil {
+	if err := rc.putState(ctx, model.KindPostureRun, RunID(rep.Cluster), rep, run, 0); err != nil {
 		return nil, err
 	}
 	return run, nil
+}
+
+// sameEvidence reports whether a result's status, evidence and exemption
+// are those stored.
+func sameEvidence(old, r *model.PostureResult) bool {
+	return old.Status == r.Status && old.Message == r.Message && old.ExemptReason == r.ExemptReason && old.ExemptUntil.Equal(r.ExemptUntil)
+}
+
+// sameContent reports whether writing r would change the stored result
+// other than in its times: evidence, and the check's definition (title,
+// severity, benchmarks, remediation, patch).
+func sameContent(old, r *model.PostureResult) bool {
+	return sameEvidence(old, r) && old.ChangedAt.Equal(r.ChangedAt) && old.FirstFailed.Equal(r.FirstFailed) &&
+		old.Title == r.Title && old.Severity == r.Severity && slices.Equal(old.Benchmarks, r.Benchmarks) &&
+		old.Remediation == r.Remediation && old.Patch == r.Patch && old.Namespace == r.Namespace && old.Resource == r.Resource
+}
+
+// refreshDue reports whether a result last written at last is due for its
+// refresh at now: each result has a time of day (from its id) and is
+// rewritten by the first run at or after that time once a period has
+// passed since it was written.
+func (rc *Recorder) refreshDue(id string, last, now time.Time) bool {
+	every := rc.RefreshEvery
+	if every <= 0 {
+		every = DefaultRefresh
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	slot := time.Duration(h.Sum64() % uint64(every))
+	boundary := now.Add(-slot).Truncate(every).Add(slot) // the latest slot time at or before now
+	return last.Before(boundary)
 }
 
 func appendCapped(list []string, id string) []string {
@@ -124,12 +189,12 @@ func appendCapped(list []string, id string) []string {
 	return append(list, id)
 }
 
-func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, data any) error {
+func (rc *Recorder) putState(ctx context.Context, kind, id string, rep *Report, data any, ttl int) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode %s of %s: %w", kind, rep.Cluster, err)
 	}
-	st := model.State{ID: id, Kind: kind, UpdatedAt: rep.At, Data: raw}
+	st := model.State{ID: id, Kind: kind, UpdatedAt: rep.At, Data: raw, TTL: ttl}
 	if _, err := rc.Store.Put(ctx, store.State, kind, id, st, store.Cond{}); err != nil {
 		return fmt.Errorf("write %s of %s: %w", kind, rep.Cluster, err)
 	}
@@ -143,8 +208,9 @@ func RunningImagesID(cluster string, n int) string {
 }
 
 // recordImages writes the running-image inventory in chunks and deletes
-// chunks the previous run wrote beyond the new count.
-func (rc *Recorder) recordImages(ctx context.Context, rep *Report) error {
+// chunks the previous run wrote beyond the new count. It returns the writes
+// it made.
+func (rc *Recorder) recordImages(ctx context.Context, rep *Report) (int, error) {
 	imgs := rep.RunningImages
 	for i := range imgs {
 		imgs[i].LastSeen = rep.At
@@ -158,21 +224,24 @@ func (rc *Recorder) recordImages(ctx context.Context, rep *Report) error {
 			oldChunks = ri.Chunks
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("read running images of %s: %w", rep.Cluster, err)
+		return 0, fmt.Errorf("read running images of %s: %w", rep.Cluster, err)
 	}
+	writes := 0
 	for n := 0; n < max(chunks, 1); n++ {
 		lo, hi := n*runningImagesChunk, min((n+1)*runningImagesChunk, len(imgs))
 		part := model.RunningImages{Cluster: rep.Cluster, Chunk: n, Chunks: chunks, At: rep.At, Images: imgs[lo:hi]}
-		if err := rc.putState(ctx, model.KindRunningImages, RunningImagesID(rep.Cluster, n), rep, part); err != nil {
-			return err
+		if err := rc.putState(ctx, model.KindRunningImages, RunningImagesID(rep.Cluster, n), rep, part, 0); err != nil {
+			return writes, err
 		}
+		writes++
 	}
 	for n := max(chunks, 1); n < oldChunks; n++ {
 		if err := rc.Store.Delete(ctx, store.State, model.KindRunningImages, RunningImagesID(rep.Cluster, n)); err != nil {
-			return fmt.Errorf("delete running images chunk %d of %s: %w", n, rep.Cluster, err)
+			return writes, fmt.Errorf("delete running images chunk %d of %s: %w", n, rep.Cluster, err)
 		}
+		writes++
 	}
-	return nil
+	return writes, nil
 }
 
 // parallel runs fn(0..n-1) on at most Workers goroutines and returns the

@@ -29,6 +29,9 @@ type Remediator struct {
 	Checks []string // check ids opted in; "*" = all
 	Apply  bool
 	Now    func() time.Time
+	// HistoryDays is how long remediation records live (their ttl); 0
+	// keeps them forever.
+	HistoryDays int
 }
 
 // Remediate handles the failed results of rep and returns the attempts.
@@ -70,7 +73,7 @@ func (rm *Remediator) record(ctx context.Context, rec model.Remediation) error {
 		return fmt.Errorf("encode remediation of %s: %w", rec.Resource, err)
 	}
 	id := model.HashID(rec.ResultID, fmt.Sprint(rec.At.UnixNano()))
-	st := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw}
+	st := model.State{ID: id, Kind: model.KindRemediation, UpdatedAt: rec.At, Data: raw, TTL: rm.HistoryDays * 86400}
 	if _, err := rm.Store.Put(ctx, store.State, model.KindRemediation, id, st, store.Cond{}); err != nil {
 		return fmt.Errorf("record remediation of %s: %w", rec.Resource, err)
 	}

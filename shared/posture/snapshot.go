@@ -27,10 +27,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Snapshot is everything an assessment looks at for one cluster.
@@ -67,6 +71,16 @@ type Objects struct {
 	ClusterRoles        []rbacv1.ClusterRole
 	RoleBindings        []rbacv1.RoleBinding
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
+	// CNIPolicies are the network policies of Cilium (CiliumNetworkPolicy,
+	// CiliumClusterwideNetworkPolicy) and Calico (NetworkPolicy and
+	// GlobalNetworkPolicy of projectcalico.org/v3 and
+	// crd.projectcalico.org/v1).
+	CNIPolicies []unstructured.Unstructured
+	// Other are objects of built-in kinds no built-in check reads
+	// (ConfigMap, PodDisruptionBudget, ...): custom policies see them.
+	Other []unstructured.Unstructured
+	// NotAssessed lists what was read but cannot be assessed, and why.
+	NotAssessed []model.PostureNotAssessed
 }
 
 // Count returns the number of objects.
@@ -74,12 +88,13 @@ func (o *Objects) Count() int {
 	return len(o.Namespaces) + len(o.Pods) + len(o.Deployments) + len(o.DaemonSets) +
 		len(o.StatefulSets) + len(o.ReplicaSets) + len(o.Jobs) + len(o.CronJobs) +
 		len(o.Services) + len(o.ServiceAccounts) + len(o.Ingresses) + len(o.NetworkPolicies) +
-		len(o.Roles) + len(o.ClusterRoles) + len(o.RoleBindings) + len(o.ClusterRoleBindings)
+		len(o.Roles) + len(o.ClusterRoles) + len(o.RoleBindings) + len(o.ClusterRoleBindings) +
+		len(o.CNIPolicies) + len(o.Other)
 }
 
-// Add appends a decoded object of a kind the checks read, setting its
-// apiVersion and kind. Objects of other kinds are reported as skipped
-// (ok false) so callers can count them.
+// Add appends a typed object of a kind the built-in checks read, setting
+// its apiVersion and kind. It reports false, adding nothing, for objects of
+// other kinds.
 func (o *Objects) Add(obj runtime.Object) (ok bool) {
 	switch v := obj.(type) {
 	case *corev1.Namespace:
@@ -114,14 +129,6 @@ func (o *Objects) Add(obj runtime.Object) (ok bool) {
 		o.RoleBindings = append(o.RoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "RoleBinding"))
 	case *rbacv1.ClusterRoleBinding:
 		o.ClusterRoleBindings = append(o.ClusterRoleBindings, *typed(v, rbacv1.SchemeGroupVersion, "ClusterRoleBinding"))
-	case *corev1.List:
-		all := true
-		for _, item := range v.Items {
-			if item.Object != nil {
-				all = o.Add(item.Object) && all
-			}
-		}
-		return all
 	default:
 		return false
 	}
@@ -357,60 +364,143 @@ func (e *ManifestError) Unwrap() error { return e.Err }
 // the decoder buffer without limit.
 const maxManifestDoc = 4 << 20
 
+// ManifestOptions say how manifests are placed in a snapshot.
+type ManifestOptions struct {
+	// Namespace is where namespaced objects without metadata.namespace
+	// belong, as `kubectl apply` places them; "" means "default".
+	Namespace string
+}
+
+func (o ManifestOptions) namespace() string {
+	if o.Namespace == "" {
+		return "default"
+	}
+	return o.Namespace
+}
+
+// Reasons an object is not assessed.
+const (
+	// ReasonCustomResource: a custom resource of a kind no check reads.
+	ReasonCustomResource = "custom resource of a kind no check reads"
+	// ReasonRemovedKind: PodSecurityPolicy, removed in Kubernetes 1.25.
+	ReasonRemovedKind = "PodSecurityPolicy was removed in Kubernetes 1.25 and nothing replaces it as an object; Pod Security admission is set by namespace labels"
+)
+
 // DecodeManifests reads a multi-document YAML or JSON stream of Kubernetes
-// objects (including v1 List) into objs. It returns how many documents were
-// of kinds the checks do not read. A document that is not a valid object of
-// a known kind fails with a ManifestError naming source and document.
-func DecodeManifests(r io.Reader, source string, objs *Objects) (skipped int, err error) {
+// objects (including v1 List) into objs.
+//
+// Objects of an older API version of a kind the checks read (batch/v1beta1
+// CronJob, extensions/v1beta1 and networking.k8s.io/v1beta1 Ingress,
+// apps/v1beta1, apps/v1beta2 and extensions/v1beta1 workloads,
+// policy/v1beta1 PodDisruptionBudget, rbac v1beta1 roles, ...) are read as
+// the current version. Cilium and Calico network policies are kept for the
+// network-policy check, other built-in kinds for custom policies. Every
+// other object is listed in objs.NotAssessed with the reason; namespaced
+// objects without a namespace are placed in opts.Namespace. A document that
+// is not a valid object fails with a ManifestError naming source and
+// document.
+func DecodeManifests(r io.Reader, source string, objs *Objects, opts ManifestOptions) error {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(newLimitedReader(r)))
-	decode := scheme.Codecs.UniversalDeserializer().Decode
 	for doc := 1; ; doc++ {
 		raw, err := reader.Read()
 		if errors.Is(err, io.EOF) {
-			return skipped, nil
+			return nil
 		}
 		if err != nil {
-			return skipped, &ManifestError{Source: source, Doc: doc, Err: err}
+			return &ManifestError{Source: source, Doc: doc, Err: err}
 		}
 		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
 			continue
 		}
-		obj, gvk, err := decode(raw, nil, nil)
+		js, err := utilyaml.ToJSON(raw)
 		if err != nil {
-			if runtime.IsNotRegisteredError(err) {
-				skipped++
-				continue
-			}
-			return skipped, &ManifestError{Source: source, Doc: doc, Err: err}
+			return &ManifestError{Source: source, Doc: doc, Err: err}
 		}
-		if gvk != nil && gvk.Kind == "List" {
-			list, ok := obj.(*corev1.List)
-			if !ok {
-				return skipped, &ManifestError{Source: source, Doc: doc, Err: fmt.Errorf("unexpected %T for List", obj)}
-			}
-			for i, item := range list.Items {
-				inner, _, err := decode(item.Raw, nil, nil)
-				if err != nil {
-					if runtime.IsNotRegisteredError(err) {
-						skipped++
-						continue
-					}
-					return skipped, &ManifestError{Source: source, Doc: doc, Err: fmt.Errorf("item %d: %w", i, err)}
-				}
-				if !objs.Add(inner) {
-					skipped++
-				}
-			}
-			continue
-		}
-		if !objs.Add(obj) {
-			skipped++
+		if err := decodeObject(js, objs, opts, model.PostureNotAssessed{Source: source, Document: doc}); err != nil {
+			return &ManifestError{Source: source, Doc: doc, Err: err}
 		}
 	}
 }
 
+// decodeObject adds one object (or the items of a List) in JSON to objs.
+// at says where it came from.
+func decodeObject(js []byte, objs *Objects, opts ManifestOptions, at model.PostureNotAssessed) error {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(js, &head); err != nil {
+		return fmt.Errorf("not a Kubernetes object: %w", err)
+	}
+	if head.APIVersion == "" || head.Kind == "" {
+		return errors.New("not a Kubernetes object: no apiVersion or kind")
+	}
+	gv, err := schema.ParseGroupVersion(head.APIVersion)
+	if err != nil {
+		return fmt.Errorf("%s: %w", head.Kind, err)
+	}
+	if head.Kind == "List" && gv.Group == "" {
+		for i, item := range head.Items {
+			if err := decodeObject(item, objs, opts, at); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	at.Kind, at.APIVersion, at.Namespace, at.Name = head.Kind, head.APIVersion, head.Metadata.Namespace, head.Metadata.Name
+	if next, ok := successor(gv.Group, head.Kind); ok && gv != next {
+		if js, err = upgrade(js, head.Kind, next); err != nil {
+			return fmt.Errorf("%s %s as %s: %w", head.Kind, head.APIVersion, next, err)
+		}
+		gv = next
+	}
+	gvk := gv.WithKind(head.Kind)
+	if k, ok := cniPolicyKinds[gvk]; ok {
+		u, err := unstructuredOf(js, opts, !k.clusterWide)
+		if err != nil {
+			return err
+		}
+		objs.CNIPolicies = append(objs.CNIPolicies, *u)
+		return nil
+	}
+	if head.Kind == "PodSecurityPolicy" {
+		at.Reason = ReasonRemovedKind
+		objs.NotAssessed = append(objs.NotAssessed, at)
+		return nil
+	}
+	if !scheme.Scheme.Recognizes(gvk) {
+		at.Reason = ReasonCustomResource
+		if builtinGroup(gv.Group) {
+			at.Reason = fmt.Sprintf("kind %s is not known in API version %s", head.Kind, head.APIVersion)
+		}
+		objs.NotAssessed = append(objs.NotAssessed, at)
+		return nil
+	}
+	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(js, nil, nil)
+	if err != nil {
+		return err
+	}
+	if m, err := meta.Accessor(obj); err == nil && m.GetNamespace() == "" && !clusterScoped[head.Kind] {
+		m.SetNamespace(opts.namespace())
+	}
+	if objs.Add(obj) {
+		return nil
+	}
+	u, err := unstructuredOf(js, opts, !clusterScoped[head.Kind])
+	if err != nil {
+		return err
+	}
+	objs.Other = append(objs.Other, *u)
+	return nil
+}
+
 // LoadManifestDir decodes every *.yaml, *.yml and *.json file under dir.
-func LoadManifestDir(dir string) (Objects, int, error) {
+func LoadManifestDir(dir string, opts ManifestOptions) (Objects, error) {
 	var objs Objects
 	var files []string
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
@@ -426,23 +516,21 @@ func LoadManifestDir(dir string) (Objects, int, error) {
 		return nil
 	})
 	if err != nil {
-		return objs, 0, fmt.Errorf("read manifests in %s: %w", dir, err)
+		return objs, fmt.Errorf("read manifests in %s: %w", dir, err)
 	}
 	sort.Strings(files)
-	skipped := 0
 	for _, path := range files {
 		f, err := os.Open(path)
 		if err != nil {
-			return objs, skipped, fmt.Errorf("read manifest: %w", err)
+			return objs, fmt.Errorf("read manifest: %w", err)
 		}
-		n, err := DecodeManifests(f, path, &objs)
+		err = DecodeManifests(f, path, &objs, opts)
 		f.Close()
-		skipped += n
 		if err != nil {
-			return objs, skipped, err
+			return objs, err
 		}
 	}
-	return objs, skipped, nil
+	return objs, nil
 }
 
 func stripComments(b []byte) []byte {

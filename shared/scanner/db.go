@@ -38,6 +38,9 @@ type DBInfo struct {
 	// DownloadError is set when the last attempt to download a newer DB
 	// failed and this DB was kept.
 	DownloadError string
+	// Windows is the Windows advisory data Windows images are matched
+	// against as well.
+	Windows WindowsDB
 }
 
 // dbDirs are the directories under the cache dir.

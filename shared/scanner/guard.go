@@ -5,6 +5,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +16,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/aquasecurity/trivy/pkg/cache"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 )
 
 // budget is the number of bytes one scan may still read, shared by every
@@ -48,30 +55,31 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// decompress wraps a compressed layer stream in the decompressor its magic
-// bytes call for (gzip, zstd, or none). Decoding errors become
+// decompress wraps a stored layer stream in the decompressor its magic
+// bytes call for (gzip, zstd, or none: `docker save` stores layers as plain
+// tars) and reports whether it was compressed. Decoding errors become
 // ErrCorruptLayer.
-func decompress(r io.Reader, layer string) (io.ReadCloser, error) {
+func decompress(r io.Reader, layer string) (io.ReadCloser, bool, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: layer %s: %v", ErrCorruptLayer, layer, err)
+		return nil, false, fmt.Errorf("%w: layer %s: %v", ErrCorruptLayer, layer, err)
 	}
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%w: layer %s: gzip: %v", ErrCorruptLayer, layer, err)
+			return nil, false, fmt.Errorf("%w: layer %s: gzip: %v", ErrCorruptLayer, layer, err)
 		}
-		return &decodeErrReader{r: zr, close: zr.Close, layer: layer}, nil
+		return &decodeErrReader{r: zr, close: zr.Close, layer: layer}, true, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderConcurrency(1))
 		if err != nil {
-			return nil, fmt.Errorf("%w: layer %s: zstd: %v", ErrCorruptLayer, layer, err)
+			return nil, false, fmt.Errorf("%w: layer %s: zstd: %v", ErrCorruptLayer, layer, err)
 		}
-		return &decodeErrReader{r: zr, close: func() error { zr.Close(); return nil }, layer: layer}, nil
+		return &decodeErrReader{r: zr, close: func() error { zr.Close(); return nil }, layer: layer}, true, nil
 	}
-	return io.NopCloser(br), nil
+	return io.NopCloser(br), false, nil
 }
 
 // decodeErrReader marks decompression failures as ErrCorruptLayer while
@@ -103,13 +111,18 @@ func isDecodeError(err error) bool {
 }
 
 // tarGuard passes a layer's tar stream through unchanged while a second
-// reader parses its headers, and fails the stream at the first entry that
-// would escape the image root (path traversal) or is not a tar at all.
+// goroutine parses its headers (and, when asked, hashes it). The stream
+// fails at the first entry that would escape the image root (path
+// traversal) or is not a tar at all, and at its end when its content does
+// not hash to the layer's diff ID. How the read ended is recorded in the
+// scan's verdicts.
 type tarGuard struct {
-	src   io.ReadCloser
-	pw    *io.PipeWriter
-	done  chan struct{}
-	layer string
+	src    io.ReadCloser
+	pw     *io.PipeWriter
+	done   chan struct{}
+	layer  string
+	diffID v1.Hash
+	v      *verdicts
 
 	srcErr error // sticky: the source failed or ended
 
@@ -117,21 +130,65 @@ type tarGuard struct {
 	bad error
 }
 
-func newTarGuard(src io.ReadCloser, layer string) *tarGuard {
+// sourceFailure carries the source's own error (budget, decompression,
+// network) through the pipe, so the checker reports it, not its view of it.
+type sourceFailure struct{ err error }
+
+func (s sourceFailure) Error() string { return s.err.Error() }
+
+// newTarGuard guards src, the uncompressed stream of layer diffID. With
+// hash set it also checks the content against the diff ID; observe, when
+// not nil, is told each entry's name.
+func newTarGuard(src io.ReadCloser, diffID v1.Hash, v *verdicts, hash bool, observe func(string)) *tarGuard {
 	pr, pw := io.Pipe()
-	g := &tarGuard{src: src, pw: pw, done: make(chan struct{}), layer: layer}
+	layer := diffID.String()
+	g := &tarGuard{src: src, pw: pw, done: make(chan struct{}), layer: layer, diffID: diffID, v: v}
 	go func() {
 		defer close(g.done)
-		err := checkTar(pr, layer)
-		if err != nil {
-			g.mu.Lock()
-			g.bad = err
-			g.mu.Unlock()
+		h := sha256.New()
+		var r io.Reader = pr
+		if hash {
+			r = io.TeeReader(pr, h)
 		}
-		// Keep draining so the writer side never blocks.
-		_, _ = io.Copy(io.Discard, pr)
+		err := checkTar(r, layer, observe)
+		if err != nil {
+			g.fail(err)
+		}
+		// Keep draining, so the writer side never blocks and the hash
+		// covers the whole stream, end-of-archive padding included.
+		_, derr := io.Copy(io.Discard, r)
+		var sf sourceFailure
+		switch {
+		case err != nil: // recorded above
+		case errors.As(derr, &sf):
+			v.set(diffID, sf.err)
+		case derr != nil:
+			v.set(diffID, fmt.Errorf("%w: layer %s was not read to its end", ErrCorruptLayer, layer))
+		case !hash:
+			v.set(diffID, nil)
+		case diffID.Algorithm != "sha256":
+			g.fail(fmt.Errorf("%w: layer %s: diff IDs other than sha256 are not supported", ErrCorruptLayer, layer))
+		default:
+			if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+				g.fail(fmt.Errorf("%w: layer %s: its content has diff ID sha256:%s", ErrCorruptLayer, layer, got))
+				return
+			}
+			v.set(diffID, nil)
+		}
 	}()
 	return g
+}
+
+// fail records the checker's verdict, before any Read can report it: the
+// scan's verdicts must know why a layer failed by the time Trivy, which may
+// have ignored the error, asks to cache the layer.
+func (g *tarGuard) fail(err error) {
+	g.v.set(g.diffID, err)
+	g.mu.Lock()
+	if g.bad == nil {
+		g.bad = err
+	}
+	g.mu.Unlock()
 }
 
 func (g *tarGuard) failed() error {
@@ -167,7 +224,8 @@ func (g *tarGuard) Read(p []byte) (int, error) {
 		// The source's own error (budget, decompression, network) is the
 		// cause; report it rather than the checker's view of it.
 		g.srcErr = err
-		g.pw.CloseWithError(err)
+		g.v.set(g.diffID, err)
+		g.pw.CloseWithError(sourceFailure{err})
 		return n, err
 	}
 	if ferr := g.failed(); ferr != nil {
@@ -182,8 +240,9 @@ func (g *tarGuard) Close() error {
 }
 
 // checkTar reads tar headers and rejects entries whose names (or hard-link
-// targets) leave the root after cleaning.
-func checkTar(r io.Reader, layer string) error {
+// targets) leave the root after cleaning. observe, when not nil, is told
+// each name.
+func checkTar(r io.Reader, layer string, observe func(string)) error {
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -191,7 +250,8 @@ func checkTar(r io.Reader, layer string) error {
 			return nil
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrClosedPipe) {
+			var sf sourceFailure
+			if errors.Is(err, io.ErrClosedPipe) || errors.As(err, &sf) {
 				return nil
 			}
 			return fmt.Errorf("%w: layer %s is not a valid tar stream: %v", ErrCorruptLayer, layer, err)
@@ -202,10 +262,70 @@ func checkTar(r io.Reader, layer string) error {
 		if hdr.Typeflag == tar.TypeLink && escapes(hdr.Linkname) {
 			return fmt.Errorf("%w: layer %s has hard link %q to %q outside the image root", ErrPathTraversal, layer, hdr.Name, hdr.Linkname)
 		}
+		if observe != nil {
+			observe(hdr.Name)
+		}
 	}
 }
 
 func escapes(name string) bool {
 	clean := path.Clean(strings.TrimLeft(strings.ReplaceAll(name, "\\", "/"), "/"))
 	return clean == ".." || strings.HasPrefix(clean, "../")
+}
+
+// verdicts records, per diff ID, how reading a layer of one scan ended:
+// nil when it was read to its end without error and, if hashed, matched
+// its diff ID. A failure sticks even if the layer is read again.
+type verdicts struct {
+	mu sync.Mutex
+	m  map[v1.Hash]error
+}
+
+func newVerdicts() *verdicts { return &verdicts{m: map[v1.Hash]error{}} }
+
+func (v *verdicts) set(h v1.Hash, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if prev, seen := v.m[h]; !seen || prev == nil {
+		v.m[h] = err
+	}
+}
+
+func (v *verdicts) check(h v1.Hash) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	err, ok := v.m[h]
+	if !ok {
+		return fmt.Errorf("%w: layer %s was not read to its end", ErrCorruptLayer, h)
+	}
+	return err
+}
+
+// verifiedCache is the layer cache as one scan writes to it: a layer's
+// analysis is stored only when the layer was read to its end without error
+// and, for local images, its content hashed to the diff ID that keys the
+// cache entry. The cache is shared by every scan, registry images and local
+// archives alike, so an archive that lies about a diff ID must not plant
+// its analysis under the key of a real layer. Trivy reads the last bytes of
+// a layer without checking for errors, hence the check here rather than
+// only in the stream.
+type verifiedCache struct {
+	cache.ArtifactCache
+	v    *verdicts
+	base *baseObserver // a Windows image's base layer: its verdict is kept with its analysis
+}
+
+func (c verifiedCache) PutBlob(ctx context.Context, blobID string, info ftypes.BlobInfo) error {
+	h, err := v1.NewHash(info.DiffID)
+	if err != nil {
+		return fmt.Errorf("%w: diff ID %q: %v", ErrCorruptLayer, info.DiffID, err)
+	}
+	if err := c.v.check(h); err != nil {
+		return err
+	}
+	if c.base != nil && h == c.base.diffID {
+		// Read to its end (checked above), so every path was observed.
+		info.CustomResources = append(info.CustomResources, c.base.resource())
+	}
+	return c.ArtifactCache.PutBlob(ctx, blobID, info)
 }

@@ -50,7 +50,7 @@ func (l *Lazy) CurrentDB(ctx context.Context) (DBInfo, error) {
 	if err != nil {
 		return DBInfo{}, err
 	}
-	return s.DB(), nil
+	return s.CurrentDB(ctx)
 }
 
 // Match opens the Scanner if needed and matches inv against the DB.
@@ -81,6 +81,3 @@ func (l *Lazy) Close() error {
 	}
 	return l.s.Close()
 }
-
-// CurrentDB describes the DB in use; it never fails on an open Scanner.
-func (s *Scanner) CurrentDB(context.Context) (DBInfo, error) { return s.DB(), nil }

@@ -37,6 +37,13 @@ type Match struct {
 // entry point rescans use, and the last step of Scan. It reads no layer and
 // touches no registry.
 func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventory) (*Match, error) {
+	win, err := s.matchWindows(ctx, img, inv)
+	if err != nil {
+		return nil, err
+	}
+	if win != nil {
+		inv = win.rest
+	}
 	target := scanTarget(img.Digest, inv)
 	img.OSFamily, img.OS = inv.OSFamily, strings.TrimSpace(inv.OSFamily+" "+inv.OSName)
 	img.Packages = inv.PackageCount()
@@ -45,7 +52,7 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 	db := s.DB()
 	img.DBVersion, img.DemoData = db.Version, db.Demo
 	img.Status, img.Error = model.ImageActive, ""
-	if why := unsupported(target, inv); why != "" {
+	if why := unsupported(target, inv); why != "" && win == nil {
 		img.Status, img.Error = model.ImageUnsupported, why
 	}
 
@@ -60,6 +67,9 @@ func (s *Scanner) Match(ctx context.Context, img model.Image, inv model.Inventor
 		return nil, fmt.Errorf("match %d packages of %s: %w", img.Packages, img.Digest, err)
 	}
 	findings := toFindings(img, inv, results)
+	if win != nil {
+		findings = win.apply(&img, findings)
+	}
 	img.Counts, img.MaxRank = model.Counts{}, 0
 	for _, f := range findings {
 		img.Counts[f.Severity]++
@@ -199,8 +209,14 @@ func toFindings(img model.Image, inv model.Inventory, results types.Results) []m
 			out = append(out, toFinding(id, img, v, string(r.Type), pkgPath, src[v.PkgName]))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	sortFindings(out)
+	return out
+}
+
+// sortFindings orders findings by severity, then vulnerability, then id.
+func sortFindings(fs []model.Finding) {
+	sort.Slice(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
 		if a.SeverityRank != b.SeverityRank {
 			return a.SeverityRank > b.SeverityRank
 		}
@@ -209,7 +225,6 @@ func toFindings(img model.Image, inv model.Inventory, results types.Results) []m
 		}
 		return a.ID < b.ID
 	})
-	return out
 }
 
 func toFinding(id string, img model.Image, v types.DetectedVulnerability, pkgType, pkgPath, srcName string) model.Finding {

@@ -1,8 +1,9 @@
 // Package scanner finds the vulnerabilities of container images. It is the
 // only package of Palisade that imports Trivy (as a library): it pulls an
-// image by digest, analyses its OS and language packages with Trivy's fanal
-// (each layer's analysis cached by layer digest), and matches the package
-// inventory against Trivy's vulnerability DB.
+// image by digest (or reads a local archive), analyses its OS and language
+// packages with Trivy's fanal (each layer's analysis cached by diff ID, the
+// digest of its uncompressed content, which is checked as a local layer is
+// read), and matches the package inventory against Trivy's vulnerability DB.
 //
 // Matching is a separate, cheap entry point (Match): rescans re-match a
 // stored inventory against a newer DB without pulling any layer.
@@ -40,8 +41,9 @@ var (
 	ErrImageNotFound = errors.New("image not found")
 	// ErrUnauthorized: the registry refused the credentials.
 	ErrUnauthorized = errors.New("registry refused access")
-	// ErrNoPlatform: a manifest list without a linux/amd64 image.
-	ErrNoPlatform = errors.New("manifest list has no linux/amd64 image")
+	// ErrNoPlatform: a manifest list without a linux/amd64 or a
+	// windows/amd64 image.
+	ErrNoPlatform = errors.New("manifest list has no linux/amd64 or windows/amd64 image")
 	// ErrNotImage: the reference or input is not a container image.
 	ErrNotImage = errors.New("not a container image")
 	// ErrCorruptLayer: a layer failed to decompress or is not a tar stream.
@@ -72,7 +74,7 @@ type Options struct {
 	// DemoFallback builds and uses the built-in demo DB when there is no DB.
 	DemoFallback bool
 	// MaxBytes bounds the bytes (compressed plus uncompressed) one scan
-	// reads; 0 means 4 GiB.
+	// reads; 0 means 12 GiB (a Windows Server Core base layer alone reads about 7 GB).
 	MaxBytes int64
 	// Timeout bounds one scan; 0 means 8 minutes.
 	Timeout time.Duration
@@ -90,11 +92,16 @@ type Options struct {
 	// Now is the clock that decides whether the DB is stale; nil means the
 	// system clock.
 	Now func() time.Time
+	// Windows is the Windows advisory data Windows images are matched
+	// against; nil records every Windows image as unsupported for want of
+	// it. RefreshDB refreshes it with the DB (SkipDBUpdate is about the
+	// Trivy DB alone: the Windows data has its own source).
+	Windows WindowsAdvisories
 }
 
 func (o *Options) defaults() {
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 4 << 30
+		o.MaxBytes = 12 << 30
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 8 * time.Minute
@@ -113,6 +120,10 @@ type Scanner struct {
 	log   zerolog.Logger
 
 	refresh sync.Mutex
+
+	winInfo    atomic.Pointer[WindowsDB] // what the last load or refresh found
+	winFail    atomic.Pointer[string]    // why the last refresh got no data at all; "" when it did
+	winRefresh sync.Mutex                // one Windows refresh at a time
 
 	closeOnce sync.Once
 }
@@ -162,15 +173,44 @@ func (s *Scanner) Close() error {
 	return err
 }
 
-// DB describes the vulnerability DB this scanner matches against.
-func (s *Scanner) DB() DBInfo { return *s.db.Load() }
+// DB describes the vulnerability DB this scanner matches against, and the
+// Windows advisory data as last loaded.
+func (s *Scanner) DB() DBInfo {
+	info := *s.db.Load()
+	if w := s.winInfo.Load(); w != nil {
+		info.Windows = *w
+	}
+	return info
+}
 
 // RefreshDB downloads a newer vulnerability DB when the one in use is stale
 // (per Trivy's metadata and the Options) and switches to it; matches in
 // flight finish on the old one first. A failed download keeps the DB in use,
-// is logged, and is named in the returned DBInfo's DownloadError. It returns
-// the DB now in use.
+// is logged, and is named in the returned DBInfo's DownloadError. It also
+// refreshes the Windows advisory data, whose problems are in
+// DBInfo.Windows and never fail the call. It returns the DB now in use.
 func (s *Scanner) RefreshDB(ctx context.Context) (DBInfo, error) {
+	info, err := s.refreshTrivyDB(ctx)
+	if s.opts.Windows != nil {
+		info.Windows = s.refreshWindows(ctx)
+	}
+	return info, err
+}
+
+// CurrentDB describes the DB in use and the Windows advisory data as
+// stored now; it never fails on an open Scanner (a Windows data that cannot
+// be read is a problem in DBInfo.Windows).
+func (s *Scanner) CurrentDB(ctx context.Context) (DBInfo, error) {
+	info := s.DB()
+	_, w, err := s.loadWindows(ctx)
+	if err != nil {
+		w = WindowsDB{Stale: true, Problems: []string{err.Error()}}
+	}
+	info.Windows = w
+	return info, nil
+}
+
+func (s *Scanner) refreshTrivyDB(ctx context.Context) (DBInfo, error) {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
 	cur := s.DB()
@@ -249,7 +289,8 @@ func (s *Scanner) scan(ctx context.Context, t Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv, cfgOS, err := s.analyse(ctx, src)
+	defer src.Close()
+	inv, err := s.analyse(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -271,34 +312,53 @@ func (s *Scanner) scan(ctx context.Context, t Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Image.Status == model.ImageUnsupported && cfgOS == "windows" {
-		m.Image.Error = "Windows image: its OS packages are not supported by the scanner; " + m.Image.Error
-	}
 	return &Result{Image: m.Image, Inventory: inv, Findings: m.Findings}, nil
 }
 
 // analyse runs Trivy's image artifact over the guarded image and returns the
-// package inventory and the OS named by the image config.
-func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, string, error) {
-	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}}
-	art, err := aimage.NewArtifact(gi, s.cache, artifact.Option{
+// package inventory; for a Windows image, with its identity (see
+// windows.go).
+func (s *Scanner) analyse(ctx context.Context, src *source) (model.Inventory, error) {
+	cf, err := src.img.ConfigFile()
+	if err != nil {
+		return model.Inventory{}, fmt.Errorf("read image config: %w", err)
+	}
+	v := newVerdicts()
+	gi := &guardedImage{Image: src.img, src: src, budget: &budget{limit: s.opts.MaxBytes}, verdicts: v}
+	opt := artifact.Option{
 		DisabledAnalyzers: disabledAnalyzers(),
 		Parallel:          s.opts.Parallel,
 		Offline:           true,
 		NoProgress:        true,
-	})
+	}
+	windows := isWindowsConfig(cf)
+	if windows {
+		opt.WalkerOption = windowsWalker()
+		if len(cf.RootFS.DiffIDs) > 0 {
+			gi.base = &baseObserver{diffID: cf.RootFS.DiffIDs[0]}
+		}
+	}
+	art, err := aimage.NewArtifact(gi, verifiedCache{ArtifactCache: s.cache, v: v, base: gi.base}, opt)
 	if err != nil {
-		return model.Inventory{}, "", fmt.Errorf("prepare analysis: %w", err)
+		return model.Inventory{}, fmt.Errorf("prepare analysis: %w", err)
 	}
 	ref, err := art.Inspect(ctx)
 	if err != nil {
-		return model.Inventory{}, "", fmt.Errorf("analyse layers: %w", err)
+		return model.Inventory{}, fmt.Errorf("analyse layers: %w", err)
 	}
 	detail, err := applier.NewApplier(s.cache).ApplyLayers(ctx, ref.ID, ref.BlobIDs)
 	if err != nil && !errors.Is(err, analyzer.ErrUnknownOS) && !errors.Is(err, analyzer.ErrNoPkgsDetected) {
-		return model.Inventory{}, "", fmt.Errorf("merge layers: %w", err)
+		return model.Inventory{}, fmt.Errorf("merge layers: %w", err)
 	}
-	return inventoryFromDetail(detail), ref.ImageMetadata.ConfigFile.OS, nil
+	inv := inventoryFromDetail(detail)
+	if !windows {
+		return inv, nil
+	}
+	id, err := identifyWindows(ctx, gi, cf, detail)
+	if err != nil {
+		return model.Inventory{}, err
+	}
+	return windowsInventory(inv, id), nil
 }
 
 // disabledAnalyzers leaves the analyzers a vulnerability scan of an image

@@ -15,8 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/palisade-sec/palisade/shared/windowsimage"
 )
 
 // defaultPlatform is the platform picked from a multi-platform image.
@@ -31,10 +32,19 @@ type source struct {
 	name      string
 	repoTags  []string
 	local     bool
+	archive   *archive // a `docker save` tar, read in place
 }
 
-// pullRemote resolves registry/repository@digest and picks linux/amd64 from
-// a manifest list.
+// Close releases the archive's file, if any.
+func (s *source) Close() error {
+	if s.archive == nil {
+		return nil
+	}
+	return s.archive.Close()
+}
+
+// pullRemote resolves registry/repository@digest and picks the platform
+// assessed from a manifest list (pickPlatform).
 func (s *Scanner) pullRemote(ctx context.Context, t Target) (*source, error) {
 	var opts []name.Option
 	if s.opts.Insecure != nil && s.opts.Insecure(t.Registry) {
@@ -96,20 +106,36 @@ func (s *Scanner) pullRemote(ctx context.Context, t Target) (*source, error) {
 	return src, nil
 }
 
+// pickPlatform picks linux/amd64 from a manifest list, or else the
+// windows/amd64 image of the newest Windows build (a list of Windows images
+// holds one per release; the newest is the one assessed).
 func pickPlatform(idx v1.ImageIndex, ref string) (v1.Descriptor, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("read manifest list %s: %w", ref, err)
 	}
 	var seen []string
-	for _, d := range im.Manifests {
+	var win *v1.Descriptor
+	var winVersion windowsimage.Version
+	for i, d := range im.Manifests {
 		if d.Platform == nil {
 			continue
 		}
-		if d.Platform.OS == defaultPlatform.OS && d.Platform.Architecture == defaultPlatform.Architecture && d.MediaType.IsImage() {
-			return d, nil
+		if d.Platform.Architecture == defaultPlatform.Architecture && d.MediaType.IsImage() {
+			switch d.Platform.OS {
+			case defaultPlatform.OS:
+				return d, nil
+			case windowsimage.OSFamily:
+				v, _ := windowsimage.ParseVersion(d.Platform.OSVersion)
+				if win == nil || v.Build > winVersion.Build || v.Build == winVersion.Build && v.Revision > winVersion.Revision {
+					win, winVersion = &im.Manifests[i], v
+				}
+			}
 		}
 		seen = append(seen, platformString(d.Platform))
+	}
+	if win != nil {
+		return *win, nil
 	}
 	return v1.Descriptor{}, fmt.Errorf("%w: %s offers %s", ErrNoPlatform, ref, strings.Join(append(seen, "no platforms")[:max(len(seen), 1)], ", "))
 }
@@ -192,28 +218,66 @@ func openLocal(input string) (*source, error) {
 		}
 		src.img, src.digest, src.mediaType = img, d.Digest.String(), string(d.MediaType)
 	} else {
-		img, err := tarball.ImageFromPath(input, nil)
+		a, err := openArchive(input)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s is not a docker save archive: %v", ErrNotImage, input, err)
+			return nil, err
 		}
-		dg, err := img.Digest()
+		img, err := a.image()
 		if err != nil {
+			_ = a.Close()
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotImage, input, err)
 		}
-		mt, _ := img.MediaType()
-		src.img, src.digest, src.mediaType = img, dg.String(), string(mt)
+		// A docker save archive holds no registry manifest, so the image is
+		// known by its ID, the digest of its config, as `docker images`
+		// shows it.
+		id, err := img.ConfigName()
+		if err != nil {
+			_ = a.Close()
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotImage, input, err)
+		}
+		src.img, src.archive, src.digest, src.mediaType = img, a, id.String(), string(types.DockerManifestSchema2)
 	}
 	src.platform = configPlatform(src.img)
 	return src, nil
 }
 
 // guardedImage is the v1.Image handed to Trivy: its layers charge a byte
-// budget, classify decompression errors and reject path traversal. It also
-// supplies the names Trivy's image interface asks for.
+// budget, classify decompression errors, reject path traversal and (for
+// local images) check their diff IDs. It also supplies the names Trivy's
+// image interface asks for.
 type guardedImage struct {
 	v1.Image
-	src    *source
-	budget *budget
+	src      *source
+	budget   *budget
+	verdicts *verdicts
+	base     *baseObserver // a Windows image's base layer, watched as it is read; nil for others
+}
+
+// Layers are the image's layers, guarded as LayerByDiffID's are (Trivy
+// asks for layers by diff ID; windowsimage reads the base layer this way).
+func (g *guardedImage) Layers() ([]v1.Layer, error) {
+	cf, err := g.Image.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	out := make([]v1.Layer, 0, len(cf.RootFS.DiffIDs))
+	for _, h := range cf.RootFS.DiffIDs {
+		l, err := g.LayerByDiffID(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Manifest is the image's manifest. A docker save archive has none, and
+// making one would mean compressing every layer.
+func (g *guardedImage) Manifest() (*v1.Manifest, error) {
+	if g.src.archive != nil {
+		return nil, fmt.Errorf("%s: a docker save archive holds no registry manifest", g.src.name)
+	}
+	return g.Image.Manifest()
 }
 
 func (g *guardedImage) Name() string { return g.src.name }
@@ -241,11 +305,17 @@ func (g *guardedImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	gl := &guardedLayer{Layer: l, budget: g.budget, local: g.src.local}
+	gl := &guardedLayer{Layer: l, diffID: h, budget: g.budget, verdicts: g.verdicts, stored: l.Compressed, verify: g.src.local}
+	if g.base != nil && h == g.base.diffID {
+		gl.observe = g.base.observe
+	}
+	if a := g.src.archive; a != nil {
+		gl.stored = func() (io.ReadCloser, error) { return a.blob(h) }
+	}
 	if g.src.local {
 		// Trivy computes the compressed digest of layers it believes are
-		// compressed; for a local uncompressed layer that means gzipping
-		// it. The marker field tells Trivy not to.
+		// compressed; for a layer of an archive that means gzipping it.
+		// The marker field tells Trivy not to.
 		return &localLayer{guardedLayer: gl}, nil
 	}
 	return gl, nil
@@ -260,33 +330,39 @@ type localLayer struct {
 
 type guardedLayer struct {
 	v1.Layer
-	budget *budget
-	local  bool
+	diffID   v1.Hash
+	budget   *budget
+	verdicts *verdicts
+	stored   func() (io.ReadCloser, error) // the layer's bytes as stored: compressed, or a plain tar
+	// verify hashes the content against the diff ID, for local images.
+	// A registry layer's stored bytes are checked against the manifest's
+	// digest by go-containerregistry; its diff ID is taken from the config
+	// as Trivy takes it.
+	verify bool
+	// observe, when set, is told the name of every entry as the stream is
+	// checked.
+	observe func(name string)
 }
 
+// Uncompressed reads the layer as stored and decompresses it here rather
+// than through go-containerregistry, so that every byte, stored and
+// decompressed, is charged to the budget.
 func (l *guardedLayer) Uncompressed() (io.ReadCloser, error) {
-	id := "unknown"
-	if d, err := l.Layer.DiffID(); err == nil {
-		id = d.String()
-	}
-	if l.local {
-		rc, err := l.Layer.Uncompressed()
-		if err != nil {
-			return nil, fmt.Errorf("%w: layer %s: %v", ErrCorruptLayer, id, err)
-		}
-		return newTarGuard(readCloser{&decodeErrReader{r: &countingReader{r: rc, b: l.budget}, close: rc.Close, layer: id}, rc}, id), nil
-	}
-	rc, err := l.Layer.Compressed()
+	id := l.diffID.String()
+	rc, err := l.stored()
 	if err != nil {
 		return nil, fmt.Errorf("fetch layer %s: %w", id, err)
 	}
-	dec, err := decompress(&countingReader{r: rc, b: l.budget}, id)
+	dec, compressed, err := decompress(&countingReader{r: rc, b: l.budget}, id)
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
-	counted := &countingReader{r: dec, b: l.budget}
-	return newTarGuard(readCloser{counted, closeBoth{dec, rc}}, id), nil
+	var r io.Reader = dec
+	if compressed {
+		r = &countingReader{r: dec, b: l.budget}
+	}
+	return newTarGuard(readCloser{r, closeBoth{dec, rc}}, l.diffID, l.verdicts, l.verify, l.observe), nil
 }
 
 type readCloser struct {

@@ -6,6 +6,12 @@
 // Items are JSON documents that carry their own "id" and their container's
 // partition key field. Writes are upserts unless a Cond says otherwise, so
 // writing the same deterministic id twice leaves one item.
+//
+// An item with a top-level "ttl" (a whole number of seconds) expires that
+// long after its last write, as Cosmos DB's per-item time to live does (the
+// containers have TTL on with no default): reads answer ErrNotFound and
+// queries leave it out from then on, and it is deleted. A ttl of -1, or
+// none, never expires.
 package store
 
 import (
@@ -14,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Container names a store container.
@@ -127,6 +135,14 @@ type Store interface {
 	Close() error
 }
 
+// Keyed is implemented by item types that can say their id and partition
+// key without being decoded: Validate checks those instead of decoding the
+// encoded item. StoreKey returns the values of the fields that JSON encodes
+// as "id" and as the partition key field of the type's container.
+type Keyed interface {
+	StoreKey() (pk, id string)
+}
+
 // MaxIDBytes is the longest id Cosmos DB accepts.
 const MaxIDBytes = 255
 
@@ -153,17 +169,79 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 	if len(b) > MaxItemBytes {
 		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
 	}
-	var head map[string]json.RawMessage
-	if err := json.Unmarshal(b, &head); err != nil {
+	if k, ok := v.(Keyed); ok {
+		kpk, kid := k.StoreKey()
+		if kid != id || kpk != pk {
+			return nil, fmt.Errorf("%w: %s item has id %q and %s %q in its body but %q and %q were given", ErrInvalid, c, kid, field, kpk, id, pk)
+		}
+		return b, nil
+	}
+	// Only the id and partition key fields are decoded: every write passes
+	// here, and alerts and baselines are written on every invocation.
+	var head struct {
+		ID      json.RawMessage `json:"id"`
+		Digest  json.RawMessage `json:"digest"`
+		Cluster json.RawMessage `json:"cluster"`
+		Kind    json.RawMessage `json:"kind"`
+		TTL     json.RawMessage `json:"ttl"`
+	}
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &head) != nil {
 		return nil, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
 	}
-	if got := jsonString(head["id"]); got != id {
+	if got := jsonString(head.ID); got != id {
 		return nil, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
 	}
-	if got := jsonString(head[field]); got != pk {
+	pkRaw := head.Kind
+	switch field {
+	case "digest":
+		pkRaw = head.Digest
+	case "cluster":
+		pkRaw = head.Cluster
+	}
+	if got := jsonString(pkRaw); got != pk {
 		return nil, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
 	}
+	if _, err := ttlOf(head.TTL); err != nil {
+		return nil, fmt.Errorf("%w: %s item %s: %v", ErrInvalid, c, id, err)
+	}
 	return b, nil
+}
+
+// TTL returns the time to live of an encoded item: its "ttl" in seconds, or
+// 0 when it never expires (no ttl, or -1). It fails on a ttl Cosmos DB
+// refuses: not a whole number, 0, or below -1.
+func TTL(body []byte) (time.Duration, error) {
+	var head struct {
+		TTL json.RawMessage `json:"ttl"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	secs, err := ttlOf(head.TTL)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+// maxTTL is the largest ttl Cosmos DB accepts (a signed 32-bit number).
+const maxTTL = 1<<31 - 1
+
+// ttlOf reads a ttl field: the seconds to live, 0 for never.
+func ttlOf(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("ttl %s is not a whole number of seconds", raw)
+	case n == -1:
+		return 0, nil
+	case n < 1 || n > maxTTL:
+		return 0, fmt.Errorf("ttl %d is not -1 or between 1 and %d seconds", n, maxTTL)
+	}
+	return n, nil
 }
 
 // CheckID rejects ids that Cosmos DB refuses: longer than MaxIDBytes or

@@ -354,7 +354,7 @@ func TestInventoryRoundTrip(t *testing.T) {
 	// A recorded identity whose base was not told stays unsupported.
 	id, ok := windowsimage.FromInventory(model.Inventory{Groups: []model.PackageGroup{
 		(windowsimage.Identity{OSVersion: "10.0.20348.2340"}).Group()}})
-	if !ok || id.Supported() {
+	if !ok || id.Supported() || !strings.Contains(id.Unsupported, "could not tell the Windows base") {
 		t.Fatalf("got %+v", id)
 	}
 }

@@ -45,7 +45,11 @@ func FromInventory(inv model.Inventory) (id Identity, ok bool) {
 			}
 			id.Evidence = "recorded by the scan"
 		}
-		return finish(id), true
+		if id.Supported() && id.Edition == "" {
+			id.Unsupported = "the scan could not tell the Windows base (Server Core or Nano Server): no " + BaseNameKey +
+				" annotation or label names it and the base layer shows neither"
+		}
+		return id, true
 	}
 	return Identity{}, false
 }

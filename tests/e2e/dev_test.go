@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
+	"github.com/palisade-sec/palisade/shared/windowsimage"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
 // TestDevScansOnPush runs `palisade dev` offline, outside the source root
 // (the test's directory holds no host.json: the built-in definitions are
 // used), pushes a Debian image to its local registry, and waits for the
-// scan to appear in the query API, labelled as demo data.
+// scan to appear in the query API, labelled as demo data. Offline there is
+// no MSRC either: a Windows image is recorded as unsupported, saying why,
+// never as clean.
 func TestDevScansOnPush(t *testing.T) {
 	devAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	regAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -30,6 +33,8 @@ func TestDevScansOnPush(t *testing.T) {
 		"PALISADE_STORE_PATH=" + filepath.Join(tmp, "palisade.db"),
 		"PALISADE_TRIVY_CACHE_DIR=" + filepath.Join(tmp, "trivy"),
 		"PALISADE_TRIVY_SKIP_DB_UPDATE=true",
+		// Unreachable, as api.msrc.microsoft.com is offline, but at once.
+		"PALISADE_MSRC_URL=http://127.0.0.1:1/cvrf/v3.0",
 	}
 	proc := testenv.Start(t, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+devAddr+"/admin/host/status", nil)
@@ -44,27 +49,7 @@ func TestDevScansOnPush(t *testing.T) {
 	img := scantest.Image(t, scantest.Layer(t, scantest.DebianFiles()))
 	digest := scantest.Push(t, regAddr, "shop/web", "1.0", img)
 
-	var got struct {
-		Digest, Status string
-		DemoData       bool
-		Counts         map[string]int
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		code, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest)
-		if code == 200 {
-			if err := json.Unmarshal([]byte(body), &got); err != nil {
-				t.Fatal(err)
-			}
-			if got.Status != "" {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("image %s not scanned within 90 s (last answer %d %s)\n%s", digest, code, body, proc.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	got := waitScanned(t, devAddr, digest, proc)
 	if got.Status != "active" || !got.DemoData || got.Counts["CRITICAL"]+got.Counts["HIGH"]+got.Counts["MEDIUM"]+got.Counts["LOW"] == 0 {
 		t.Errorf("image = %+v, want an active scan with findings labelled as demo data", got)
 	}
@@ -101,6 +86,16 @@ func TestDevScansOnPush(t *testing.T) {
 		t.Errorf("the banner does not give the console's address:\n%s", proc.Output())
 	}
 
+	win := scantest.WindowsImage(t, "10.0.20348.2849", "mcr.microsoft.com/windows/servercore:ltsc2022",
+		scantest.Layer(t, scantest.WindowsBaseFiles(windowsimage.ServerCore)))
+	wgot := waitScanned(t, devAddr, scantest.Push(t, regAddr, "shop/winsvc", "1.0", win), proc)
+	if wgot.Status != "unsupported" || !strings.HasPrefix(wgot.Error, "no Windows advisory data (MSRC unreachable)") {
+		t.Errorf("Windows image = %+v, want unsupported for want of MSRC data", wgot)
+	}
+	if !strings.Contains(proc.Output(), "NO WINDOWS ADVISORY DATA") {
+		t.Errorf("the log does not say that there is no Windows advisory data:\n%s", proc.Output())
+	}
+
 	// The daily rescan, run now through the admin API as Core Tools allows.
 	resp, err = http.Post("http://"+devAddr+"/admin/functions/rescanimages", "application/json", strings.NewReader(`{"input":""}`))
 	if err != nil {
@@ -112,5 +107,34 @@ func TestDevScansOnPush(t *testing.T) {
 	}
 	if !strings.Contains(proc.Output(), `"function":"rescanimages"`) {
 		t.Errorf("no rescanimages log line:\n%s", proc.Output())
+	}
+}
+
+// scanned is what the query API says of a scanned image.
+type scanned struct {
+	Digest, Status, Error string
+	DemoData              bool
+	Counts                map[string]int
+}
+
+// waitScanned polls the query API until the image has been scanned.
+func waitScanned(t *testing.T, devAddr, digest string, proc *testenv.Process) scanned {
+	t.Helper()
+	var got scanned
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, body := getJSON(t, "http://"+devAddr+"/api/images/"+digest)
+		if code == 200 {
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != "" {
+				return got
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image %s not scanned within 90 s (last answer %d %s)\n%s", digest, code, body, proc.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

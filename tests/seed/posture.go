@@ -25,7 +25,7 @@ import (
 var runs = []time.Duration{-72 * time.Hour, -48 * time.Hour, -24 * time.Hour, -6 * time.Hour, -time.Hour}
 
 func (s *seeder) posture(ctx context.Context) error {
-	legacy, _, err := posture.LoadManifestDir(filepath.Join(s.root, "shared", "posture", "testdata", "bad"))
+	legacy, err := posture.LoadManifestDir(filepath.Join(s.root, "shared", "posture", "testdata", "bad"), posture.ManifestOptions{})
 	if err != nil {
 		return err
 	}

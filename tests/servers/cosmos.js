@@ -2,11 +2,21 @@
 // with its self-signed certificate on 127.0.0.1:PORT, keeping connections
 // alive as Cosmos DB does. Usage: node tests/servers/cosmos.js PORT
 //
-// One fix is applied to version 1.0.1 before it starts: reading a document
-// that does not exist in the given partition answers 500 (a TypeError in
-// handler/read-document.js) where Cosmos DB answers 404 NotFound. The fix
-// answers 404 for exactly that case and leaves every other request to the
-// server's own handler.
+// Three fixes are applied to version 1.0.1 before it starts:
+//
+// - Reading a document that does not exist in the given partition answers
+//   500 (a TypeError in handler/read-document.js) where Cosmos DB answers
+//   404 NotFound. The fix answers 404 for exactly that case and leaves every
+//   other request to the server's own handler.
+// - A document write with "Prefer: return=minimal" (what the Go SDK sends
+//   unless content responses are asked for) answers with the document where
+//   Cosmos DB answers with headers only (the ETag among them). The fix sends
+//   the headers and no body.
+// - The server ignores time to live. Cosmos DB, in a container with
+//   defaultTtl set, treats a document whose "ttl" (or the container's
+//   positive defaultTtl) has passed since its last write (_ts) as deleted:
+//   reads, queries and writes no longer see it. The fix deletes such
+//   documents before every operation on a container that has any.
 "use strict";
 
 const readDocument = require("@vercel/cosmosdb-server/lib/handler/read-document");
@@ -33,6 +43,60 @@ readDocument.default = (account, req, res, params) => {
   }
   return serverReadDocument(account, req, res, params);
 };
+
+const Items = require("@vercel/cosmosdb-server/lib/account/items").default;
+
+// expire deletes the documents of items whose time to live has passed.
+function expire(items) {
+  if (!items._mayExpire || items._expiring) return;
+  const parent = items._parent && items._parent.read ? items._parent.read() : null;
+  if (!parent || parent.defaultTtl === undefined || parent.defaultTtl === null) return;
+  const now = Math.floor(Date.now() / 1000);
+  items._expiring = true;
+  try {
+    for (const item of [...items._data.values()]) {
+      const data = item.read();
+      const ttl = data && data.ttl !== undefined ? data.ttl : parent.defaultTtl;
+      if (data && typeof ttl === "number" && ttl > 0 && now >= data._ts + ttl) {
+        items.delete(data.id, items._getPartition(data));
+      }
+    }
+  } finally {
+    items._expiring = false;
+  }
+}
+
+const serverSet = Items.prototype._set;
+Items.prototype._set = function (data) {
+  const parent = this._parent && this._parent.read ? this._parent.read() : null;
+  if ((data && typeof data.ttl === "number" && data.ttl > 0) || (parent && parent.defaultTtl > 0)) {
+    this._mayExpire = true;
+  }
+  return serverSet.call(this, data);
+};
+for (const name of ["create", "delete", "query", "read", "replace", "upsert", "_item"]) {
+  const serverMethod = Items.prototype[name];
+  Items.prototype[name] = function (...args) {
+    expire(this);
+    return serverMethod.apply(this, args);
+  };
+}
+
+// Writes answer with headers only when the client prefers it. The server
+// sets the ETag header from the document it returns, then ends the response
+// with it; the wrapped end drops the body.
+for (const name of ["create-document", "upsert-document", "replace-document"]) {
+  const mod = require(`@vercel/cosmosdb-server/lib/handler/${name}`);
+  const handler = mod.default;
+  mod.default = async (account, req, res, params) => {
+    const body = await handler(account, req, res, params);
+    if (res.statusCode < 300 && /return=minimal/i.test(req.headers.prefer || "")) {
+      const end = res.end.bind(res);
+      res.end = () => end();
+    }
+    return body;
+  };
+}
 
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 

@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/windowsimage"
 )
 
 // DBUpdatedAt is the build time of the fixture DB.
@@ -270,6 +271,90 @@ t:1702923562
 c:c5f1d8c0a83b1d5b8d2b1e8f0c3e6a5e3c7a9d1d
 
 `
+
+// Windows layers hold the container's file system under Files/, registry
+// hives under Hives/ and, in a base layer, the Hyper-V utility VM's own
+// Windows under UtilityVM/.
+
+// WindowsBaseFiles are the files of a Windows base layer of edition ed:
+// Server Core has Windows PowerShell, SysWOW64 and the .NET Framework, Nano
+// Server none of them. Both carry a utility VM whose Server Core paths must
+// not count.
+func WindowsBaseFiles(ed windowsimage.Edition) []File {
+	dir := func(n string) File { return File{Name: n, Typeflag: tar.TypeDir} }
+	files := []File{
+		dir("Files/"), dir("Files/Windows/"), dir("Files/Windows/System32/"),
+		{Name: "Files/Windows/System32/cmd.exe", Body: []byte("MZ cmd")},
+		{Name: "Files/Windows/System32/config/SOFTWARE", Body: []byte("regf")},
+		dir("Hives/"), {Name: "Hives/SOFTWARE_BASE", Body: []byte("regf")},
+		dir("UtilityVM/"),
+		{Name: "UtilityVM/Files/Windows/SysWOW64/kernel32.dll", Body: []byte("MZ uvm")},
+		{Name: "UtilityVM/Files/Windows/System32/WindowsPowerShell/v1.0/powershell.exe", Body: []byte("MZ uvm")},
+	}
+	if ed == windowsimage.ServerCore {
+		files = append(files,
+			File{Name: "Files/Windows/System32/WindowsPowerShell/v1.0/powershell.exe", Body: []byte("MZ powershell")},
+			File{Name: "Files/Windows/SysWOW64/kernel32.dll", Body: []byte("MZ wow64")},
+			File{Name: "Files/Windows/Microsoft.NET/Framework64/v4.0.30319/clr.dll", Body: []byte("MZ clr")},
+		)
+	}
+	return files
+}
+
+// WindowsAppFiles are an application layer of a Windows image: a .NET app
+// whose deps.json names Newtonsoft.Json 12.0.1 and an npm lodash 4.17.20
+// (both vulnerable in the fixture DB) and, in the utility VM, which is not
+// the container's, a lodash that must not be reported.
+func WindowsAppFiles() []File {
+	return Files(map[string]string{
+		"Files/app/shop.deps.json":                               DepsJSON,
+		"Files/app/node_modules/lodash/package.json":             `{"name":"lodash","version":"4.17.20","license":"MIT"}`,
+		"UtilityVM/Files/tools/node_modules/lodash/package.json": `{"name":"lodash","version":"4.17.20","license":"MIT"}`,
+		"Hives/DefaultUser_Delta":                                "regf",
+	})
+}
+
+// DepsJSON is the deps.json of a .NET 8 app using Newtonsoft.Json 12.0.1.
+const DepsJSON = `{
+  "runtimeTarget": {"name": ".NETCoreApp,Version=v8.0", "signature": ""},
+  "compilationOptions": {},
+  "targets": {
+    ".NETCoreApp,Version=v8.0": {
+      "shop/1.0.0": {"dependencies": {"Newtonsoft.Json": "12.0.1"}, "runtime": {"shop.dll": {}}},
+      "Newtonsoft.Json/12.0.1": {"runtime": {"lib/netstandard2.0/Newtonsoft.Json.dll": {"assemblyVersion": "12.0.0.0", "fileVersion": "12.0.1.23013"}}}
+    }
+  },
+  "libraries": {
+    "shop/1.0.0": {"type": "project", "serviceable": false, "sha512": ""},
+    "Newtonsoft.Json/12.0.1": {"type": "package", "serviceable": true, "sha512": "sha512-pBR3wCgYWZGiaZDYP+HHYnalVnPJlpP1q55qvVb+adrDHmFMDc1NAKio61xTwftK3Pw5h7TZJPJEEVMd6ty8rg==", "path": "newtonsoft.json/12.0.1", "hashPath": "newtonsoft.json.12.0.1.nupkg.sha512"}
+  }
+}
+`
+
+// WindowsImage stacks layers on a windows/amd64 image config with
+// os.version osVersion; baseName, when set, is its
+// org.opencontainers.image.base.name label.
+func WindowsImage(t testing.TB, osVersion, baseName string, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.OSVersion, cf.Architecture = "windows", osVersion, "amd64"
+	if baseName != "" {
+		cf.Config.Labels = map[string]string{windowsimage.BaseNameKey: baseName}
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 

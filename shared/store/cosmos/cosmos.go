@@ -31,7 +31,11 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Batcher     = (*Store)(nil)
+	_ store.MultiGetter = (*Store)(nil)
+)
 
 // Options configures New.
 type Options struct {
@@ -78,6 +82,7 @@ type Store struct {
 	client     *azcosmos.Client
 	database   string
 	containers map[store.Container]*azcosmos.ContainerClient
+	batches    batchState
 }
 
 // New connects to the account, creates the database and containers when
@@ -210,6 +215,11 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	if err != nil {
 		return "", err
 	}
+	return s.putBody(ctx, c, pk, id, body, cond)
+}
+
+// putBody writes an item already encoded and checked by store.Validate.
+func (s *Store) putBody(ctx context.Context, c store.Container, pk, id string, body []byte, cond store.Cond) (string, error) {
 	cc, err := s.container(c)
 	if err != nil {
 		return "", err

@@ -100,3 +100,68 @@ func fieldRef(path string) string {
 	}
 	return b.String()
 }
+
+// maxIDsPerQuery bounds the ids one GetMany query asks for.
+const maxIDsPerQuery = 100
+
+// GetMany reads the items at keys with one query a partition key (and a
+// hundred ids), instead of one point read an item.
+func (s *Store) GetMany(ctx context.Context, c store.Container, keys []store.Key) ([]store.Item, error) {
+	cc, err := s.container(c)
+	if err != nil {
+		return nil, err
+	}
+	byPK := map[string][]int{}
+	var pks []string
+	for i, k := range keys {
+		if k.PK == "" || k.ID == "" {
+			return nil, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", store.ErrInvalid, c, c.PartitionKeyField(), k.ID, c.PartitionKeyField(), k.PK)
+		}
+		if err := store.CheckID(c, k.ID); err != nil {
+			return nil, err
+		}
+		if _, ok := byPK[k.PK]; !ok {
+			pks = append(pks, k.PK)
+		}
+		byPK[k.PK] = append(byPK[k.PK], i)
+	}
+	out := make([]store.Item, len(keys))
+	field := c.PartitionKeyField()
+	for _, pk := range pks {
+		idx := byPK[pk]
+		for len(idx) > 0 {
+			chunk := idx[:min(len(idx), maxIDsPerQuery)]
+			idx = idx[len(chunk):]
+			ids := make([]string, len(chunk))
+			where := map[string]int{}
+			for j, i := range chunk {
+				ids[j] = keys[i].ID
+				where[keys[i].ID] = i
+			}
+			sql := "SELECT * FROM c WHERE c." + field + " = @pk AND ARRAY_CONTAINS(@ids, c.id)"
+			pager := cc.NewQueryItemsPager(sql, azcosmos.NewPartitionKeyString(pk), &azcosmos.QueryOptions{
+				QueryParameters: []azcosmos.QueryParameter{{Name: "@pk", Value: pk}, {Name: "@ids", Value: ids}},
+				PageSizeHint:    int32(len(ids)),
+			})
+			for pager.More() {
+				resp, err := pager.NextPage(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("read %d %s items in partition %q: %w", len(ids), c, pk, err)
+				}
+				for _, raw := range resp.Items {
+					var head struct {
+						ID   string `json:"id"`
+						ETag string `json:"_etag"`
+					}
+					if err := json.Unmarshal(raw, &head); err != nil {
+						return nil, fmt.Errorf("decode %s item in partition %q: %w", c, pk, err)
+					}
+					if i, ok := where[head.ID]; ok {
+						out[i] = store.Item{Raw: raw, ETag: head.ETag}
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,115 @@ func FuzzQueryContinuation(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExpiryByClock: items expire by the store's clock; writes and Sweep
+// delete them, and a rewrite without ttl keeps an item for good.
+func TestExpiryByClock(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "palisade.db")
+	s, err := embedded.OpenWith(path, embedded.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(id string, ttl int) {
+		t.Helper()
+		it := map[string]any{"id": id, "kind": "k"}
+		if ttl != 0 {
+			it["ttl"] = ttl
+		}
+		if _, err := s.Put(ctx, store.State, "k", id, it, store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a", 60)
+	put("b", 120)
+	put("c", 60)
+	put("c", 0) // rewritten without ttl: kept
+	now = now.Add(61 * time.Second)
+	var v map[string]any
+	if _, err := s.Get(ctx, store.State, "k", "a", &v); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a after 61s: %v, want not found", err)
+	}
+	if _, err := s.Get(ctx, store.State, "k", "b", &v); err != nil {
+		t.Errorf("b after 61s: %v", err)
+	}
+	if n, err := s.Sweep(ctx); err != nil || n != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 (a)", n, err)
+	}
+	now = now.Add(time.Hour)
+	put("d", 0) // a write deletes what has expired (b)
+	if n, err := s.Sweep(ctx); err != nil || n != 0 {
+		t.Errorf("Sweep after a write = %d, %v; want 0", n, err)
+	}
+	page, err := s.Query(ctx, store.State, store.Query{PartitionKey: "k"})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("query: %d items, %v; want c and d", len(page.Items), err)
+	}
+}
+
+// TestExpiredOnReopen: Open deletes the items that expired while the file
+// was closed.
+func TestExpiredOnReopen(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "palisade.db")
+	s, err := embedded.OpenWith(path, embedded.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, store.Alerts, "aks", "x", map[string]any{"id": "x", "cluster": "aks", "ttl": 10}, store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	s, err = embedded.OpenWith(path, embedded.Options{Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.Sweep(ctx); err != nil || n != 0 {
+		t.Errorf("Sweep after reopen = %d, %v; want 0: Open swept", n, err)
+	}
+	// Back in time the item would be there, were it not deleted.
+	page, err := s.Query(ctx, store.Alerts, store.Query{})
+	if err != nil || len(page.Items) != 0 {
+		t.Errorf("query after reopen: %d items, %v", len(page.Items), err)
+	}
+}
+
+// TestFilterOnEscapedString: an item whose JSON writes a string with
+// escapes still matches a filter on that string (the query passes items
+// over by their text only when they cannot hold it).
+func TestFilterOnEscapedString(t *testing.T) {
+	s := open(t)
+	items := map[string]map[string]json.RawMessage{
+		"escaped": {"id": json.RawMessage(`"escaped"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"\u0041bc"`)},
+		"plain":   {"id": json.RawMessage(`"plain"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"Abc"`)},
+		"other":   {"id": json.RawMessage(`"other"`), "cluster": json.RawMessage(`"c1"`), "name": json.RawMessage(`"Abd"`)},
+	}
+	for id, it := range items {
+		if _, err := s.Put(t.Context(), store.Alerts, "c1", id, it, store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := s.Query(t.Context(), store.Alerts, store.Query{Filters: []store.Filter{{Field: "name", Op: store.Eq, Value: "Abc"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, raw := range page.Items {
+		var d struct{ ID string }
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.ID)
+	}
+	if slices.Sort(got); !slices.Equal(got, []string{"escaped", "plain"}) {
+		t.Errorf("matched %q, want escaped and plain", got)
+	}
 }

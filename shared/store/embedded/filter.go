@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"strings"
@@ -14,6 +15,11 @@ type filter struct {
 	path  []string
 	op    store.Op
 	value any
+	// needle, for a top-level field equal to a plain string, is that
+	// string as JSON: an item whose JSON holds neither it nor a backslash
+	// (with which the same string could be written otherwise) cannot
+	// match, and is passed over without being decoded.
+	needle []byte
 }
 
 type filters []filter
@@ -29,9 +35,25 @@ func compileFilters(fs []store.Filter) filters {
 		case int64:
 			v = float64(n)
 		}
-		out = append(out, filter{path: strings.Split(f.Field, "."), op: f.Op, value: v})
+		ff := filter{path: strings.Split(f.Field, "."), op: f.Op, value: v}
+		if str, ok := v.(string); ok && f.Op == store.Eq && len(ff.path) == 1 && plain(str) {
+			ff.needle = []byte(`"` + str + `"`)
+		}
+		out = append(out, ff)
 	}
 	return out
+}
+
+// plain reports whether JSON writes s as it is: printable ASCII, with
+// neither a quote, a backslash nor the characters Go's encoder escapes
+// (<, > and &).
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // match reports whether the JSON object body satisfies every filter, with
@@ -40,6 +62,11 @@ func compileFilters(fs []store.Filter) filters {
 func (fs filters) match(body []byte) (bool, error) {
 	if len(fs) == 0 {
 		return true, nil
+	}
+	for _, f := range fs {
+		if f.needle != nil && !bytes.Contains(body, f.needle) && bytes.IndexByte(body, '\\') < 0 {
+			return false, nil
+		}
 	}
 	// Only the top level is split; just the values filtered on are decoded.
 	var doc map[string]json.RawMessage

@@ -19,6 +19,13 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 )
 
+// The model types that say their own keys.
+var (
+	_ store.Keyed = model.Alert{}
+	_ store.Keyed = model.State{}
+	_ store.Keyed = model.Parked{}
+)
+
 // Run runs the contract suite. open must return an empty store and arrange
 // for it to be closed when its test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
@@ -39,6 +46,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Invalid", testInvalid},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentConditionalUpdates", testConcurrentConditional},
+		{"TimeToLive", testTTL},
+		{"WriteBatch", testWriteBatch},
+		{"GetMany", testGetMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -565,6 +575,8 @@ func testInvalid(t *testing.T, s store.Store) {
 		{"SlashInID", store.Images, "d1", "a/b", item("d1", "a/b", nil)},
 		{"HashInID", store.Images, "d1", "a#b", item("d1", "a#b", nil)},
 		{"LongID", store.Images, "d1", strings.Repeat("i", 256), item("d1", strings.Repeat("i", 256), nil)},
+		{"KeyedIDMismatch", store.Alerts, "c1", "a1", model.Alert{ID: "a2", Cluster: "c1"}},
+		{"KeyedPartitionKeyMismatch", store.State, "k1", "s1", model.State{ID: "s1", Kind: "k2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -669,5 +681,63 @@ func testConcurrentConditional(t *testing.T, s store.Store) {
 	}
 	if c.N != workers*each {
 		t.Errorf("counter = %d after %d conditional increments", c.N, workers*each)
+	}
+}
+
+// testTTL: an item with a ttl disappears that many seconds after its last
+// write, from reads and queries alike, and can then be created again; a
+// ttl of -1 or none keeps an item; a rewrite without ttl keeps it too; a
+// ttl Cosmos DB refuses is invalid. It waits for real time to pass (about
+// three seconds): Cosmos DB expires items by its own clock, counting from
+// the whole second of the write (_ts), so a ttl of n lives at least n-1
+// seconds.
+func testTTL(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	put := func(id string, ttl any, cond store.Cond) error {
+		it := doc{"id": id, "kind": "ttl"}
+		if ttl != nil {
+			it["ttl"] = ttl
+		}
+		_, err := s.Put(ctx, store.State, "ttl", id, it, cond)
+		return err
+	}
+	for id, ttl := range map[string]any{"short": 3, "forever": -1, "none": nil, "long": 3600, "rewritten": 1} {
+		if err := put(id, ttl, store.Cond{}); err != nil {
+			t.Fatalf("put %s: %v", id, err)
+		}
+	}
+	if err := put("rewritten", nil, store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	var got doc
+	if _, err := s.Get(ctx, store.State, "ttl", "short", &got); err != nil {
+		t.Fatalf("short-lived item gone at once: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.Get(ctx, store.State, "ttl", "short", &got)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("item with ttl 3 still there after 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// "rewritten" is past the expiry of its first write.
+	want := []string{"forever", "long", "none", "rewritten"}
+	if diff := cmp.Diff(want, ids(t, s, store.State, store.Query{PartitionKey: "ttl"})); diff != "" {
+		t.Errorf("items after expiry (-want +got)\n%s", diff)
+	}
+	if err := put("short", 3600, store.Cond{IfNoneMatch: true}); err != nil {
+		t.Errorf("create over an expired item: %v", err)
+	}
+	for _, bad := range []any{0, -2, 1.5, "60", 1 << 31} {
+		if err := put("bad", bad, store.Cond{}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ttl %v: err %v, want ErrInvalid", bad, err)
+		}
 	}
 }

@@ -31,7 +31,7 @@ locals {
     PALISADE_TRIVY_DB_REPOSITORY  = ""
     PALISADE_TRIVY_SKIP_DB_UPDATE = "false"
     PALISADE_TRIVY_DEMO_DB        = "false"
-    PALISADE_SCAN_MAX_BYTES       = "4294967296"
+    PALISADE_SCAN_MAX_BYTES       = "12884901888"
     PALISADE_SCAN_TIMEOUT         = "8m"
 
     # Rescans, the DB lifecycle and events out (shared/config/rescan.go).
@@ -45,6 +45,14 @@ locals {
     PALISADE_RESCAN_MAX_DURATION      = "8m"
     PALISADE_EVENTGRID_TOPIC_ENDPOINT = var.scan_events_topic ? azurerm_eventgrid_topic.scan_events[0].endpoint : ""
     PALISADE_EVENTGRID_TOPIC_KEY      = ""
+
+    # Windows advisory data (shared/config/msrc.go): refreshed with the
+    # vulnerability DB by rescanimages. The Function App reaches
+    # api.msrc.microsoft.com outbound over HTTPS (no key), as it reaches
+    # Trivy's DB repositories.
+    PALISADE_MSRC_URL     = "https://api.msrc.microsoft.com/cvrf/v3.0"
+    PALISADE_MSRC_MONTHS  = "12"
+    PALISADE_MSRC_MAX_AGE = "48h"
 
     # Runtime and audit detection (shared/config/detect.go). The triggers
     # connect with the managed identity: the host reads the
@@ -65,6 +73,12 @@ locals {
     PALISADE_RECON_BURST                                  = "5"
     PALISADE_DETECT_RETRIES                               = "4"
     PALISADE_DETECT_RETRY_DELAY                           = "1s"
+    # A threat-intelligence file shipped with the app (or on a mounted
+    # share) and changes to the built-in exposure lists are given through
+    # extra_app_settings; empty means none and the built-in lists.
+    PALISADE_TI_LIST                  = ""
+    PALISADE_EXPOSURE_SENSITIVE_PORTS = ""
+    PALISADE_EXPOSURE_SENSITIVE_NAMES = ""
 
     # Alerts to Microsoft Sentinel (shared/config/sentinel.go).
     PALISADE_SENTINEL_DCE             = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
@@ -83,6 +97,7 @@ locals {
     PALISADE_ALLOWED_CAPABILITIES        = ""
     PALISADE_ALLOWED_HOST_PATHS          = ""
     PALISADE_ALLOWED_APPARMOR_PROFILES   = "runtime/default"
+    PALISADE_ALLOWED_SECCOMP_PROFILES    = "runtime/default,docker/default"
     PALISADE_MAX_CPU_LIMIT               = ""
     PALISADE_MAX_MEMORY_LIMIT            = ""
     PALISADE_MIN_KUBERNETES_VERSION      = "1.30"
@@ -90,6 +105,7 @@ locals {
     PALISADE_POSTURE_VULN_SEVERITY       = "high"
     PALISADE_POLICY_DIR                  = ""
     PALISADE_EXEMPTIONS_FILE             = ""
+    PALISADE_POSTURE_HISTORY_DAYS        = "90"
     PALISADE_REMEDIATE                   = ""
     PALISADE_REMEDIATE_APPLY             = "false"
   }
