@@ -412,7 +412,7 @@ func (s *seeder) alerts(ctx context.Context) error {
 	}
 	for i := range o.Alerts {
 		w := ws[s.rnd.IntN(len(ws))]
-		e := clone(samples[s.rnd.IntN(len(samples))])
+		e := samples[s.rnd.IntN(len(samples))].Clone()
 		// Most events are recent: the last day, then the week.
 		age := time.Duration(s.pick(7*24*3600)) * time.Second
 		e.Time = o.Now.Add(-age - time.Duration(s.rnd.IntN(1000))*time.Millisecond)
@@ -429,7 +429,7 @@ func (s *seeder) alerts(ctx context.Context) error {
 				Image: w.img.Registry + "/" + w.img.Repository, Tag: tag, ImageDigest: w.img.Digest}
 		}
 		if o.XSS && i == 0 {
-			e = clone(samples[0])
+			e = samples[0].Clone()
 			e.Time, e.Hostname, e.K8s = o.Now.Add(-time.Minute), node, &model.K8sRef{Namespace: w.namespace, Pod: pod, Workload: w.name}
 			e.Output = e.Time.Format(time.RFC3339Nano) + ": " + e.Priority + " " + XSSOutput
 		}
@@ -476,22 +476,4 @@ func (s *seeder) triage(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func clone(e model.Envelope) model.Envelope {
-	out := e
-	out.OutputFields = make(map[string]string, len(e.OutputFields))
-	for k, v := range e.OutputFields {
-		out.OutputFields[k] = v
-	}
-	out.Tags = slices.Clone(e.Tags)
-	if e.Container != nil {
-		c := *e.Container
-		out.Container = &c
-	}
-	if e.K8s != nil {
-		k := *e.K8s
-		out.K8s = &k
-	}
-	return out
 }
