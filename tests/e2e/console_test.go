@@ -208,7 +208,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// the same event redelivered and the same detection again within the
 	// window leave it dismissed (and counted).
 	env := detection(t, res.Clusters[0], time.Now().Truncate(time.Hour).Add(20*time.Second), "1")
-	deliver(t, h, env)
+	enqueued := time.Now()
+	deliver(t, h, 1, enqueued, env)
 	var fresh []alert
 	waitUntil(t, "the new alert in the API", func() bool {
 		fresh = nil
@@ -228,9 +229,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("after dismissing: %q", got)
 	}
 	b.screenshot(shots, "alert")
-	deliver(t, h, env) // redelivered
+	deliver(t, h, 1, enqueued, env) // redelivered: the same position
 	again := detection(t, res.Clusters[0], env.Time.Add(time.Minute), "2")
-	deliver(t, h, again) // the same detection, a new event
+	deliver(t, h, 2, enqueued.Add(time.Second), again) // the same detection, the next event
 	var got alert
 	api(t, front.URL+"/api/alerts/"+id, consoleKey, &got)
 	if got.Status != model.AlertDismissed || got.Count != fresh[0].Count+1 || len(got.Triage) != 1 {
@@ -298,8 +299,9 @@ func detection(t *testing.T, cluster string, at time.Time, n string) model.Envel
 	return ev.Envelope
 }
 
-// deliver sends envelopes to detectruntime as the Event Hubs trigger does.
-func deliver(t *testing.T, h *funchost.Host, envs ...model.Envelope) {
+// deliver sends envelopes to detectruntime as the Event Hubs trigger does,
+// from one partition, the first at sequence number seq enqueued at at.
+func deliver(t *testing.T, h *funchost.Host, seq int64, at time.Time, envs ...model.Envelope) {
 	t.Helper()
 	var events []funchost.EventHubEvent
 	for i, e := range envs {
@@ -307,7 +309,7 @@ func deliver(t *testing.T, h *funchost.Host, envs ...model.Envelope) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events = append(events, funchost.EventHubEvent{Body: body, SequenceNumber: int64(i + 1), EnqueuedTime: time.Now()})
+		events = append(events, funchost.EventHubEvent{Body: body, SequenceNumber: seq + int64(i), EnqueuedTime: at})
 	}
 	pc := funchost.PartitionContext{EventHubName: "runtime", ConsumerGroup: "$Default", PartitionID: "0"}
 	if _, err := h.DeliverEventHubs(t.Context(), "detectruntime", pc, events); err != nil {
