@@ -79,30 +79,33 @@ func (s *Sensors) Observe(ctx context.Context, envs []*model.Envelope) error {
 // time only moves forward, so redelivered or late batches change nothing.
 func (s *Sensors) Stage(ctx context.Context, tx *statecache.Tx, envs []*model.Envelope) error {
 	now := s.now().UTC()
-	latest := map[store.Key]SensorNode{}
-	var keys []store.Key
+	latest := map[[2]string]int{} // cluster and node → index in nodes
+	var nodes []SensorNode
 	for _, e := range envs {
 		if e.Cluster == "" || e.Node == "" {
 			continue
 		}
-		k := store.Key{PK: KindSensor, ID: SensorID(e.Cluster, e.Node)}
 		t := e.Time.UTC()
 		if t.After(now) {
 			t = now
 		}
-		n, ok := latest[k]
+		i, ok := latest[[2]string{e.Cluster, e.Node}]
 		if !ok {
-			keys = append(keys, k)
+			latest[[2]string{e.Cluster, e.Node}] = len(nodes)
+			nodes = append(nodes, SensorNode{Cluster: e.Cluster, Node: e.Node, LastEvent: t})
+		} else if t.After(nodes[i].LastEvent) {
+			nodes[i].LastEvent = t
 		}
-		if !ok || t.After(n.LastEvent) {
-			latest[k] = SensorNode{Cluster: e.Cluster, Node: e.Node, LastEvent: t}
-		}
+	}
+	keys := make([]store.Key, len(nodes))
+	for i, n := range nodes {
+		keys[i] = store.Key{PK: KindSensor, ID: SensorID(n.Cluster, n.Node)}
 	}
 	if err := statecache.Prefetch(ctx, tx, s.cache, keys); err != nil {
 		return fmt.Errorf("read sensor records: %w", err)
 	}
-	for _, k := range keys {
-		n := latest[k]
+	for i, k := range keys {
+		n := nodes[i]
 		_, err := statecache.Update(ctx, tx, s.cache, k.PK, k.ID, func(cur SensorNode, ok bool) (SensorNode, bool) {
 			if ok && n.LastEvent.Sub(cur.LastEvent) < SensorInterval {
 				return cur, false
