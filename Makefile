@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: build run test bench app images lint tidy clean test-deps kube-apiserver infra-check package deploy
+.PHONY: build run test bench app images lint tidy clean test-deps kube-apiserver browser infra-check package deploy
 
 build:
 	$(GO) build -o $(BIN)/palisade ./functions
@@ -30,9 +30,14 @@ test-deps:
 kube-apiserver:
 	@tests/kubeapi/build.sh >/dev/null
 
-test: test-deps kube-apiserver
+## browser: the console's tests drive a headless Chromium (Debian's chromium package; .ci/run installs it).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+		{ echo "make: the console's browser tests need Chromium: apt-get install -y chromium" >&2; exit 1; }
+
+test: test-deps kube-apiserver browser
 	$(GO) vet ./...
-	PALISADE_REQUIRE_KUBE=1 $(GO) test -race -count=1 -timeout 40m ./...
+	PALISADE_REQUIRE_KUBE=1 PALISADE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 40m ./...
 
 bench: test-deps kube-apiserver
 	PALISADE_REQUIRE_KUBE=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

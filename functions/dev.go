@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/palisade-sec/palisade"
 	"github.com/palisade-sec/palisade/functions/settings"
+	"github.com/palisade-sec/palisade/functions/console"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/funchost"
@@ -32,9 +34,9 @@ const devUsage = `usage: palisade dev [--app DIR]
 
 Runs the whole pipeline on this machine with no Azure: the handler and, in
 front of it, the emulated Functions host on PALISADE_DEV_ADDR (Event Grid
-webhook, timers, admin API, /api), and a local registry on
-PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. With no
-vulnerability DB (offline) scans use the built-in demo DB and say so,
+webhook, timers, admin API, /api; / opens the console), and a local
+registry on PALISADE_DEV_REGISTRY_ADDR whose pushes raise ImagePushed. With
+no vulnerability DB (offline) scans use the built-in demo DB and say so,
 unless PALISADE_TRIVY_DEMO_DB is set; with no exploitation feed (KEV,
 EPSS) findings are prioritised without them, and it says so. The function
 definitions are built in; --app DIR, or a current directory holding
@@ -44,7 +46,8 @@ JSON lines elsewhere.
 
 // dev runs the whole pipeline on this machine: the handler, and in front of
 // it the emulated Functions host (Event Grid webhook, timers, admin API,
-// forwarded /api), plus a local registry whose pushes raise ImagePushed.
+// forwarded /api, / sent to the console), plus a local registry whose
+// pushes raise ImagePushed.
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	appDir := fs.String("app", "", "function app `folder`: host.json and the function folders, or a source checkout (default: the current directory when it holds host.json, else the built-in definitions)")
@@ -99,7 +102,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			errc <- err
 		}
 	})
-	wg.Go(func() { errc <- customhandler.Serve(ctx, e.cfg.Common.DevAddress, h.ServeMux(), nil) })
+	wg.Go(func() { errc <- customhandler.Serve(ctx, e.cfg.Common.DevAddress, devMux(h), nil) })
 	if reg := e.cfg.Common.DevRegistry; reg != "" {
 		publish := eventGridPublisher(ctx, h, &wg)
 		wg.Go(func() {
@@ -144,6 +147,17 @@ func reportFeeds(ctx context.Context, e *env) {
 	case st.Stale():
 		e.log.Warn().Strs("problems", st.Problems()).Msg("exploitation feeds are STALE: the last good copies are in use")
 	}
+}
+
+// devMux is the emulated host's surface, plus a redirect of / to the
+// console (in Azure, / is the host's own page).
+func devMux(h *funchost.Host) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h.ServeMux())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, console.Base+"/", http.StatusFound)
+	})
+	return mux
 }
 
 // loadApp reads the function definitions: from dir when given, from the
@@ -205,6 +219,7 @@ func printBanner(w io.Writer, cfg config.Config, app *funchost.App) {
 	if cfg.Store.CosmosEndpoint != "" {
 		fmt.Fprintf(w, "  store            Cosmos DB %s\n", cfg.Store.CosmosEndpoint)
 	}
+	fmt.Fprintf(w, "  console          %s%s/\n", dev, console.Base)
 	fmt.Fprintf(w, "  query API        %s/api/images\n", dev)
 	fmt.Fprintf(w, "  Event Grid       %s/runtime/webhooks/eventgrid?functionName=NAME\n", dev)
 	fmt.Fprintf(w, "  run a function   curl -X POST %s/admin/functions/NAME -d '{\"input\":\"\"}'\n", dev)

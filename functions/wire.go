@@ -17,6 +17,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/analyzeaudit"
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/functions/assessposture"
+	"github.com/palisade-sec/palisade/functions/console"
 	"github.com/palisade-sec/palisade/functions/detectruntime"
 	"github.com/palisade-sec/palisade/functions/ingestinventory"
 	"github.com/palisade-sec/palisade/functions/refreshintel"
@@ -102,13 +103,15 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	vexDocs := vex.NewStore(e.store, e.now)
 	feeds := vex.NewSource(intel.NewSource(e.store, io), vexDocs)
 	p := e.cfg.Posture
-	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{
-		Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
-	}))
 	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{HistoryDays: p.HistoryDays, Now: e.now}).Handle)
 
-	var pub detection.Publisher // nil when Sentinel is off
+	// One Logs Ingestion client for every stream; nil interfaces when
+	// Sentinel is off.
+	var (
+		pub       detection.Publisher
+		summaries scanimage.ImagePublisher
+		results   assessposture.ResultPublisher
+	)
 	if e.cfg.Sentinel.Enabled() {
 		cred, err := e.credential()
 		if err != nil {
@@ -118,8 +121,24 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		pub = c
+		pub, summaries, results = c, c, c
 	}
+	apiOpts := api.Options{
+		Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+	}
+	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, Now: e.now,
+		Log: e.log.With().Str(logging.FieldFunction, console.Name).Logger()}
+	if pub != nil {
+		apiOpts.Publisher, consoleOpts.Publisher = pub, pub
+	}
+	srv.HandleHTTP("/api/", "api", api.New(e.store, apiOpts))
+	con, err := console.New(e.store, consoleOpts)
+	if err != nil {
+		return nil, err
+	}
+	srv.HandleHTTP(console.Base+"/", console.Name, con)
+	srv.HandleHTTP(console.Base, console.Name, con)
 	d := e.cfg.Detect
 	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
 		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,
@@ -179,10 +198,10 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	}
 	// One scanner for both: the process can only have one DB open, and one
 	// Windows advisory source.
-	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Intel: feeds, Now: e.now}).Handle)
+	srv.Handle(scanimage.Name, scanimage.New(e.store, sc, scanimage.Options{Registries: e.cfg.Scan.Registries, Publisher: events, Intel: feeds, Summaries: summaries, Now: e.now}).Handle)
 	r := e.cfg.Rescan
 	srv.Handle(rescanimages.Name, rescanimages.New(e.store, sc, events, rescanimages.Options{
-		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Intel: feeds, Now: e.now,
+		WindowDays: r.WindowDays, DBMaxAge: r.DBMaxAge, PageSize: r.PageSize, MaxDuration: r.MaxDuration, Intel: feeds, Summaries: summaries, Now: e.now,
 	}).Handle)
 	det, err := detection.NewDetector(settings.Detection(d))
 	if err != nil {
@@ -204,7 +223,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	inventories := snapshots.New(e.store, snapshots.Options{Now: e.now})
 	srv.Handle(assessposture.Name, assessposture.New(e.store, source, inventories, assessposture.Options{
 		Engine: settings.Posture(p), Subscriptions: p.Subscriptions, Kubeconfig: p.Kubeconfig,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, AgentStaleAfter: e.cfg.Inventory.StaleAfter, Now: e.now,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, AgentStaleAfter: e.cfg.Inventory.StaleAfter, Results: results, Now: e.now,
 	}).Handle)
 	return srv, nil
 }

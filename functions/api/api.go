@@ -1,10 +1,11 @@
-// Package api is the api function: Palisade's query API (and the one
-// write, VEX documents), served
-// as a forwarded HTTP trigger (the host passes the request through
-// unchanged, on its original /api/... path). It is the one HTTP edge over
-// the store: every /api endpoint is a row of the route table (routes.go);
-// the domain packages return data and this package turns requests into
-// their filters and their results (or errors) into responses.
+// Package api is the api function: Palisade's query API, the triage of
+// alerts (PATCH /api/alerts/{id}) and the one other write, VEX documents,
+// served as a forwarded HTTP trigger (the host passes the request through
+// unchanged, on its original /api/... path). Every /api endpoint is a row
+// of the route table (routes.go); the domain packages return data and this
+// package turns requests into their filters and their results (or errors)
+// into responses. The console (functions/console) is the other HTTP edge
+// over the same data, and triages through the same rule (detection.Triage).
 //
 // Every endpoint shares one key check (PALISADE_API_KEY, on top of the
 // host's function keys), one paging parser (limit 1-1000, default 100, and
@@ -24,9 +25,16 @@ import (
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/snapshots"
+	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vex"
 )
+
+// Publisher sends alerts to Sentinel; *sentinel.Client is the
+// implementation.
+type Publisher interface {
+	Publish(ctx context.Context, alerts []model.Alert) error
+}
 
 // Options configure the API.
 type Options struct {
@@ -46,6 +54,9 @@ type Options struct {
 	RemediateApply bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Publisher, when set, receives each alert a PATCH triages, so that
+	// Sentinel sees the status change.
+	Publisher Publisher
 	// VEX keeps the documents of /api/vex and Intel applies them to the
 	// stored findings; without both, /api/vex answers 501.
 	VEX   VEXStore
@@ -81,6 +92,8 @@ type API struct {
 	feeds  FeedStatus
 	vex    VEXStore
 	source IntelSource
+	pub    Publisher
+	now    func() time.Time
 	opts   Options
 	mux    *http.ServeMux
 }
@@ -93,7 +106,7 @@ func New(st store.Store, opts Options) *API {
 	if opts.AgentStaleAfter <= 0 {
 		opts.AgentStaleAfter = 15 * time.Minute
 	}
-	a := &API{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), key: opts.Key, feeds: opts.Feeds, vex: opts.VEX, source: opts.Intel, opts: opts, mux: http.NewServeMux()}
+	a := &API{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), key: opts.Key, feeds: opts.Feeds, vex: opts.VEX, source: opts.Intel, pub: opts.Publisher, now: opts.Now, opts: opts, mux: http.NewServeMux()}
 	paths := map[string]bool{}
 	for _, rt := range a.routes() {
 		a.mux.Handle(rt.method+" "+rt.path, a.handler(rt))

@@ -25,6 +25,8 @@ import (
 //	GET /api/findings                  the same parameters, across every image
 //	GET /api/intel                     the exploitation feeds (KEV, EPSS): held, dates, stale and why
 //	GET /api/alerts                    ?cluster= &severity= &minSeverity= &type= &status= &since= &until=
+//	GET /api/alerts/{id}               ?cluster= (optional: without it the alert is found by id alone)
+//	PATCH /api/alerts/{id}             ?cluster=  {"status": "active|resolved|dismissed", "comment": "...", "by": "..."}
 //	GET /api/posture                   ?cluster= &check= &status= &namespace= &severity= &resource=
 //	GET /api/posture/score             ?cluster=
 //	GET /api/clusters                  the clusters whose agents report, with the state of their inventory
@@ -43,6 +45,8 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/findings", params: findingParams, paged: true, serve: (*API).allFindings},
 		{method: http.MethodGet, path: "/api/intel", serve: (*API).intel},
 		{method: http.MethodGet, path: "/api/alerts", params: []string{"cluster", "severity", "minSeverity", "type", "status", "since", "until"}, paged: true, serve: (*API).alerts},
+		{method: http.MethodGet, path: "/api/alerts/{id}", params: []string{"cluster"}, serve: (*API).alert},
+		{method: http.MethodPatch, path: "/api/alerts/{id}", params: []string{"cluster"}, serve: (*API).triage},
 		{method: http.MethodGet, path: "/api/posture", params: []string{"cluster", "check", "status", "namespace", "severity", "resource"}, paged: true, serve: (*API).postureResults},
 		{method: http.MethodGet, path: "/api/posture/score", params: []string{"cluster"}, serve: (*API).postureScore},
 		{method: http.MethodGet, path: "/api/clusters", paged: true, serve: (*API).clusters},
@@ -183,7 +187,7 @@ func (a *API) alerts(r *request) (any, error) {
 			return nil, badRequest("unknown alert type " + quote(f.Type) + " (want a Palisade type name or a K8S_… / K8S.NODE_… reference type)")
 		}
 	}
-	if f.Status, err = r.oneOf("status", model.AlertActive, model.AlertDismissed, model.AlertResolved, model.AlertPending); err != nil {
+	if f.Status, err = r.oneOf("status", model.AlertNew, model.AlertActive, model.AlertDismissed, model.AlertResolved, model.AlertPending); err != nil {
 		return nil, err
 	}
 	if f.Since, err = r.time("since"); err != nil {

@@ -68,8 +68,17 @@ type Options struct {
 	// AgentStaleAfter is how long an agent may be silent before its
 	// cluster fails agent-reporting; default 15 minutes.
 	AgentStaleAfter time.Duration
+	// Results, when set, receives the results of each assessment
+	// (PalisadePosture_CL).
+	Results ResultPublisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// ResultPublisher sends posture results to Log Analytics;
+// *sentinel.Client is the implementation.
+type ResultPublisher interface {
+	PublishPosture(ctx context.Context, results []model.PostureResult) error
 }
 
 // Function is the assessposture function.
@@ -110,8 +119,11 @@ type Summary struct {
 	StaleAgents int `json:"staleAgents"`
 	// NotAssessed counts the objects (or custom resource kinds) that could
 	// not be assessed; the run records list them.
-	NotAssessed int      `json:"notAssessed"`
-	Errors      []string `json:"errors,omitempty"`
+	NotAssessed int `json:"notAssessed"`
+	// Unsent counts results that could not be sent to Log Analytics; the
+	// next assessment sends them again.
+	Unsent int      `json:"unsent,omitempty"`
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Handle runs one assessment. A target that cannot be assessed does not stop
@@ -285,6 +297,12 @@ func (f *Function) record(ctx context.Context, eng *posture.Engine, rec *posture
 	sum.Failed += rep.Score.Failed
 	sum.NotAssessed += len(rep.NotAssessed)
 	log := logging.Ctx(ctx)
+	if f.opts.Results != nil {
+		if err := f.opts.Results.PublishPosture(ctx, rep.Results); err != nil {
+			sum.Unsent += len(rep.Results)
+			log.Error().Err(err).Str(logging.FieldCluster, snap.Name).Int(logging.FieldCount, len(rep.Results)).Msg("posture results not sent to Log Analytics")
+		}
+	}
 	for _, pe := range rep.PolicyErrors {
 		log.Error().Str(logging.FieldCluster, snap.Name).Str(logging.FieldReason, pe.Error()).Msg("custom policy broken")
 	}

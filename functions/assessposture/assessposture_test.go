@@ -50,6 +50,16 @@ func (s *source) Registries(context.Context, string) ([]posture.Registry, error)
 	return []posture.Registry{*s.registry}, nil
 }
 
+// results records the posture results sent to Log Analytics, by cluster.
+type results struct{ byCluster map[string]int }
+
+func (r *results) PublishPosture(_ context.Context, rs []model.PostureResult) error {
+	for _, x := range rs {
+		r.byCluster[x.Cluster]++
+	}
+	return nil
+}
+
 func TestHandle(t *testing.T) {
 	data, err := os.ReadFile("../../shared/posture/testdata/bad/legacy.yaml")
 	if err != nil {
@@ -74,11 +84,13 @@ func TestHandle(t *testing.T) {
 	src := &source{cluster: cl, registry: reg, kube: fake.NewClientset(objs...), kubeErr: errors.New("credentials of cluster broken: 403 Forbidden")}
 	st := testenv.Store(t)
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	sent := &results{byCluster: map[string]int{}}
 	fn := New(st, src, snapshots.New(st, snapshots.Options{}), Options{
 		Engine: posture.Options{TrustedRegistries: []string{"myacr.azurecr.io"}, AllowedServicePorts: []int{80, 443},
 			AllowedAppArmorProfiles: []string{"runtime/default"}, MinKubernetesVersion: "1.30", VulnSeverity: model.SeverityHigh,
 			ExcludedNamespaces: []string{"kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"}},
 		Subscriptions: []string{"0b1f6471-1bf0-4dda-aec3-cb9272f09590"},
+		Results:       sent,
 		Now:           func() time.Time { return now },
 	})
 	req, err := customhandler.DecodeRequest([]byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{}}`))
@@ -99,6 +111,16 @@ func TestHandle(t *testing.T) {
 		var run model.PostureRun
 		if err := json.Unmarshal(st2.Data, &run); err != nil || run.Score.Failed == 0 {
 			t.Errorf("run of %s: %+v %v", target, run, err)
+		}
+	}
+	// Every stored result was sent to Log Analytics too.
+	for _, target := range []string{cl.ID, reg.ID} {
+		n := 0
+		if err := store.Each(t.Context(), st, store.Posture, store.Query{PartitionKey: target}, func(model.PostureResult) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || sent.byCluster[target] != n {
+			t.Errorf("%s: %d results stored, %d sent", target, n, sent.byCluster[target])
 		}
 	}
 	page, err := st.Query(t.Context(), store.Posture, store.Query{PartitionKey: cl.ID, Filters: []store.Filter{{Field: "checkId", Op: store.Eq, Value: "rbac-enabled"}}})

@@ -53,10 +53,11 @@ func (o *Options) defaults() {
 // Function must serve every invocation of the process; it is safe for
 // concurrent invocations (the host runs one a partition at a time).
 type Function struct {
-	det  *detection.Detector
-	base *detection.Baselines
-	pipe *detection.Pipeline
-	now  func() time.Time
+	det     *detection.Detector
+	base    *detection.Baselines
+	sensors *detection.Sensors
+	pipe    *detection.Pipeline
+	now     func() time.Time
 }
 
 // New returns the function over st, publishing active alerts to pub (nil:
@@ -72,8 +73,9 @@ func New(st store.Store, pub detection.Publisher, opts Options) (*Function, erro
 		base: detection.NewBaselines(st, det, detection.BaselineOptions{
 			Learning: opts.BaselineLearning, MaxDestinations: opts.BaselineMaxDestinations, Now: opts.Now,
 		}),
-		pipe: detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
-		now:  opts.Now,
+		sensors: detection.NewSensors(st, opts.Now),
+		pipe:    detection.NewPipeline(st, pub, det, detection.PipelineOptions{Function: Name, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Now: opts.Now}),
+		now:     opts.Now,
 	}, nil
 }
 
@@ -117,6 +119,9 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 		Parked: parked,
 		Folds:  batch.Folds(),
 		State: func(ctx context.Context, tx *statecache.Tx) ([]*detection.Fold, error) {
+			if err := f.sensors.Stage(ctx, tx, envs); err != nil {
+				return nil, err
+			}
 			hits, err := f.base.Stage(ctx, tx, envs, pos)
 			if err != nil || len(hits) == 0 {
 				return nil, err

@@ -153,8 +153,19 @@ func TestCorruptEventAndRedelivery(t *testing.T) {
 	if again := alertsIn(t, st); len(again) != len(first) || again["ReverseShell"] != 1 {
 		t.Errorf("after redelivery %v, want %v", again, first)
 	}
-	if n := st.Len(t, store.State); n != 2 { // one parked record + the IMDS workload's baseline
-		t.Errorf("%d state items after redelivery, want 2", n)
+	var sensors []detection.SensorNode
+	if err := detection.EachSensor(t.Context(), st, func(n detection.SensorNode) error {
+		sensors = append(sensors, n)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sensors) == 0 || sensors[0].Cluster != "aks-prod" || sensors[0].LastEvent.IsZero() {
+		t.Errorf("sensor records %+v, want the nodes' last events", sensors)
+	}
+	// One parked record, the IMDS workload's baseline, one sensor record per node.
+	if n := st.Len(t, store.State); n != 2+len(sensors) {
+		t.Errorf("%d state items after redelivery, want %d", n, 2+len(sensors))
 	}
 	ids := map[string]bool{}
 	for _, a := range pub.sent {

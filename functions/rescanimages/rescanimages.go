@@ -25,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
@@ -69,8 +70,17 @@ type Options struct {
 	DeadlineMargin time.Duration
 	// Workers re-match this many images at once; 0 means GOMAXPROCS.
 	Workers int
+	// Summaries, when set, receives a summary of each image rescanned
+	// (PalisadeFindings_CL), a batch at a time.
+	Summaries ImagePublisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// ImagePublisher sends image scan summaries to Log Analytics;
+// *sentinel.Client is the implementation.
+type ImagePublisher interface {
+	PublishImages(ctx context.Context, scans []sentinel.ImageScan) error
 }
 
 func (o *Options) defaults() {
@@ -179,7 +189,7 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 	if db.Demo {
 		log.Warn().Bool("demo_data", true).Msg("rescanning against the built-in DEMO vulnerability DB: results are demo data")
 	}
-	w := &walk{f: f, cur: cur, etag: etag, db: db, start: start, log: log}
+	w := &walk{f: f, cur: cur, etag: etag, db: db, start: start, log: log, rows: &summaryBatch{pub: f.opts.Summaries, log: log}}
 	if f.opts.Intel != nil {
 		feeds, _, err := f.opts.Intel.Load(ctx)
 		if err != nil {
@@ -192,6 +202,7 @@ func (f *Function) Run(ctx context.Context) (model.RescanRun, error) {
 		cur.Run.MissingFeeds = feeds.Missing()
 	}
 	walkErr := w.run(ctx)
+	cur.Run.SummariesFailed += w.rows.flush(context.WithoutCancel(ctx))
 	cur.Run.DurationMs += f.opts.Now().Sub(start).Milliseconds()
 	if walkErr == nil {
 		cur.Phase, cur.Page, cur.Done = model.RescanPhaseDone, "", nil
@@ -290,8 +301,58 @@ type walk struct {
 	// feeds and where annotate the findings (nil feeds: none).
 	feeds *intel.Feeds
 	where vulnstore.Running
+	rows  *summaryBatch
 
 	mu sync.Mutex // guards cur while workers run
+}
+
+// summaryBatchSize is the summaries sent to Log Analytics in one upload.
+const summaryBatchSize = 200
+
+// summaryBatch gathers a run's image summaries and sends them a batch at a
+// time. A failed upload is counted and logged, not retried: the findings
+// are stored, and the next rescan with a new DB sends them again.
+type summaryBatch struct {
+	pub     ImagePublisher // nil: none sent
+	log     *zerolog.Logger
+	mu      sync.Mutex
+	pending []sentinel.ImageScan
+	failed  int
+}
+
+func (b *summaryBatch) add(ctx context.Context, s sentinel.ImageScan) {
+	if b.pub == nil {
+		return
+	}
+	b.mu.Lock()
+	b.pending = append(b.pending, s)
+	full := len(b.pending) >= summaryBatchSize
+	b.mu.Unlock()
+	if full {
+		b.flush(ctx)
+	}
+}
+
+// flush sends what is pending and returns the summaries not sent so far,
+// resetting the count.
+func (b *summaryBatch) flush(ctx context.Context) int {
+	b.mu.Lock()
+	batch := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	if len(batch) > 0 {
+		if err := b.pub.PublishImages(ctx, batch); err != nil {
+			b.log.Error().Err(err).Int(logging.FieldCount, len(batch)).Msg("rescan summaries not sent to Log Analytics")
+			b.mu.Lock()
+			b.failed += len(batch)
+			b.mu.Unlock()
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.failed
+	b.failed = 0
+	return n
 }
 
 // count updates the run record from a worker.
@@ -571,6 +632,7 @@ func (w *walk) rematch(ctx context.Context, img model.Image) (outcome, error) {
 	if w.f.pub != nil {
 		o.published, o.unpublished = w.publish(ctx, next, ch, now, l)
 	}
+	w.rows.add(ctx, sentinel.ImageScan{Image: ch.Image, Vulns: ch.Vulns, Trigger: "rescan", At: now})
 	return o, nil
 }
 

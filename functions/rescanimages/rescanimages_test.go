@@ -3,9 +3,11 @@ package rescanimages_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
+	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/testenv"
@@ -149,7 +152,8 @@ func TestRescanAfterDBChange(t *testing.T) {
 	sink := newEventSink(t)
 	sw := &swapScanner{sc: openScanner(t, buildDB(t, dbNew))}
 	clk := &clock{now: rescan1}
-	fn := rescanimages.New(st, sw, sink.publisher(t), rescanimages.Options{Now: clk.Now, PageSize: 1})
+	sums := &summaryRecorder{}
+	fn := rescanimages.New(st, sw, sink.publisher(t), rescanimages.Options{Now: clk.Now, PageSize: 1, Summaries: sums})
 	h := newHarness(t)
 	h.srv.Handle(rescanimages.Name, fn.Handle)
 
@@ -182,6 +186,13 @@ func TestRescanAfterDBChange(t *testing.T) {
 	if d := cmp.Diff(map[string]int{scanevents.TypeScanCompleted: 2, scanevents.TypeCriticalFound: 1}, sink.types()); d != "" {
 		t.Fatalf("events published (-want +got):\n%s", d)
 	}
+	// A summary of each image rescanned went to Log Analytics.
+	if got := sums.byDigest(); len(sums.got) != 2 || !slices.ContainsFunc(got[deb].Vulns, func(v model.VulnRef) bool { return v.ID == "CVE-2026-1000" }) ||
+		got[deb].Trigger != "rescan" || !got[deb].At.Equal(rescan1) || got[deb].Image.DBVersion != dbVersion(dbNew) {
+		t.Fatalf("summaries %+v", sums.got)
+	}
+	// Log Analytics down for the next run: counted in its record.
+	sums.fail = true
 
 	// 2. A fix: openssl's CVE-2023-5678 no longer affects the installed
 	// version; it is resolved at the rescan.
@@ -203,7 +214,7 @@ func TestRescanAfterDBChange(t *testing.T) {
 	}
 	rs = runs(t, st)
 	want = model.RescanRun{ID: rs[1].ID, StartedAt: rescan2, Complete: true, DBVersion: dbVersion(dbFixed),
-		Checked: 2, Rescanned: 2, Changed: 1, Fixed: 1, EventsPublished: 2}
+		Checked: 2, Rescanned: 2, Changed: 1, Fixed: 1, EventsPublished: 2, SummariesFailed: 2}
 	if d := cmp.Diff(want, counts(rs[1])); len(rs) != 2 || d != "" {
 		t.Fatalf("second run record (-want +got):\n%s", d)
 	}
@@ -221,7 +232,35 @@ func TestRescanAfterDBChange(t *testing.T) {
 	if n := reg.Requests("", ""); n != pulls {
 		t.Fatalf("the rescans sent %d requests to the registry", n-pulls)
 	}
+	if len(sums.got) != 2 {
+		t.Errorf("%d summaries; the run that skipped every image sent some", len(sums.got))
+	}
 	_ = sw.get().Close()
+}
+
+// summaryRecorder records the summaries sent, failing while fail is set.
+type summaryRecorder struct {
+	mu   sync.Mutex
+	got  []sentinel.ImageScan
+	fail bool
+}
+
+func (r *summaryRecorder) PublishImages(_ context.Context, scans []sentinel.ImageScan) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("logs ingestion down")
+	}
+	r.got = append(r.got, scans...)
+	return nil
+}
+
+func (r *summaryRecorder) byDigest() map[string]sentinel.ImageScan {
+	out := map[string]sentinel.ImageScan{}
+	for _, s := range r.got {
+		out[s.Image.Digest] = s
+	}
+	return out
 }
 
 // TestActiveSet: recent and running images are rescanned, old ones that do

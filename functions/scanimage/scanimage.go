@@ -23,6 +23,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/scanevents"
 	"github.com/palisade-sec/palisade/shared/scanner"
+	"github.com/palisade-sec/palisade/shared/sentinel"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
@@ -46,6 +47,12 @@ type Intel interface {
 	Load(ctx context.Context) (*intel.Feeds, intel.Status, error)
 }
 
+// ImagePublisher sends image scan summaries to Log Analytics;
+// *sentinel.Client is the implementation.
+type ImagePublisher interface {
+	PublishImages(ctx context.Context, scans []sentinel.ImageScan) error
+}
+
 // Options are the function's settings (from config.Scan).
 type Options struct {
 	// Intel, when set, annotates findings with their exploitation data and
@@ -56,6 +63,9 @@ type Options struct {
 	// Publisher, when set, receives an ImageScanCompleted event per scan
 	// and a CriticalVulnerabilityFound event per new critical finding.
 	Publisher Publisher
+	// Summaries, when set, receives a summary of each scan, failed scan
+	// and deletion (PalisadeFindings_CL).
+	Summaries ImagePublisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -65,6 +75,8 @@ type Stats struct {
 	Scanned, Skipped, Deleted, Ignored, Refused, Failed int64
 	// EventsFailed counts events that could not be published.
 	EventsFailed int64
+	// SummariesFailed counts scan summaries that could not be sent.
+	SummariesFailed int64
 }
 
 // Name is the function's folder name.
@@ -76,7 +88,7 @@ type Function struct {
 	sc   Scanner
 	opts Options
 
-	scanned, skipped, deleted, ignored, refused, failed, eventsFailed atomic.Int64
+	scanned, skipped, deleted, ignored, refused, failed, eventsFailed, summariesFailed atomic.Int64
 }
 
 // New returns the function.
@@ -89,7 +101,7 @@ func New(st store.Store, sc Scanner, opts Options) *Function {
 
 // Stats returns the counters.
 func (f *Function) Stats() Stats {
-	return Stats{f.scanned.Load(), f.skipped.Load(), f.deleted.Load(), f.ignored.Load(), f.refused.Load(), f.failed.Load(), f.eventsFailed.Load()}
+	return Stats{f.scanned.Load(), f.skipped.Load(), f.deleted.Load(), f.ignored.Load(), f.refused.Load(), f.failed.Load(), f.eventsFailed.Load(), f.summariesFailed.Load()}
 }
 
 // permanent are scan failures a retry cannot cure: the image is recorded as
@@ -125,11 +137,17 @@ func (f *Function) Handle(ctx context.Context, req *customhandler.Request) (*cus
 		return &customhandler.Response{}, nil
 	}
 	if ev.Type == azsystemevents.TypeContainerRegistryImageDeleted {
-		n, err := vulnstore.MarkDeleted(ctx, f.st, model.Image{Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository}, ev.Time)
+		gone := model.Image{Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository}
+		n, err := vulnstore.MarkDeleted(ctx, f.st, gone, ev.Time)
 		if err != nil {
 			return nil, err
 		}
 		f.deleted.Add(1)
+		gone.Status = model.ImageDeleted
+		if stored, err := vulnstore.GetImage(ctx, f.st, ev.Digest); err == nil {
+			gone = stored
+		}
+		f.summarize(ctx, sentinel.ImageScan{Image: gone, Trigger: "delete", At: ev.Time}, l)
 		l.Info().Int(logging.FieldCount, n).Msg("image deleted; its findings resolved")
 		return &customhandler.Response{}, nil
 	}
@@ -160,13 +178,14 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 			return nil, err
 		}
 		f.failed.Add(1)
-		_, rerr := vulnstore.RecordFailed(ctx, f.st, vulnstore.Failure{
+		ch, rerr := vulnstore.RecordFailed(ctx, f.st, vulnstore.Failure{
 			Digest: ev.Digest, Registry: ev.Registry, Repository: ev.Repository, MediaType: ev.MediaType, Tag: ev.Tag,
 			Err: err, DBVersion: db.Version, PushedAt: ev.Time, ScannedAt: f.opts.Now(), EventID: ev.ID, Stored: &prev,
 		})
 		if rerr != nil {
 			return nil, rerr
 		}
+		f.summarize(ctx, sentinel.ImageScan{Image: ch.Image, Trigger: "push", At: ch.Image.ScannedAt}, l)
 		l.Error().Err(err).Msg("scan failed; image recorded as failed")
 		return &customhandler.Response{}, nil
 	}
@@ -214,6 +233,7 @@ func (f *Function) push(ctx context.Context, ev acrevent.Event, l zerolog.Logger
 	if f.opts.Publisher != nil {
 		f.publish(ctx, img, ch, ev.Time, l)
 	}
+	f.summarize(ctx, sentinel.ImageScan{Image: ch.Image, Vulns: ch.Vulns, Trigger: "push", At: img.ScannedAt}, l)
 	e := l.Info()
 	switch {
 	case img.DemoData:
@@ -238,6 +258,19 @@ func (f *Function) publish(ctx context.Context, img model.Image, ch vulnstore.Ch
 	if err := f.opts.Publisher.Publish(ctx, events); err != nil {
 		f.eventsFailed.Add(int64(len(events)))
 		l.Error().Err(err).Int(logging.FieldCount, len(events)).Msg("events not published")
+	}
+}
+
+// summarize sends a scan's summary to Log Analytics. As with events, a
+// failure is counted and logged: the scan is stored, and a redelivery
+// would be skipped as already scanned; the next rescan sends it again.
+func (f *Function) summarize(ctx context.Context, s sentinel.ImageScan, l zerolog.Logger) {
+	if f.opts.Summaries == nil {
+		return
+	}
+	if err := f.opts.Summaries.PublishImages(ctx, []sentinel.ImageScan{s}); err != nil {
+		f.summariesFailed.Add(1)
+		l.Error().Err(err).Msg("scan summary not sent to Log Analytics")
 	}
 }
 

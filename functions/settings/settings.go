@@ -161,7 +161,7 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 	if retries == 0 {
 		retries = -1
 	}
-	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, FindingsStream: c.FindingsStream, PostureStream: c.PostureStream, MaxRetries: retries}
 }
 
 // Intel maps the exploitation feeds' settings; the refreshintel function

@@ -51,7 +51,8 @@ func TestMapping(t *testing.T) {
 	sameFields(t, Posture(c.Posture), c.Posture)
 	sameFields(t, Detection(c.Detect), c.Detect)
 	s := Sentinel(c.Sentinel)
-	if s.DCE != "https://dce.example" || s.DCRID != "dcr-1" || s.Stream != "Custom-PalisadeAlerts_CL" || s.MaxRetries >= 0 {
+	if s.DCE != "https://dce.example" || s.DCRID != "dcr-1" || s.Stream != "Custom-PalisadeAlerts_CL" || s.MaxRetries >= 0 ||
+		s.FindingsStream != "Custom-PalisadeFindings_CL" || s.PostureStream != "Custom-PalisadePosture_CL" {
 		t.Errorf("sentinel %+v: want the endpoint, rule, stream and no retry for 0", s)
 	}
 	in := Intel(c.Intel)

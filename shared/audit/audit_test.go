@@ -203,7 +203,7 @@ func TestBurstThreshold(t *testing.T) {
 		}
 		want := "pending"
 		if i == 2 {
-			want = "active"
+			want = "new"
 		}
 		if alerts[0].Status != want || alerts[0].Count != i+1 {
 			t.Errorf("after %d events: status %s count %d, want %s %d", i+1, alerts[0].Status, alerts[0].Count, want, i+1)

@@ -25,8 +25,12 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.Path != ".palisade/palisade.db" || c.Store.CosmosDatabase != "palisade" || c.Common.DevAddress != "127.0.0.1:7071" {
+	if c.Store.Path != ".palisade/palisade.db" || c.Store.CosmosDatabase != "palisade" || c.Common.DevAddress != "127.0.0.1:7071" ||
+		c.Common.ConsoleRefresh != 30*time.Second {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+	if _, err := Load(env(map[string]string{"PALISADE_CONSOLE_REFRESH": "100ms"})); err == nil || !strings.Contains(err.Error(), "PALISADE_CONSOLE_REFRESH") {
+		t.Errorf("a console refresh under a second: %v", err)
 	}
 }
 

@@ -8,8 +8,11 @@ type Sentinel struct {
 	DCE string
 	// DCRID is the immutable id of the data collection rule (dcr-…).
 	DCRID string
-	// Stream is the DCR stream declaration name.
+	// Stream is the DCR stream declaration name of alerts.
 	Stream string
+	// FindingsStream and PostureStream are the streams of image scan
+	// summaries and posture results ("" sends none).
+	FindingsStream, PostureStream string
 	// MaxRetries bounds the retries of one upload (429 and 5xx).
 	MaxRetries int
 }
@@ -20,18 +23,22 @@ func (s Sentinel) Enabled() bool { return s.DCE != "" }
 func sentinelSettings() []Setting {
 	return []Setting{
 		{Name: "PALISADE_SENTINEL_DCE", Default: "", Doc: "Logs Ingestion data collection endpoint (https://…ingest.monitor.azure.com). Empty: alerts are only stored, not sent to Sentinel."},
-		{Name: "PALISADE_SENTINEL_DCR_ID", Default: "", Doc: "Immutable id (dcr-…) of the data collection rule that routes the stream to the PalisadeAlerts_CL table."},
-		{Name: "PALISADE_SENTINEL_STREAM", Default: "Custom-PalisadeAlerts_CL", Doc: "Stream declaration name in the data collection rule."},
+		{Name: "PALISADE_SENTINEL_DCR_ID", Default: "", Doc: "Immutable id (dcr-…) of the data collection rule that routes the streams to the PalisadeAlerts_CL, PalisadeFindings_CL and PalisadePosture_CL tables."},
+		{Name: "PALISADE_SENTINEL_STREAM", Default: "Custom-PalisadeAlerts_CL", Doc: "Stream declaration name of alerts in the data collection rule."},
+		{Name: "PALISADE_SENTINEL_FINDINGS_STREAM", Default: "Custom-PalisadeFindings_CL", Doc: "Stream of image scan summaries (one row per image and scan, to PalisadeFindings_CL) in the same rule. Empty: none sent."},
+		{Name: "PALISADE_SENTINEL_POSTURE_STREAM", Default: "Custom-PalisadePosture_CL", Doc: "Stream of posture results (one row per result of each assessment, to PalisadePosture_CL) in the same rule. Empty: none sent."},
 		{Name: "PALISADE_SENTINEL_MAX_RETRIES", Default: "5", Doc: "Retries of one Logs Ingestion upload on 429 (honouring Retry-After) and 5xx."},
 	}
 }
 
 func loadSentinel(l *lookup) Sentinel {
 	s := Sentinel{
-		DCE:        l.str("PALISADE_SENTINEL_DCE"),
-		DCRID:      l.str("PALISADE_SENTINEL_DCR_ID"),
-		Stream:     l.str("PALISADE_SENTINEL_STREAM"),
-		MaxRetries: l.int("PALISADE_SENTINEL_MAX_RETRIES"),
+		DCE:            l.str("PALISADE_SENTINEL_DCE"),
+		DCRID:          l.str("PALISADE_SENTINEL_DCR_ID"),
+		Stream:         l.str("PALISADE_SENTINEL_STREAM"),
+		FindingsStream: l.str("PALISADE_SENTINEL_FINDINGS_STREAM"),
+		PostureStream:  l.str("PALISADE_SENTINEL_POSTURE_STREAM"),
+		MaxRetries:     l.int("PALISADE_SENTINEL_MAX_RETRIES"),
 	}
 	if s.DCE != "" {
 		if len(s.DCE) < 8 || s.DCE[:8] != "https://" {

@@ -84,7 +84,7 @@ func TestEveryTypeFires(t *testing.T) {
 	fired := map[string][]string{}
 	collect := func(sample string, b *detection.Batch) {
 		for _, a := range b.Alerts() {
-			if a.Status == model.AlertActive && !slices.Contains(fired[a.Type], sample) {
+			if a.Status == model.AlertNew && !slices.Contains(fired[a.Type], sample) {
 				fired[a.Type] = append(fired[a.Type], sample)
 			}
 		}

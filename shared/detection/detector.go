@@ -234,7 +234,7 @@ func (d *Detector) newAlert(id string, t *AlertType, h *Hit, ws, at time.Time) m
 		Source: t.Source, Entity: h.Entity, Namespace: h.Namespace, Workload: h.Workload, Pod: h.Pod,
 		Container: h.Container, Image: h.Image, ImageDigest: h.ImageDigest, Node: h.Node, User: h.User,
 		Rule: h.Rule, WindowStart: ws, FirstSeen: at, LastSeen: at, LastSeenUnix: at.Unix(),
-		Evidence: h.Evidence, RemediationSteps: t.Remediation, Status: model.AlertActive,
+		Evidence: h.Evidence, RemediationSteps: t.Remediation, Status: model.AlertNew,
 	}
 	if d.ttl > 0 {
 		a.TTL = int(d.ttl / time.Second)
@@ -243,16 +243,22 @@ func (d *Detector) newAlert(id string, t *AlertType, h *Hit, ws, at time.Time) m
 }
 
 // status is the status of an alert of type typ with count events: pending
-// below the type's threshold, else active; a status set by a person
-// (dismissed, resolved) is kept.
+// below the type's threshold, else new. A status set by a person (active,
+// resolved, dismissed: see Triage) is kept, so that a detection repeating
+// within the alert's window does not undo the triage.
 func (d *Detector) status(typ string, count int, current string) string {
-	if current == model.AlertDismissed || current == model.AlertResolved {
+	if triaged(current) {
 		return current
 	}
 	if count < d.Threshold(typ) {
 		return model.AlertPending
 	}
-	return model.AlertActive
+	return model.AlertNew
+}
+
+// triaged reports whether only a person sets an alert to status.
+func triaged(status string) bool {
+	return status == model.AlertActive || status == model.AlertResolved || status == model.AlertDismissed
 }
 
 // Folds returns the batch's alerts, ordered by id.

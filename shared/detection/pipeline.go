@@ -72,15 +72,16 @@ type Invocation struct {
 }
 
 // Run writes an invocation: parked inputs, state and alerts in one store
-// batch an attempt, and then publishes the active alerts among those
-// touched (re-sending those a redelivery left unchanged, which Sentinel
-// de-duplicates by id).
+// batch an attempt, and then publishes the open (new or active) alerts
+// among those touched (re-sending those a redelivery left unchanged, which
+// Sentinel de-duplicates by id, as they are in the store: see Refresh).
 func (p *Pipeline) Run(ctx context.Context, inv Invocation) (saved []model.Alert, published int, err error) {
 	if len(inv.Parked) == 0 && len(inv.Folds) == 0 && inv.State == nil {
 		return nil, 0, nil
 	}
+	var unchanged []int
 	err = p.Retry(ctx, "save alerts", func() error {
-		return statecache.Run(ctx, p.st, maxConflicts, func(tx *statecache.Tx) error {
+		err := statecache.Run(ctx, p.st, maxConflicts, func(tx *statecache.Tx) error {
 			for _, pk := range inv.Parked {
 				tx.Write(StateStage, store.Write{Container: store.State, PK: model.KindParked, ID: pk.ID, Value: pk})
 			}
@@ -93,9 +94,13 @@ func (p *Pipeline) Run(ctx context.Context, inv Invocation) (saved []model.Alert
 				folds = append(slices.Clip(folds), more...)
 			}
 			var err error
-			saved, err = p.sink.Stage(ctx, tx, folds)
+			saved, unchanged, err = p.sink.Stage(ctx, tx, folds)
 			return err
 		})
+		if err != nil {
+			return err
+		}
+		return p.sink.Refresh(ctx, saved, unchanged)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -103,20 +108,20 @@ func (p *Pipeline) Run(ctx context.Context, inv Invocation) (saved []model.Alert
 	for _, pk := range inv.Parked {
 		logging.Ctx(ctx).Warn().Str(logging.FieldReason, pk.Reason).Msg("input parked")
 	}
-	var active []model.Alert
+	var open []model.Alert
 	for _, a := range saved {
-		if a.Status == model.AlertActive {
-			active = append(active, a)
+		if model.AlertOpen(a.Status) {
+			open = append(open, a)
 		}
 	}
-	if p.pub == nil || len(active) == 0 {
+	if p.pub == nil || len(open) == 0 {
 		return saved, 0, nil
 	}
-	err = p.Retry(ctx, "publish alerts", func() error { return p.pub.Publish(ctx, active) })
+	err = p.Retry(ctx, "publish alerts", func() error { return p.pub.Publish(ctx, open) })
 	if err != nil {
 		return saved, 0, err
 	}
-	return saved, len(active), nil
+	return saved, len(open), nil
 }
 
 // Park stores undecodable inputs in the state container.
@@ -125,7 +130,7 @@ func (p *Pipeline) Park(ctx context.Context, parked []model.Parked) error {
 	return err
 }
 
-// Commit saves the folds and publishes the active alerts among them.
+// Commit saves the folds and publishes the open alerts among them.
 func (p *Pipeline) Commit(ctx context.Context, folds []*Fold) (saved []model.Alert, published int, err error) {
 	return p.Run(ctx, Invocation{Folds: folds})
 }

@@ -2,6 +2,7 @@ package detection
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -17,9 +18,11 @@ type AlertFilter struct {
 	// Type is a Palisade alert type name (ReverseShell) or a reference
 	// type (K8S.NODE_ReverseShell, K8S_ClusterAdminBinding).
 	Type string
-	// Status is active, dismissed, resolved or pending; "" means every
-	// status but pending (burst alerts still below their threshold).
-	Status string
+	// Status is new, active, dismissed, resolved or pending; "" means every
+	// status but pending (burst alerts still below their threshold), or
+	// every status with IncludePending.
+	Status         string
+	IncludePending bool
 	// Since and Until bound the last time seen: Since <= last seen < Until.
 	Since, Until time.Time
 }
@@ -30,10 +33,7 @@ func IsRefType(t string) bool {
 	return strings.HasPrefix(t, "K8S_") && len(t) > 4 || strings.HasPrefix(t, "K8S.NODE_") && len(t) > 9
 }
 
-// ListAlerts returns one page of the alerts f selects, in no particular
-// order. A continuation token that is not one of this list's gives an error
-// matching store.ErrInvalid.
-func ListAlerts(ctx context.Context, st store.Store, f AlertFilter, cur store.Cursor) (store.List[model.Alert], error) {
+func (f AlertFilter) query() store.Query {
 	q := store.Query{PartitionKey: f.Cluster}
 	if f.Severity != "" {
 		q.Filters = append(q.Filters, store.Filter{Field: "severity", Op: store.Eq, Value: string(f.Severity)})
@@ -48,9 +48,11 @@ func ListAlerts(ctx context.Context, st store.Store, f AlertFilter, cur store.Cu
 		}
 		q.Filters = append(q.Filters, store.Filter{Field: field, Op: store.Eq, Value: f.Type})
 	}
-	if f.Status == "" {
+	switch {
+	case f.Status == "" && f.IncludePending:
+	case f.Status == "":
 		q.Filters = append(q.Filters, store.Filter{Field: "status", Op: store.Ne, Value: model.AlertPending})
-	} else {
+	default:
 		q.Filters = append(q.Filters, store.Filter{Field: "status", Op: store.Eq, Value: f.Status})
 	}
 	if !f.Since.IsZero() {
@@ -59,5 +61,23 @@ func ListAlerts(ctx context.Context, st store.Store, f AlertFilter, cur store.Cu
 	if !f.Until.IsZero() {
 		q.Filters = append(q.Filters, store.Filter{Field: "lastSeenUnix", Op: store.Lt, Value: f.Until.Unix()})
 	}
-	return store.QueryList[model.Alert](ctx, st, store.Alerts, q, cur)
+	return q
+}
+
+// ListAlerts returns one page of the alerts f selects, in no particular
+// order. A continuation token that is not one of this list's gives an error
+// matching store.ErrInvalid.
+func ListAlerts(ctx context.Context, st store.Store, f AlertFilter, cur store.Cursor) (store.List[model.Alert], error) {
+	return store.QueryList[model.Alert](ctx, st, store.Alerts, f.query(), cur)
+}
+
+// EachAlert calls fn for every alert f selects, a page of a thousand at a
+// time, in no particular order.
+func EachAlert(ctx context.Context, st store.Store, f AlertFilter, fn func(model.Alert) error) error {
+	q := f.query()
+	q.Limit = 1000
+	if err := store.Each(ctx, st, store.Alerts, q, fn); err != nil {
+		return fmt.Errorf("list alerts: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package detection
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -70,11 +71,15 @@ const (
 // (see Stage). It returns the resulting alerts.
 func (s *Sink) Save(ctx context.Context, folds []*Fold) ([]model.Alert, error) {
 	var out []model.Alert
+	var unchanged []int
 	err := statecache.Run(ctx, s.st, maxConflicts, func(tx *statecache.Tx) error {
 		var err error
-		out, err = s.Stage(ctx, tx, folds)
+		out, unchanged, err = s.Stage(ctx, tx, folds)
 		return err
 	})
+	if err == nil {
+		err = s.Refresh(ctx, out, unchanged)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("save alerts: %w", err)
 	}
@@ -86,37 +91,84 @@ func (s *Sink) Save(ctx context.Context, folds []*Fold) ([]model.Alert, error) {
 // sensor sent twice) are not counted again, first and last seen widen, and
 // an alert is enriched with its image's open vulnerabilities. It returns
 // the alerts as they will be stored once tx commits, including those a
-// redelivery left unchanged, so that they can be re-sent downstream.
-func (s *Sink) Stage(ctx context.Context, tx *statecache.Tx, folds []*Fold) ([]model.Alert, error) {
+// redelivery left unchanged, so that they can be re-sent downstream, and
+// the indices of those: they are this instance's copies, which a person may
+// have triaged since (see Refresh).
+func (s *Sink) Stage(ctx context.Context, tx *statecache.Tx, folds []*Fold) (alerts []model.Alert, unchanged []int, err error) {
 	keys := make([]store.Key, len(folds))
 	for i, f := range folds {
 		keys[i] = store.Key{PK: f.Alert.Cluster, ID: f.Alert.ID}
 	}
 	if err := statecache.Prefetch(ctx, tx, s.alerts, keys); err != nil {
-		return nil, fmt.Errorf("read alerts: %w", err)
+		return nil, nil, fmt.Errorf("read alerts: %w", err)
 	}
-	out := make([]model.Alert, 0, len(folds))
+	alerts = make([]model.Alert, 0, len(folds))
 	for _, f := range folds {
 		var ferr error
+		changed := false
 		a, err := statecache.Update(ctx, tx, s.alerts, f.Alert.Cluster, f.Alert.ID, func(cur model.Alert, ok bool) (model.Alert, bool) {
-			next, changed := s.newAlert(f), true
+			next, ch := s.newAlert(f), true
 			if ok {
-				next, changed = s.merge(cur, f)
+				next, ch = s.merge(cur, f)
 			}
-			if changed {
+			if ch {
 				ferr = s.risks.enrich(ctx, &next)
 			}
-			return next, changed
+			changed = changed || ch
+			return next, ch
 		})
 		if err == nil {
 			err = ferr
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, a)
+		if !changed {
+			unchanged = append(unchanged, len(alerts))
+		}
+		alerts = append(alerts, a)
 	}
-	return out, nil
+	return alerts, unchanged, nil
+}
+
+// Refresh reads again, in one round trip, the open alerts among
+// alerts[unchanged...] (see Stage), once their batch is committed. A person
+// triages an alert in the store, not in this instance's cache: the cached
+// copy of an alert a redelivery left unchanged (so wrote nothing, and met
+// no ETag) may say new when the alert was dismissed, and must not be sent
+// downstream as open. A write is safe without this: it is conditional on
+// the cached ETag, so a stale copy conflicts and is read again. A copy
+// found stale is dropped from the cache.
+func (s *Sink) Refresh(ctx context.Context, alerts []model.Alert, unchanged []int) error {
+	var keys []store.Key
+	var at []int
+	for _, i := range unchanged {
+		if model.AlertOpen(alerts[i].Status) {
+			keys = append(keys, store.Key{PK: alerts[i].Cluster, ID: alerts[i].ID})
+			at = append(at, i)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	items, err := store.GetMany(ctx, s.st, store.Alerts, keys)
+	if err != nil {
+		return fmt.Errorf("read alerts again: %w", err)
+	}
+	for j, it := range items {
+		if it.Raw == nil {
+			continue // expired since: the copy is the last word
+		}
+		var a model.Alert
+		if err := json.Unmarshal(it.Raw, &a); err != nil {
+			return fmt.Errorf("decode alert %s: %w", keys[j].ID, err)
+		}
+		if a.Status != alerts[at[j]].Status {
+			s.alerts.Forget(keys[j].PK, keys[j].ID)
+		}
+		alerts[at[j]] = a
+	}
+	return nil
 }
 
 // newAlert is the alert of a fold seen for the first time.

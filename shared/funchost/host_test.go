@@ -30,6 +30,7 @@ var testFunctions = map[string]string{
 	"once":  `{"bindings":[{"type":"eventHubTrigger","direction":"in","name":"events","eventHubName":"rt","cardinality":"many","dataType":"string","connection":"HUB"}]}`,
 	"tick":  `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"%TICK_SCHEDULE%"}]}`,
 	"api":   `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"function","route":"{*path}","methods":["get"]},{"type":"http","direction":"out","name":"res"}]}`,
+	"form":  `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"function","route":"forms/{*rest}","methods":["post"]},{"type":"http","direction":"out","name":"res"}]}`,
 }
 
 func writeApp(t *testing.T, hostJSON string, funcs map[string]string) *App {
@@ -317,6 +318,18 @@ func TestHTTPForwarding(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST to a GET route: %d", resp.StatusCode)
+	}
+	// The catch-all GET route of "api", registered first, does not take a
+	// POST: the next route whose methods match gets it.
+	resp, err = http.Post(front.URL+"/api/forms/login", "application/x-www-form-urlencoded", strings.NewReader("a=b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTeapot || got["path"] != "/api/forms/login" {
+		t.Errorf("POST to a later function's route: %d %v", resp.StatusCode, got)
 	}
 }
 

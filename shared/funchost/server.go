@@ -171,12 +171,17 @@ func (h *Host) RunNow(ctx context.Context, f Function, input string) error {
 	return err
 }
 
-// serveHTTPTrigger routes /api/... to the HTTP-triggered function whose
-// route matches. HTTP-only functions are forwarded unchanged when host.json
-// enables it; others get the request as Data and answer through their http
-// output binding.
+// serveHTTPTrigger routes /api/... to the first HTTP-triggered function, in
+// name order, whose route and methods match, as the Functions host does: it
+// registers the routes in that order, each with its methods as a route
+// constraint, so a request whose method a matching route does not take
+// goes on to the next route (the api function's catch-all GET route does
+// not swallow POST /api/console/login). HTTP-only functions are forwarded
+// unchanged when host.json enables it; others get the request as Data and
+// answer through their http output binding.
 func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/api/")
+	pathMatched := false
 	for _, name := range h.App.Names() {
 		f := h.App.Functions[name]
 		trig, _ := f.Trigger()
@@ -192,14 +197,18 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if len(trig.Methods) > 0 && !slices.ContainsFunc(trig.Methods, func(m string) bool { return strings.EqualFold(m, r.Method) }) {
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed"})
-			return
+			pathMatched = true
+			continue
 		}
 		if h.App.Host.Forwarding() && f.HTTPOnly() {
 			h.forward(w, r)
 			return
 		}
 		h.invokeHTTP(w, r, f, trig, params)
+		return
+	}
+	if pathMatched {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed"})
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no HTTP function matches " + r.URL.Path})

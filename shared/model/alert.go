@@ -2,8 +2,12 @@ package model
 
 import "time"
 
-// Alert statuses.
+// Alert statuses. Detection raises an alert as new; people triage it:
+// new → active (someone is on it) → resolved or dismissed, and a resolved
+// or dismissed alert may be made active again. A status set by a person is
+// kept when the same detection repeats within the alert's window.
 const (
+	AlertNew       = "new"
 	AlertActive    = "active"
 	AlertDismissed = "dismissed"
 	AlertResolved  = "resolved"
@@ -11,6 +15,22 @@ const (
 	// threshold in this window: stored (it is the counter) but not raised.
 	AlertPending = "pending"
 )
+
+// AlertOpen reports whether an alert of that status is raised and not
+// closed: new or active.
+func AlertOpen(status string) bool { return status == AlertNew || status == AlertActive }
+
+// MaxTriage bounds the triage history an alert keeps (the newest).
+const MaxTriage = 50
+
+// Triage is one change of an alert's status by a person, with their
+// comment.
+type Triage struct {
+	Status  string    `json:"status"`
+	Comment string    `json:"comment,omitempty"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+}
 
 // Alert is one detection, folded per (cluster, type, entity, window)
 // (container "alerts", key /cluster). Its id is deterministic, so a
@@ -53,7 +73,8 @@ type Alert struct {
 	Vulnerabilities  *Counts              `json:"vulnerabilities,omitempty"` // the image's open findings
 	KnownExploited   bool                 `json:"knownExploited,omitempty"`
 	Status           string               `json:"status"`
-	TTL              int                  `json:"ttl,omitempty"` // seconds; Cosmos DB per-item TTL
+	Triage           []Triage             `json:"triage,omitempty"` // status changes by people, oldest first
+	TTL              int                  `json:"ttl,omitempty"`    // seconds; Cosmos DB per-item TTL
 }
 
 // Watermark is how far into one Event Hubs partition an alert has counted

@@ -1,6 +1,10 @@
 package model
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // EnvelopeVersion is the version of the sensor's event envelope.
 const EnvelopeVersion = 1
@@ -46,4 +50,19 @@ type K8sRef struct {
 	Namespace string `json:"namespace,omitempty"`
 	Pod       string `json:"pod,omitempty"`
 	Workload  string `json:"workload,omitempty"` // e.g. deployment name
+}
+
+// Clone returns a copy of e that shares no map, slice or pointer with it.
+func (e Envelope) Clone() Envelope {
+	e.OutputFields = maps.Clone(e.OutputFields)
+	e.Tags = slices.Clone(e.Tags)
+	if e.Container != nil {
+		c := *e.Container
+		e.Container = &c
+	}
+	if e.K8s != nil {
+		k := *e.K8s
+		e.K8s = &k
+	}
+	return e
 }

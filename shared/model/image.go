@@ -43,6 +43,30 @@ type Image struct {
 	LastEventID string    `json:"lastEventId,omitempty"`
 }
 
+// KindImageVulns: the open vulnerabilities of one image (state, id the
+// digest, ImageVulns in State.Data), kept by every write of the image's
+// findings, so that views across images (every image a vulnerability
+// touches, the vulnerabilities touching most images) read one small item
+// per image instead of every finding.
+const KindImageVulns = "image-vulns"
+
+// ImageVulns lists the open vulnerabilities of one image, one entry per
+// vulnerability id, sorted by id.
+type ImageVulns struct {
+	Digest string    `json:"digest"`
+	Vulns  []VulnRef `json:"vulns"`
+}
+
+// VulnRef is one vulnerability id open in an image: the worst of its open
+// findings there.
+type VulnRef struct {
+	ID       string   `json:"id"`
+	Rank     int      `json:"rank"`              // highest Severity.Rank() of its findings
+	Fixable  bool     `json:"fixable,omitempty"` // one of its findings has a fixed version
+	KEV      bool     `json:"kev,omitempty"`     // known to be exploited
+	Packages []string `json:"packages"`          // the packages it is found in, sorted
+}
+
 var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // ValidDigest reports whether d is a sha256 content digest.

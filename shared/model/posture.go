@@ -70,6 +70,20 @@ type PostureScore struct {
 	Errors int     `json:"errors"`
 }
 
+// ScoreWeight is a severity's weight in the posture score: critical 4,
+// high 3, medium 2, anything else 1.
+func ScoreWeight(s Severity) int {
+	switch s {
+	case SeverityCritical:
+		return 4
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	}
+	return 1
+}
+
 // MaxRunIDs bounds the result ids a PostureRun lists.
 const MaxRunIDs = 1000
 

@@ -78,4 +78,7 @@ type RescanRun struct {
 	Failed          int `json:"failed"`
 	EventsPublished int `json:"eventsPublished,omitempty"`
 	EventsFailed    int `json:"eventsFailed,omitempty"`
+	// SummariesFailed counts image scan summaries that could not be sent
+	// to Log Analytics (PalisadeFindings_CL).
+	SummariesFailed int `json:"summariesFailed,omitempty"`
 }

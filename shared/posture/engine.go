@@ -259,17 +259,7 @@ func (e *Engine) runPolicies(ctx context.Context, env *Env, add func(*Check, Out
 }
 
 // weight of a severity in the score.
-func weight(s model.Severity) float64 {
-	switch s {
-	case model.SeverityCritical:
-		return 4
-	case model.SeverityHigh:
-		return 3
-	case model.SeverityMedium:
-		return 2
-	}
-	return 1
-}
+func weight(s model.Severity) float64 { return float64(model.ScoreWeight(s)) }
 
 // Score computes the score of results overall and per benchmark family
 // (the first word of each benchmark reference: CIS-Kubernetes, CIS-AKS,

@@ -243,6 +243,20 @@ func TestRecorderChangeSinceLastRun(t *testing.T) {
 	if diff := cmp.Diff(want, ri.Images); diff != "" {
 		t.Errorf("running images (-want +got)\n%s", diff)
 	}
+	var chunks []model.RunningImages
+	if err := EachRunningImages(t.Context(), st, func(r model.RunningImages) error { chunks = append(chunks, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 1 || chunks[0].Cluster != "aks-1" || !cmp.Equal(want, chunks[0].Images) {
+		t.Errorf("EachRunningImages: %+v", chunks)
+	}
+	var history []time.Time
+	if err := EachHistory(t.Context(), st, func(r model.PostureRun) error { history = append(history, r.At); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 2 {
+		t.Errorf("EachHistory: runs at %v, want the two runs", history)
+	}
 }
 
 // TestPatchesPassTheAgentsGuard: every patch a check offers is one the

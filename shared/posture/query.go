@@ -93,3 +93,35 @@ func runs(ctx context.Context, st store.Store, kind string, filters []store.Filt
 	}
 	return into, nil
 }
+
+// EachRunningImages calls fn for each stored chunk of the clusters'
+// running-image inventories (the Recorder writes them with each run).
+func EachRunningImages(ctx context.Context, st store.Store, fn func(model.RunningImages) error) error {
+	return eachState(ctx, st, model.KindRunningImages, fn)
+}
+
+// EachRemediation calls fn for every recorded remediation attempt.
+func EachRemediation(ctx context.Context, st store.Store, fn func(model.Remediation) error) error {
+	return eachState(ctx, st, model.KindRemediation, fn)
+}
+
+// EachHistory calls fn for every past run of every cluster (state
+// posture-history), in no particular order.
+func EachHistory(ctx context.Context, st store.Store, fn func(model.PostureRun) error) error {
+	return eachState(ctx, st, model.KindPostureHistory, fn)
+}
+
+// eachState decodes the Data of every state item of kind into T.
+func eachState[T any](ctx context.Context, st store.Store, kind string, fn func(T) error) error {
+	err := store.Each(ctx, st, store.State, store.Query{PartitionKey: kind, Limit: 1000}, func(s model.State) error {
+		var v T
+		if err := json.Unmarshal(s.Data, &v); err != nil {
+			return fmt.Errorf("decode %s %s: %w", kind, s.ID, err)
+		}
+		return fn(v)
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", kind, err)
+	}
+	return nil
+}

@@ -2,8 +2,15 @@
 // Monitor Logs Ingestion API (a data collection endpoint and rule), with the
 // azlogs client: rows in batches under 1 MB, throttling (429) and transient
 // failures retried by azcore's retry policy (which waits as Retry-After,
-// retry-after-ms or x-ms-retry-after-ms ask), and a stable AlertId column so that the alert re-sent after
-// each update (or a redelivery) folds into one in KQL (arg_max by AlertId).
+// retry-after-ms or x-ms-retry-after-ms ask), and a stable AlertId column so
+// that the alert re-sent after each update (or a redelivery) folds into one
+// in KQL (arg_max by AlertId).
+//
+// Two more streams carry the same picture the console shows: a summary of
+// each image scan (PalisadeFindings_CL, one row per image and scan) and the
+// posture results of each assessment (PalisadePosture_CL, one row per
+// result). The tables, the rule's streams and an Azure Monitor workbook over
+// them are in infra/sentinel.
 package sentinel
 
 import (
@@ -57,9 +64,15 @@ type Row struct {
 	KnownExploited    bool              `json:"KnownExploited"`
 }
 
-// NewRow maps an alert to its row; TimeGenerated is the last time seen.
+// NewRow maps an alert to its row. TimeGenerated is the last time seen, or
+// the last triage when later, so that the row of a status change wins
+// arg_max(TimeGenerated, *) by AlertId.
 func NewRow(a model.Alert) Row {
-	r := Row{TimeGenerated: a.LastSeen, AlertId: a.ID, AlertType: a.Type, RefType: a.RefType, Title: a.Title, Description: a.Description,
+	at := a.LastSeen
+	if n := len(a.Triage); n > 0 && a.Triage[n-1].At.After(at) {
+		at = a.Triage[n-1].At
+	}
+	r := Row{TimeGenerated: at, AlertId: a.ID, AlertType: a.Type, RefType: a.RefType, Title: a.Title, Description: a.Description,
 		Severity: string(a.Severity), Status: a.Status, Source: a.Source, Cluster: a.Cluster, CompromisedEntity: a.Entity,
 		Namespace: a.Namespace, Workload: a.Workload, Pod: a.Pod, Container: a.Container, Image: a.Image, ImageDigest: a.ImageDigest,
 		Node: a.Node, UserName: a.User, Rule: a.Rule, Count: a.Count, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, WindowStart: a.WindowStart,
@@ -77,8 +90,11 @@ type Options struct {
 	DCE string
 	// DCRID is the immutable id of the data collection rule (dcr-…). Required.
 	DCRID string
-	// Stream is the DCR stream declaration name. Required.
+	// Stream is the DCR stream declaration name of alerts. Required.
 	Stream string
+	// FindingsStream and PostureStream are the streams of image scan
+	// summaries and posture results; "" sends none of that kind.
+	FindingsStream, PostureStream string
 	// MaxRetries bounds the retries of one upload (408, 429 and 5xx);
 	// 0 means azcore's default (3), negative none.
 	MaxRetries int
@@ -87,11 +103,11 @@ type Options struct {
 	ClientOptions azcore.ClientOptions
 }
 
-// Client uploads alerts. It implements detection.Publisher.
+// Client uploads rows. It implements detection.Publisher.
 type Client struct {
-	c      *azlogs.Client
-	rule   string
-	stream string
+	c                         *azlogs.Client
+	rule                      string
+	stream, findings, posture string
 }
 
 // New returns a client for opts authenticating with cred, the process's
@@ -115,7 +131,7 @@ func New(opts Options, cred azcore.TokenCredential) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sentinel: logs ingestion client: %w", err)
 	}
-	return &Client{c: c, rule: opts.DCRID, stream: opts.Stream}, nil
+	return &Client{c: c, rule: opts.DCRID, stream: opts.Stream, findings: opts.FindingsStream, posture: opts.PostureStream}, nil
 }
 
 // Publish uploads the alerts in batches under MaxBatchBytes.
@@ -124,9 +140,40 @@ func (c *Client) Publish(ctx context.Context, alerts []model.Alert) error {
 	if err != nil {
 		return err
 	}
+	return c.upload(ctx, c.stream, batches)
+}
+
+// PublishImages uploads a summary row per image scan; nothing when no
+// findings stream is configured.
+func (c *Client) PublishImages(ctx context.Context, scans []ImageScan) error {
+	if c.findings == "" || len(scans) == 0 {
+		return nil
+	}
+	batches, err := encode(scans, MaxBatchBytes, "image", func(s ImageScan) string { return s.Image.Digest }, func(s ImageScan) any { return NewImageRow(s) })
+	if err != nil {
+		return err
+	}
+	return c.upload(ctx, c.findings, batches)
+}
+
+// PublishPosture uploads a row per posture result; nothing when no posture
+// stream is configured.
+func (c *Client) PublishPosture(ctx context.Context, results []model.PostureResult) error {
+	if c.posture == "" || len(results) == 0 {
+		return nil
+	}
+	batches, err := encode(results, MaxBatchBytes, "posture result", func(r model.PostureResult) string { return r.ID },
+		func(r model.PostureResult) any { return NewPostureRow(r) })
+	if err != nil {
+		return err
+	}
+	return c.upload(ctx, c.posture, batches)
+}
+
+func (c *Client) upload(ctx context.Context, stream string, batches [][]byte) error {
 	for i, b := range batches {
-		if _, err := c.c.Upload(ctx, c.rule, c.stream, b, nil); err != nil {
-			return fmt.Errorf("sentinel: upload batch %d of %d: %w", i+1, len(batches), err)
+		if _, err := c.c.Upload(ctx, c.rule, stream, b, nil); err != nil {
+			return fmt.Errorf("sentinel: upload batch %d of %d to %s: %w", i+1, len(batches), stream, err)
 		}
 	}
 	return nil
@@ -135,15 +182,20 @@ func (c *Client) Publish(ctx context.Context, alerts []model.Alert) error {
 // Batches encodes alerts as JSON arrays of rows, each at most max bytes. A
 // single row larger than max is an error naming the alert.
 func Batches(alerts []model.Alert, max int) ([][]byte, error) {
+	return encode(alerts, max, "alert", func(a model.Alert) string { return a.ID }, func(a model.Alert) any { return NewRow(a) })
+}
+
+// encode makes JSON arrays of the rows of items, each at most max bytes.
+func encode[T any](items []T, max int, kind string, id func(T) string, row func(T) any) ([][]byte, error) {
 	var out [][]byte
 	cur := []byte{'['}
-	for _, a := range alerts {
-		row, err := json.Marshal(NewRow(a))
+	for _, it := range items {
+		row, err := json.Marshal(row(it))
 		if err != nil {
-			return nil, fmt.Errorf("sentinel: encode alert %s: %w", a.ID, err)
+			return nil, fmt.Errorf("sentinel: encode %s %s: %w", kind, id(it), err)
 		}
 		if len(row)+2 > max {
-			return nil, fmt.Errorf("sentinel: alert %s encodes to %d bytes, more than the %d a batch may hold", a.ID, len(row), max)
+			return nil, fmt.Errorf("sentinel: %s %s encodes to %d bytes, more than the %d a batch may hold", kind, id(it), len(row), max)
 		}
 		if len(cur)+len(row)+2 > max {
 			out = append(out, append(cur, ']'))

@@ -211,44 +211,166 @@ func TestBatches(t *testing.T) {
 	}
 }
 
-// TestTableSchema keeps infra/sentinel/table.json in step with Row.
+// TestTableSchema keeps each table of infra/sentinel in step with the row
+// type sent to it: the same column names, and types that hold the values.
 func TestTableSchema(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "infra", "sentinel", "table.json"))
-	if err != nil {
-		t.Fatal(err)
+	at := time.Date(2026, 7, 10, 20, 0, 0, 0, time.UTC)
+	img := model.Image{Digest: "sha256:ab", Registry: "r", Repository: "x", Tags: []string{"1"}, Status: model.ImageActive, PushedAt: at}
+	img.SetCounts(model.Counts{model.SeverityHigh: 1})
+	result := model.PostureResult{ID: "r1", Cluster: "c", CheckID: "x", Severity: model.SeverityHigh, Benchmarks: []string{"CIS-AKS 1.1"},
+		Status: model.PostureExempt, EvaluatedAt: at, ExemptUntil: at.Add(time.Hour), FirstFailed: at}
+	for file, row := range map[string]any{
+		"table-alerts.json":   NewRow(alerts(1, 1)[0]),
+		"table-findings.json": NewImageRow(ImageScan{Image: img, Vulns: []model.VulnRef{{ID: "CVE-1", Rank: 4, Fixable: true}}, Trigger: "push", At: at}),
+		"table-posture.json":  NewPostureRow(result),
+	} {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "infra", "sentinel", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tbl struct {
+				Properties struct {
+					Schema struct {
+						Name    string `json:"name"`
+						Columns []struct {
+							Name string `json:"name"`
+							Type string `json:"type"`
+						} `json:"columns"`
+					} `json:"schema"`
+				} `json:"properties"`
+			}
+			if err := json.Unmarshal(b, &tbl); err != nil {
+				t.Fatal(err)
+			}
+			cols := map[string]string{}
+			for _, c := range tbl.Properties.Schema.Columns {
+				cols[c.Name] = c.Type
+			}
+			raw, err := json.Marshal(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields map[string]any
+			if err := json.Unmarshal(raw, &fields); err != nil {
+				t.Fatal(err)
+			}
+			for f, v := range fields {
+				typ, ok := cols[f]
+				if !ok {
+					t.Errorf("row field %s has no column in %s", f, file)
+					continue
+				}
+				if want := columnType(v); v != nil && typ != want && !(want == "int" && (typ == "long" || typ == "real")) {
+					t.Errorf("column %s is %s, the row sends %T (%s)", f, typ, v, want)
+				}
+			}
+			for c := range cols {
+				if _, ok := fields[c]; !ok {
+					t.Errorf("column %s of %s is never sent", c, file)
+				}
+			}
+		})
 	}
-	var tbl struct {
-		Properties struct {
-			Schema struct {
-				Name    string `json:"name"`
-				Columns []struct {
-					Name string `json:"name"`
-					Type string `json:"type"`
-				} `json:"columns"`
-			} `json:"schema"`
-		} `json:"properties"`
-	}
-	if err := json.Unmarshal(b, &tbl); err != nil {
-		t.Fatal(err)
-	}
-	cols := map[string]string{}
-	for _, c := range tbl.Properties.Schema.Columns {
-		cols[c.Name] = c.Type
-	}
-	row, err := json.Marshal(NewRow(alerts(1, 1)[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(row, &fields); err != nil {
-		t.Fatal(err)
-	}
-	for f := range fields {
-		if _, ok := cols[f]; !ok {
-			t.Errorf("row field %s has no column in table.json", f)
+}
+
+// columnType is the Log Analytics type that holds a decoded JSON value
+// (null fits any).
+func columnType(v any) string {
+	switch v := v.(type) {
+	case bool:
+		return "boolean"
+	case float64:
+		if v == float64(int64(v)) {
+			return "int"
 		}
+		return "real"
+	case string:
+		if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return "datetime"
+		}
+		return "string"
+	case []any, map[string]any:
+		return "dynamic"
 	}
-	if len(cols) != len(fields) {
-		t.Errorf("table has %d columns, rows have %d fields", len(cols), len(fields))
+	return "?"
+}
+
+// TestRowTime: a triaged alert's row is stamped with the triage, so that it
+// is the latest row of the alert; otherwise with the last time seen.
+func TestRowTime(t *testing.T) {
+	a := alerts(1, 1)[0]
+	if got := NewRow(a).TimeGenerated; !got.Equal(a.LastSeen) {
+		t.Errorf("untriaged: %s, want the last time seen %s", got, a.LastSeen)
+	}
+	at := a.LastSeen.Add(time.Hour)
+	a.Status = model.AlertDismissed
+	a.Triage = []model.Triage{{Status: model.AlertActive, By: "ana", At: a.LastSeen.Add(-time.Minute)}, {Status: model.AlertDismissed, By: "ana", At: at}}
+	if got := NewRow(a).TimeGenerated; !got.Equal(at) {
+		t.Errorf("triaged: %s, want the triage time %s", got, at)
+	}
+	a.Triage = a.Triage[:1]
+	if got := NewRow(a).TimeGenerated; !got.Equal(a.LastSeen) {
+		t.Errorf("triaged before the last event: %s, want the last time seen %s", got, a.LastSeen)
+	}
+}
+
+// TestPublishStreams: image scans and posture results go to their own
+// streams of the same rule, one row each; with no stream set, nothing is
+// sent.
+func TestPublishStreams(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]map[string]any{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rows []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&rows); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got[r.URL.Path] = append(got[r.URL.Path], rows...)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	opts := Options{DCE: srv.URL, DCRID: "dcr-1", Stream: "Custom-PalisadeAlerts_CL", FindingsStream: "Custom-PalisadeFindings_CL",
+		PostureStream: "Custom-PalisadePosture_CL", ClientOptions: fastRetries(srv)}
+	c, err := New(opts, &staticToken{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 7, 10, 20, 0, 0, 0, time.UTC)
+	var vulns []model.VulnRef
+	for i := range MaxRowVulns + 20 {
+		vulns = append(vulns, model.VulnRef{ID: fmt.Sprintf("CVE-%04d", i), Rank: 2 + i%3, Fixable: i%2 == 0, KEV: i == 7})
+	}
+	img := model.Image{Digest: "sha256:ab", Status: model.ImageActive}
+	if err := c.PublishImages(t.Context(), []ImageScan{{Image: img, Vulns: vulns, Trigger: "push", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	results := []model.PostureResult{{ID: "a", Cluster: "c", Severity: model.SeverityCritical, Status: model.PostureFail, Benchmarks: []string{"CIS-AKS 1", "CIS-AKS 2", "AzurePolicy x"}, EvaluatedAt: at}, {ID: "b", Cluster: "c", Status: model.PosturePass, EvaluatedAt: at}}
+	if err := c.PublishPosture(t.Context(), results); err != nil {
+		t.Fatal(err)
+	}
+	imgRows := got["/dataCollectionRules/dcr-1/streams/Custom-PalisadeFindings_CL"]
+	if len(imgRows) != 1 || imgRows[0]["Digest"] != "sha256:ab" || imgRows[0]["Fixable"] != float64((MaxRowVulns+20+1)/2) || imgRows[0]["KnownExploited"] != float64(1) {
+		t.Fatalf("image rows %v", imgRows)
+	}
+	listed := imgRows[0]["Vulnerabilities"].([]any)
+	if len(listed) != MaxRowVulns || listed[0].(map[string]any)["Severity"] != "HIGH" {
+		t.Errorf("%d vulnerabilities listed, the first %v; want %d, the worst first", len(listed), listed[0], MaxRowVulns)
+	}
+	post := got["/dataCollectionRules/dcr-1/streams/Custom-PalisadePosture_CL"]
+	if len(post) != 2 || post[0]["Weight"] != float64(4) || fmt.Sprint(post[0]["Families"]) != "[CIS-AKS AzurePolicy]" {
+		t.Errorf("posture rows %v", post)
+	}
+	opts.FindingsStream, opts.PostureStream = "", ""
+	off, err := New(opts, &staticToken{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(got)
+	if err := off.PublishImages(t.Context(), []ImageScan{{Image: img, At: at}}); err != nil || len(got) != before {
+		t.Errorf("with no findings stream: %v, %d streams written", err, len(got))
 	}
 }

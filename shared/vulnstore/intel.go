@@ -78,7 +78,7 @@ type IntelUpdate struct {
 	Visit func(ctx context.Context, f model.Finding, running bool) error
 	// Workers update this many images at once; 0 means 4.
 	Workers int
-	// Now stamps the index items rewritten; nil means time.Now.
+	// Now stamps the index items and summaries rewritten; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -306,7 +306,14 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		return err
 	}
 	if changed {
-		return recount(ctx, a.st, digest)
+		if err := recount(ctx, a.st, digest); err != nil {
+			return err
+		}
+	}
+	if len(todo) > 0 { // KEV flags and suppressions show in the summary
+		if _, err := RebuildSummary(ctx, a.st, digest, a.u.Now()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

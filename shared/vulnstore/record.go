@@ -11,7 +11,13 @@
 // rewritten (its LastSeen stays at the last scan that changed it; the
 // image's ScannedAt is when it was last confirmed).
 //
-// Writing: Record, RecordFailed, MarkDeleted, AddTag, and ApplyIntel (the
+// Each image's open vulnerabilities are also kept as one small summary
+// (model.ImageVulns, in the state container), rewritten by every write of
+// its findings (Record, MarkDeleted, ApplyIntel; a new write path of
+// findings must keep it too), so that views across images read one item
+// per image instead of every finding.
+//
+// Writing: Record, RecordFailed, MarkDeleted, AddTag, RebuildSummary, and ApplyIntel (the
 // exploitation data, VEX suppression and priority of the findings of
 // changed CVEs, found through the CVE index that Record keeps). A finding a
 // VEX statement suppresses stays stored but is left out of its image's
@@ -19,7 +25,7 @@
 // GetImage, Findings, Inventory, InventoryChunks, OpenFindings. Lists:
 // ListImages and ListFindings (a page at a time, for the API; findings of
 // one image or of all), ActiveImages (pages of the rescan's window),
-// EachImage, ResolveTag. ReadRunning reads which images run where.
+// EachImage, ResolveTag. EachSummary. ReadRunning reads which images run where.
 package vulnstore
 
 import (
@@ -79,12 +85,17 @@ type Changes struct {
 	// NewFindings are the New findings, in the order given, each with
 	// FirstSeen at the scan's time: when it appeared (or appeared again).
 	NewFindings []model.Finding
+	// Image is the summary as written (its tags merged with those stored)
+	// and Vulns its open vulnerabilities, one per id.
+	Image model.Image
+	Vulns []model.VulnRef
 }
 
-// Record writes a scan: inventory first, then findings, and the image
-// summary last, so a summary naming a DB version always has its findings
-// stored (a crash in between is repaired by the redelivery). The summary's
-// tags are those stored plus the scan's.
+// Record writes a scan: inventory first, then findings, then the image's
+// vulnerability summary (state image-vulns), and the image summary last,
+// so a summary naming a DB version always has its findings stored (a crash
+// in between is repaired by the redelivery). The summary's tags are those
+// stored plus the scan's.
 func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	digest := sc.Image.Digest
 	if err := model.CheckDigest(digest); err != nil {
@@ -154,6 +165,11 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 	if err := dropIndexChunks(ctx, st, digest, len(index), stale); err != nil {
 		return Changes{}, err
 	}
+	sum := Summarize(digest, sc.Findings)
+	if err := putSummary(ctx, st, sum, sc.SeenAt); err != nil {
+		return Changes{}, err
+	}
+	ch.Vulns = sum.Vulns
 	img := sc.Image
 	img.ID = model.ImageID(digest)
 	uncount(&img, open)
@@ -162,6 +178,7 @@ func Record(ctx context.Context, st store.Store, sc Scan) (Changes, error) {
 		if prev.Found {
 			next.Tags = mergeTags(prev.Image.Tags, img.Tags)
 		}
+		ch.Image = next
 		return next
 	})
 	if err != nil {
@@ -304,6 +321,9 @@ func MarkDeleted(ctx context.Context, st store.Store, img model.Image, at time.T
 	}
 	if err := deleteIndex(ctx, st, digest); err != nil {
 		return resolved, err
+	}
+	if err := st.Delete(ctx, store.State, model.KindImageVulns, digest); err != nil {
+		return resolved, fmt.Errorf("drop the vulnerability summary of %s: %w", digest, err)
 	}
 	img.Status, img.DeletedAt, img.Counts, img.MaxRank = model.ImageDeleted, at, model.Counts{}, 0
 	if _, err := st.Put(ctx, store.Images, digest, img.ID, img, store.Cond{}); err != nil {

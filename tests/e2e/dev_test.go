@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,31 @@ func TestDevScansOnPush(t *testing.T) {
 			t.Fatalf("refreshintel did not report the failed download:\n%s", proc.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The console: / goes there, it lists the image and says the data is
+	// demo data; the banner printed its address.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get("http://" + devAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/api/console/" {
+		t.Errorf("GET / = %d %s, want a redirect to the console", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.Get("http://" + devAddr + "/api/console/images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "shop/web:1.0") || !strings.Contains(string(page), "Demo data.") ||
+		resp.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("console images page: %d\n%s", resp.StatusCode, page)
+	}
+	if !strings.Contains(proc.Output(), "http://"+devAddr+"/api/console/") {
+		t.Errorf("the banner does not give the console's address:\n%s", proc.Output())
 	}
 
 	win := scantest.WindowsImage(t, "10.0.20348.2849", "mcr.microsoft.com/windows/servercore:ltsc2022",

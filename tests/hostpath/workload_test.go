@@ -187,9 +187,9 @@ func runtimeWorkload(tb testing.TB, events, workloads int) workload {
 	for i := range events {
 		var e model.Envelope
 		if sp.rnd.IntN(100) < attackRate {
-			e = clone(attacks[sp.rnd.IntN(len(attacks))])
+			e = attacks[sp.rnd.IntN(len(attacks))].Clone()
 		} else {
-			e = clone(benign[i%len(benign)])
+			e = benign[i%len(benign)].Clone()
 		}
 		at := start.Add(time.Duration(i) * eventGap)
 		node := sp.rnd.IntN(nodes)
@@ -198,6 +198,9 @@ func runtimeWorkload(tb testing.TB, events, workloads int) workload {
 			p := sp.rnd.IntN(len(w.pods))
 			node = w.nodes[p]
 			e.K8s = &model.K8sRef{Namespace: w.namespace, Pod: w.pods[p]}
+			if e.OutputFields == nil {
+				e.OutputFields = map[string]string{}
+			}
 			e.OutputFields["k8s.ns.name"], e.OutputFields["k8s.pod.name"] = w.namespace, w.pods[p]
 			if e.Container == nil {
 				e.Container = &model.ContainerRef{ID: fmt.Sprintf("%012x", i)}
@@ -257,23 +260,6 @@ func falcoTemplates(tb testing.TB, pattern string) []model.Envelope {
 		out = append(out, ev.Envelope)
 	}
 	return out
-}
-
-func clone(e model.Envelope) model.Envelope {
-	e.OutputFields = maps.Clone(e.OutputFields)
-	if e.OutputFields == nil {
-		e.OutputFields = map[string]string{}
-	}
-	e.Tags = slices.Clone(e.Tags)
-	if e.Container != nil {
-		c := *e.Container
-		e.Container = &c
-	}
-	if e.K8s != nil {
-		k := *e.K8s
-		e.K8s = &k
-	}
-	return e
 }
 
 func gunzip(tb testing.TB, path string) []byte {

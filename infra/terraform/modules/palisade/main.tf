@@ -4,9 +4,11 @@ locals {
   # Globally unique names get a stable suffix derived from where they live.
   suffix = substr(sha1("${data.azurerm_client_config.current.subscription_id}/${var.resource_group_name}/${var.name}"), 0, 6)
 
-  consumer_group = "palisade"
-  alerts_table   = "PalisadeAlerts_CL"
-  alerts_stream  = "Custom-${local.alerts_table}"
+  consumer_group  = "palisade"
+  alerts_table    = "PalisadeAlerts_CL"
+  alerts_stream   = "Custom-${local.alerts_table}"
+  findings_stream = "Custom-PalisadeFindings_CL"
+  posture_stream  = "Custom-PalisadePosture_CL"
 
   tags = merge({ application = "palisade" }, var.tags)
 }

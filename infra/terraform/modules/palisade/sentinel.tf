@@ -1,28 +1,40 @@
-# Microsoft Sentinel: the workspace is onboarded, alerts arrive through the
-# Logs Ingestion API (data collection endpoint + rule) into PalisadeAlerts_CL,
-# and scheduled analytics rules raise incidents from them.
+# Microsoft Sentinel: the workspace is onboarded; alerts, image scan
+# summaries and posture results arrive through the Logs Ingestion API (data
+# collection endpoint + rule) into PalisadeAlerts_CL, PalisadeFindings_CL and
+# PalisadePosture_CL; scheduled analytics rules raise incidents from the
+# alerts, and an Azure Monitor workbook shows the three tables.
 #
-# The table schema, the stream declaration and the rule queries are owned by
-# the detection code and live in infra/sentinel (table.json, dcr.json,
-# rule-*.kql); this file only reads them.
+# The table schemas, the stream declarations, the rule queries and the
+# workbook are owned by the code that writes the rows and live in
+# infra/sentinel (table-*.json, dcr.json, rule-*.kql, workbook.json); this
+# file only reads them. go test ./infra/ keeps them consistent.
 locals {
   sentinel_dir = var.sentinel_dir != "" ? var.sentinel_dir : "${path.module}/../../../sentinel"
 
-  table_files = fileset(local.sentinel_dir, "table.json")
-  # Every column but TimeGenerated, which the table declares itself.
-  alerts_columns = [
-    for c in flatten([for f in local.table_files : jsondecode(file("${local.sentinel_dir}/${f}")).properties.schema.columns]) :
-    c if c.name != "TimeGenerated"
-  ]
+  # Each table's schema, by table name; every column but TimeGenerated,
+  # which each table declares itself.
+  table_files = fileset(local.sentinel_dir, "table-*.json")
+  tables = {
+    for f in local.table_files : jsondecode(file("${local.sentinel_dir}/${f}")).properties.schema.name => [
+      for c in jsondecode(file("${local.sentinel_dir}/${f}")).properties.schema.columns : c if c.name != "TimeGenerated"
+    ]
+  }
+  table_titles = {
+    PalisadeAlerts_CL   = ["Palisade alerts", "Alerts of Palisade's runtime and audit detection, one row per alert update."]
+    PalisadeFindings_CL = ["Palisade image scans", "One row per image scan, rescan or deletion: open findings by severity and the open vulnerabilities."]
+    PalisadePosture_CL  = ["Palisade posture results", "One row per result of each posture assessment of a cluster."]
+  }
 
-  # The data collection rule's stream and transformation, from dcr.json.
+  # The data collection rule's streams and data flows, from dcr.json.
   dcr_files = fileset(local.sentinel_dir, "dcr.json")
   dcr       = [for f in local.dcr_files : jsondecode(file("${local.sentinel_dir}/${f}")).properties]
-  stream_columns = [
-    for c in flatten([for d in local.dcr : d.streamDeclarations[local.alerts_stream].columns]) :
-    c if c.name != "TimeGenerated"
-  ]
-  stream_transform = try(local.dcr[0].dataFlows[0].transformKql, "source")
+  streams = merge([for d in local.dcr : {
+    for name, decl in d.streamDeclarations : name => [for c in decl.columns : c if c.name != "TimeGenerated"]
+  }]...)
+  data_flows = flatten([for d in local.dcr : d.dataFlows])
+
+  # The workbook, from workbook.json.
+  workbook_files = fileset(local.sentinel_dir, "workbook.json")
 
   # Schedule, severity and entity mapping of each rule file; a rule file
   # without an entry here runs hourly over the last hour at Medium severity.
@@ -85,11 +97,13 @@ resource "azurerm_sentinel_log_analytics_workspace_onboarding" "this" {
   workspace_id = azurerm_log_analytics_workspace.this.id
 }
 
-resource "azurerm_log_analytics_workspace_table_custom_log" "alerts" {
-  name                    = local.alerts_table
+resource "azurerm_log_analytics_workspace_table_custom_log" "this" {
+  for_each = local.tables
+
+  name                    = each.key
   workspace_id            = azurerm_log_analytics_workspace.this.id
-  display_name            = "Palisade alerts"
-  description             = "Alerts of Palisade's runtime and audit detection, one row per alert update."
+  display_name            = try(local.table_titles[each.key][0], each.key)
+  description             = try(local.table_titles[each.key][1], null)
   retention_in_days       = var.log_retention_days
   total_retention_in_days = 365
 
@@ -99,7 +113,7 @@ resource "azurerm_log_analytics_workspace_table_custom_log" "alerts" {
   }
 
   dynamic "column" {
-    for_each = local.alerts_columns
+    for_each = each.value
     content {
       name        = column.value.name
       type        = column.value.type
@@ -109,10 +123,15 @@ resource "azurerm_log_analytics_workspace_table_custom_log" "alerts" {
 
   lifecycle {
     precondition {
-      condition     = length(local.table_files) == 1
-      error_message = "The Palisade alert table schema ${local.sentinel_dir}/table.json is missing."
+      condition     = contains(keys(local.tables), local.alerts_table)
+      error_message = "The Palisade alert table schema ${local.sentinel_dir}/table-alerts.json is missing."
     }
   }
+}
+
+moved {
+  from = azurerm_log_analytics_workspace_table_custom_log.alerts
+  to   = azurerm_log_analytics_workspace_table_custom_log.this["PalisadeAlerts_CL"]
 }
 
 resource "azurerm_monitor_data_collection_endpoint" "this" {
@@ -124,12 +143,13 @@ resource "azurerm_monitor_data_collection_endpoint" "this" {
   tags                          = local.tags
 }
 
+# One rule for every Palisade stream (the address keeps its first name).
 resource "azurerm_monitor_data_collection_rule" "alerts" {
   name                        = "${var.name}-alerts-dcr"
   resource_group_name         = var.resource_group_name
   location                    = var.location
   data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.this.id
-  description                 = "Routes Palisade alerts (Logs Ingestion API) to ${local.alerts_table}."
+  description                 = "Routes Palisade's alerts, image scans and posture results (Logs Ingestion API) to their tables."
   tags                        = local.tags
 
   destinations {
@@ -139,38 +159,64 @@ resource "azurerm_monitor_data_collection_rule" "alerts" {
     }
   }
 
-  data_flow {
-    streams       = [local.alerts_stream]
-    destinations  = ["workspace"]
-    output_stream = local.alerts_stream
-    transform_kql = local.stream_transform
+  dynamic "data_flow" {
+    for_each = local.data_flows
+    content {
+      streams       = data_flow.value.streams
+      destinations  = ["workspace"]
+      output_stream = data_flow.value.outputStream
+      transform_kql = try(data_flow.value.transformKql, "source")
+    }
   }
 
-  stream_declaration {
-    stream_name = local.alerts_stream
+  dynamic "stream_declaration" {
+    for_each = local.streams
+    content {
+      stream_name = stream_declaration.key
 
-    column {
-      name = "TimeGenerated"
-      type = "datetime"
-    }
+      column {
+        name = "TimeGenerated"
+        type = "datetime"
+      }
 
-    dynamic "column" {
-      for_each = local.stream_columns
-      content {
-        name = column.value.name
-        type = column.value.type
+      dynamic "column" {
+        for_each = stream_declaration.value
+        content {
+          name = column.value.name
+          type = column.value.type
+        }
       }
     }
   }
 
   lifecycle {
     precondition {
-      condition     = length(local.dcr_files) == 1
-      error_message = "The Palisade data collection rule ${local.sentinel_dir}/dcr.json is missing."
+      condition     = length(local.dcr_files) == 1 && contains(keys(local.streams), local.alerts_stream)
+      error_message = "The Palisade data collection rule ${local.sentinel_dir}/dcr.json is missing or has no ${local.alerts_stream} stream."
     }
   }
 
-  depends_on = [azurerm_log_analytics_workspace_table_custom_log.alerts]
+  depends_on = [azurerm_log_analytics_workspace_table_custom_log.this]
+}
+
+# The Azure Monitor workbook over the three tables: overview, alerts by
+# tactic, posture by cluster (infra/sentinel/workbook.json). Its queries
+# run against the workspace. A workbook's name is a GUID: a stable one,
+# made from where it lives.
+resource "azurerm_application_insights_workbook" "palisade" {
+  count = length(local.workbook_files)
+
+  name                = uuidv5("url", "https://palisade.invalid/${data.azurerm_client_config.current.subscription_id}/${var.resource_group_name}/${var.name}/workbook")
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  display_name        = "Palisade"
+  description         = "Palisade's picture of the images, runtime alerts and cluster posture, from PalisadeFindings_CL, PalisadeAlerts_CL and PalisadePosture_CL."
+  category            = "sentinel"
+  source_id           = lower(azurerm_log_analytics_workspace.this.id)
+  data_json           = file("${local.sentinel_dir}/workbook.json")
+  tags                = local.tags
+
+  depends_on = [azurerm_log_analytics_workspace_table_custom_log.this]
 }
 
 resource "azurerm_sentinel_alert_rule_scheduled" "this" {
@@ -224,5 +270,5 @@ resource "azurerm_sentinel_alert_rule_scheduled" "this" {
     }
   }
 
-  depends_on = [azurerm_log_analytics_workspace_table_custom_log.alerts]
+  depends_on = [azurerm_log_analytics_workspace_table_custom_log.this]
 }

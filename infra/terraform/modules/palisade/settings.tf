@@ -14,6 +14,11 @@ locals {
     # Handler (shared/config/common.go).
     PALISADE_LOG_LEVEL = var.log_level
     PALISADE_API_KEY   = var.api_key
+    # The console's lists are rebuilt from the store at most this often
+    # while it is used; each rebuild reads every alert, image summary and
+    # posture result (request units in Cosmos DB), so Azure rebuilds less
+    # often than a local run. A triage shows at once regardless.
+    PALISADE_CONSOLE_REFRESH = "5m"
 
     # Store (shared/config/store.go): Cosmos DB with Entra ID, no key.
     COSMOS_ENDPOINT = azurerm_cosmosdb_account.this.endpoint
@@ -90,10 +95,12 @@ locals {
     PALISADE_EXPOSURE_SENSITIVE_NAMES = ""
 
     # Alerts to Microsoft Sentinel (shared/config/sentinel.go).
-    PALISADE_SENTINEL_DCE         = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
-    PALISADE_SENTINEL_DCR_ID      = azurerm_monitor_data_collection_rule.alerts.immutable_id
-    PALISADE_SENTINEL_STREAM      = local.alerts_stream
-    PALISADE_SENTINEL_MAX_RETRIES = "5"
+    PALISADE_SENTINEL_DCE             = azurerm_monitor_data_collection_endpoint.this.logs_ingestion_endpoint
+    PALISADE_SENTINEL_DCR_ID          = azurerm_monitor_data_collection_rule.alerts.immutable_id
+    PALISADE_SENTINEL_STREAM          = local.alerts_stream
+    PALISADE_SENTINEL_FINDINGS_STREAM = local.findings_stream
+    PALISADE_SENTINEL_POSTURE_STREAM  = local.posture_stream
+    PALISADE_SENTINEL_MAX_RETRIES     = "5"
 
     # Posture (shared/config/posture.go).
     PALISADE_SUBSCRIPTIONS               = join(",", length(var.subscription_ids) > 0 ? var.subscription_ids : [data.azurerm_client_config.current.subscription_id])

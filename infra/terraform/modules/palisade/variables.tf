@@ -239,7 +239,7 @@ variable "extra_app_settings" {
 }
 
 variable "sentinel_dir" {
-  description = "Folder holding the Palisade alert table schema (table.json) and the analytics rule queries (rule-*.kql). Empty: infra/sentinel of this repository."
+  description = "Folder holding the Palisade table schemas (table-*.json), the data collection rule's streams (dcr.json), the analytics rule queries (rule-*.kql) and the workbook (workbook.json). Empty: infra/sentinel of this repository."
   type        = string
   default     = ""
 }
