@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/palisade-sec/palisade"
-	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/functions/console"
+	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/funchost"

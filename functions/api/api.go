@@ -24,8 +24,8 @@ import (
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
-	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/snapshots"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vex"
 )
