@@ -122,7 +122,7 @@ const (
 
 // Evaluate decides on a workload.
 func (r Rules) Evaluate(ctx context.Context, w Workload, res Results, opts Options) Decision {
-	if slices.Contains(r.systemNamespaces(), w.Namespace) {
+	if slices.Contains(r.Exempt(), w.Namespace) {
 		return Decision{Allowed: true, Exempt: "system namespace " + w.Namespace}
 	}
 	now := time.Now

@@ -224,8 +224,8 @@ func (c Conditions) findingConditions() bool {
 	return c.MinSeverity != "" || c.FixableOnly || c.KnownExploited || len(c.CVEs) > 0
 }
 
-// systemNamespaces is the list in force.
-func (r Rules) systemNamespaces() []string {
+// Exempt are the namespaces never reviewed (the system namespaces).
+func (r Rules) Exempt() []string {
 	if r.SystemNamespaces == nil {
 		return DefaultSystemNamespaces
 	}
