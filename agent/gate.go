@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/envflag"
 	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/inventory"
+	"github.com/palisade-sec/palisade/shared/logging"
 )
 
 // gateSettings are the settings of gated deployment (the admission
@@ -36,6 +38,7 @@ func gateSettings() []envflag.Setting {
 		{Env: "PALISADE_GATE_URL", Flag: "gate-url", Doc: "URL the API server reaches the webhook at, instead of the service (a webhook outside the cluster)."},
 		{Env: "PALISADE_GATE_CONFIG_NAME", Flag: "gate-config-name", Default: "palisade-gate", Doc: "Name of the ValidatingWebhookConfiguration the agent keeps (with its CA bundle)."},
 		{Env: "PALISADE_GATE_SECRET", Flag: "gate-secret", Default: "palisade-agent-webhook-tls", Doc: "Secret (in PALISADE_AGENT_NAMESPACE) holding the webhook's CA and serving certificate, created and renewed by the agent."},
+		{Env: "PALISADE_GATE_NAMESPACE_SELECTOR", Flag: "gate-namespace-selector", Doc: "Label selector of the namespaces the webhook reviews (e.g. palisade.dev/gate=on). Empty: all but the rules' system namespaces, which are always left out."},
 		{Env: "PALISADE_GATE_REGISTRY_LOOKUP", Flag: "gate-registry-lookup", Default: "true", Doc: "true: resolve a tag no running pod reports to a digest with a HEAD of the registry's manifest (anonymous). An unresolved tag's results are unknown."},
 	}
 }
@@ -47,6 +50,7 @@ type GateConfig struct {
 	FailClosed           bool
 	Service, URL         string
 	ConfigName, Secret   string
+	NamespaceSelector    string
 	RegistryLookup       bool
 }
 
@@ -55,7 +59,7 @@ func readGate(r *envflag.Values) GateConfig {
 		Addr: r.Str("PALISADE_GATE_ADDR"), RulesFile: r.Str("PALISADE_GATE_RULES"),
 		Refresh: r.Dur("PALISADE_GATE_REFRESH"), MissTimeout: r.Dur("PALISADE_GATE_MISS_TIMEOUT"),
 		FailClosed: r.Bool("PALISADE_GATE_FAIL_CLOSED"), Service: r.Str("PALISADE_GATE_SERVICE"), URL: r.Str("PALISADE_GATE_URL"),
-		ConfigName: r.Str("PALISADE_GATE_CONFIG_NAME"), Secret: r.Str("PALISADE_GATE_SECRET"), RegistryLookup: r.Bool("PALISADE_GATE_REGISTRY_LOOKUP"),
+		ConfigName: r.Str("PALISADE_GATE_CONFIG_NAME"), NamespaceSelector: r.Str("PALISADE_GATE_NAMESPACE_SELECTOR"), Secret: r.Str("PALISADE_GATE_SECRET"), RegistryLookup: r.Bool("PALISADE_GATE_REGISTRY_LOOKUP"),
 	}
 }
 
@@ -83,10 +87,16 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 	if err != nil {
 		return err
 	}
-	log = log.With().Str("component", "gate").Logger()
+	var sel *metav1.LabelSelector
+	if g.NamespaceSelector != "" {
+		if sel, err = metav1.ParseToLabelSelector(g.NamespaceSelector); err != nil {
+			return fmt.Errorf("PALISADE_GATE_NAMESPACE_SELECTOR: %w", err)
+		}
+	}
+	log = log.With().Str(logging.FieldComponent, "gate").Logger()
 	res := scanresults.New(scanresults.Options{APIURL: cfg.APIURL, Key: cfg.APIKey, Refresh: g.Refresh, MissTimeout: g.MissTimeout}, log)
 	certs, err := webhookcert.New(webhookcert.Options{Namespace: cfg.Namespace, SecretName: g.Secret, ConfigName: g.ConfigName,
-		Service: g.Service, URL: g.URL, SystemNamespaces: rules.Exempt(), FailClosed: g.FailClosed, Hosts: gateHosts(g)}, kc, log)
+		Service: g.Service, URL: g.URL, SystemNamespaces: rules.Exempt(), NamespaceSelector: sel, FailClosed: g.FailClosed, Hosts: gateHosts(g)}, kc, log)
 	if err != nil {
 		return err
 	}
@@ -105,7 +115,7 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 			return nil
 		})
 	}}
-	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed}, rules, res, rsv, nsLabels{c}, nil, log)
+	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed}, rules, res, rsv, nsLabels{c, kc}, nil, log)
 	wg.Go(func() { res.Run(ctx) })
 	wg.Go(func() { certs.Run(ctx, time.Hour) })
 	wg.Go(func() {
@@ -130,16 +140,23 @@ func gateHosts(g GateConfig) []string {
 	return []string{u.Hostname()}
 }
 
-// nsLabels answers namespace labels from the informer cache.
-type nsLabels struct{ c *cache.Cache }
+// nsLabels answers namespace labels from the informer cache or, for a
+// namespace too new for it, from the API server within a short time.
+type nsLabels struct {
+	c  *cache.Cache
+	kc kubernetes.Interface
+}
 
-func (n nsLabels) Labels(ns string) map[string]string {
-	o, ok := n.c.Get(inventory.Ref{Kind: "Namespace", Name: ns})
-	if !ok {
-		return map[string]string{corev1.LabelMetadataName: ns}
+func (n nsLabels) Labels(ctx context.Context, ns string) map[string]string {
+	if o, ok := n.c.Get(inventory.Ref{Kind: "Namespace", Name: ns}); ok {
+		if v, ok := o.(*corev1.Namespace); ok {
+			return v.Labels
+		}
 	}
-	if v, ok := o.(*corev1.Namespace); ok {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if v, err := n.kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
 		return v.Labels
 	}
-	return nil
+	return map[string]string{corev1.LabelMetadataName: ns}
 }

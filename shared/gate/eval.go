@@ -188,10 +188,12 @@ func (r Rules) Evaluate(ctx context.Context, w Workload, res Results, opts Optio
 			d.Warnings = append(d.Warnings, "palisade audit: "+line)
 		}
 	}
-	if opts.FailClosed {
-		for _, c := range d.Unknown {
+	for _, c := range d.Unknown {
+		if opts.FailClosed {
 			d.Allowed = false
 			denied = append(denied, fmt.Sprintf("container %s (%s): scan results unknown and the gate fails closed", c.Name, c.Image))
+		} else {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("palisade gate: container %s (%s): scan results unknown, allowed (the gate fails open)", c.Name, c.Image))
 		}
 	}
 	if len(denied) > 0 {

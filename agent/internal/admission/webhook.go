@@ -25,7 +25,7 @@ type Resolver interface {
 
 // Namespaces answers a namespace's labels.
 type Namespaces interface {
-	Labels(namespace string) map[string]string
+	Labels(ctx context.Context, namespace string) map[string]string
 }
 
 // Recorder receives the decisions worth recording (audit or deny).
@@ -139,7 +139,7 @@ func (h *Webhook) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 		}
 	}
 	if h.ns != nil {
-		wl.NamespaceLabels = h.ns.Labels(req.Namespace)
+		wl.NamespaceLabels = h.ns.Labels(ctx, req.Namespace)
 	}
 	for _, c := range images(t.spec) {
 		wl.Containers = append(wl.Containers, gate.Container{Name: c[0], Image: c[1], Digest: h.digest(ctx, req.Namespace, c[1])})

@@ -49,8 +49,8 @@ type Options struct {
 	// Hosts are the names and addresses the serving certificate is for;
 	// default: the service's DNS names.
 	Hosts []string
-	// NamespaceSelector limits the webhook; default: every namespace but
-	// the system ones (SystemNamespaces).
+	// NamespaceSelector limits the webhook (default: every namespace); the
+	// SystemNamespaces are always left out.
 	NamespaceSelector *metav1.LabelSelector
 	SystemNamespaces  []string
 	// TimeoutSeconds (default 3). FailClosed sets failurePolicy Fail;
@@ -237,12 +237,12 @@ func (m *Manager) applyConfig(ctx context.Context, caBundle []byte) error {
 	if o.FailClosed {
 		fail = admissionregv1.Fail
 	}
-	sel := o.NamespaceSelector
-	if sel == nil {
-		sel = &metav1.LabelSelector{}
-		if len(o.SystemNamespaces) > 0 {
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: o.SystemNamespaces}}
-		}
+	sel := &metav1.LabelSelector{}
+	if o.NamespaceSelector != nil {
+		sel = o.NamespaceSelector.DeepCopy()
+	}
+	if len(o.SystemNamespaces) > 0 {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: o.SystemNamespaces})
 	}
 	var rules []admissionregv1.RuleWithOperations
 	for _, r := range admission.Reviewed {
