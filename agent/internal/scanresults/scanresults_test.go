@@ -45,7 +45,7 @@ func TestLookupAndRefresh(t *testing.T) {
 	a := api.New(st, api.Options{Key: "k"})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1); a.ServeHTTP(w, r) }))
 	defer ts.Close()
-	c := New(Options{APIURL: ts.URL, Key: "k"}, zerolog.Nop())
+	c := New(Options{APIURL: ts.URL, Key: "k", MissTimeout: time.Minute}, zerolog.Nop()) // 1,200 findings under -race take a while
 	ctx := t.Context()
 
 	r, err := c.Lookup(ctx, digest(1))
