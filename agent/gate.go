@@ -81,7 +81,7 @@ func (g GateConfig) loadRules() (gate.Rules, error) {
 
 // startGate serves the admission webhook on every replica (the API server
 // may call any), from the informer cache and the scan-result cache.
-func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cache.Cache, wg *sync.WaitGroup, errc chan<- error, log zerolog.Logger) error {
+func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cache.Cache, rec admission.Recorder, wg *sync.WaitGroup, errc chan<- error, log zerolog.Logger) error {
 	g := cfg.Gate
 	rules, err := g.loadRules()
 	if err != nil {
@@ -115,7 +115,7 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 			return nil
 		})
 	}}
-	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed}, rules, res, rsv, nsLabels{c, kc}, nil, log)
+	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed}, rules, res, rsv, nsLabels{c, kc}, rec, log)
 	wg.Go(func() { res.Run(ctx) })
 	wg.Go(func() { certs.Run(ctx, time.Hour) })
 	wg.Go(func() {

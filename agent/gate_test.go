@@ -22,7 +22,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/palisade-sec/palisade/functions/api"
+	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
@@ -282,6 +285,32 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 	}
 	time.Sleep(time.Until(exemptUntil))
 	mustDenyNaming(t, e.untilDenied(e.exNS, gatePod("expired", vuln)), "CVE-2099-0001")
+
+	// The decisions reach ingestinventory over the inventory hub: stored
+	// (GET /api/admissions), each denial raising a Low alert.
+	var denied, audited []model.Admission
+	err = wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		e.pump()
+		d, err := gate.ListAdmissions(ctx, e.st, gate.AdmissionFilter{Cluster: cluster, Namespace: e.denyNS, Allowed: "false"}, store.Cursor{Limit: 1000})
+		if err != nil {
+			return false, err
+		}
+		a, err := gate.ListAdmissions(ctx, e.st, gate.AdmissionFilter{Cluster: cluster, Namespace: e.auditNS, Allowed: "true"}, store.Cursor{Limit: 1000})
+		denied, audited = d.Items, a.Items
+		return err == nil && len(audited) > 0 && slices.ContainsFunc(denied, func(a model.Admission) bool { return a.ObjectKind == "CronJob" }), err
+	})
+	if err != nil {
+		t.Fatalf("decisions stored: %d denied, %d audited: %v", len(denied), len(audited), err)
+	}
+	if v := audited[0].Violations; len(v) != 1 || v[0].Rule != "audit-high" || len(v[0].CVEs) != 2 {
+		t.Errorf("audit record %+v", audited[0])
+	}
+	alerts, err := detection.ListAlerts(ctx, e.st, detection.AlertFilter{Cluster: cluster, Type: "GatedDeploymentDenied"}, store.Cursor{Limit: 1000})
+	if err != nil || !slices.ContainsFunc(alerts.Items, func(a model.Alert) bool {
+		return a.Namespace == e.denyNS && a.Severity == model.SeverityLow && strings.Contains(a.Evidence["cves"], "CVE-2099-0001")
+	}) {
+		t.Errorf("no Low alert for the denials: %+v %v", alerts.Items, err)
+	}
 
 	// The configuration the agent keeps.
 	vwc, err := e.kc.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "palisade-gate-"+e.home, metav1.GetOptions{})

@@ -136,10 +136,12 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	var gating sync.WaitGroup
 	defer gating.Wait()
 	if cfg.Gate.Addr != "" {
-		if err := startGate(ctx, cfg, kc, c, &gating, errc, log); err != nil {
+		rec := newDecisions(cfg.ClusterID, cfg.Name, cfg.MaxMessageBytes, queuePush(q), log)
+		if err := startGate(ctx, cfg, kc, c, rec, &gating, errc, log); err != nil {
 			q.Close()
 			return err
 		}
+		gating.Go(func() { rec.Run(ctx) })
 	}
 	var sending sync.WaitGroup
 	sending.Go(func() { snk.Run(ctx) })

@@ -97,7 +97,6 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		Key: e.cfg.Common.APIKey, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
 		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
 	}))
-	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{Now: e.now}).Handle)
 
 	var pub detection.Publisher // nil when Sentinel is off
 	if e.cfg.Sentinel.Enabled() {
@@ -112,6 +111,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		pub = c
 	}
 	d := e.cfg.Detect
+	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{Now: e.now, Detection: settings.Detection(d), Publisher: pub}).Handle)
 	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
 		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,
 		Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now,

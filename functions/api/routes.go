@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/runningimages"
@@ -25,6 +26,7 @@ import (
 //	GET /api/clusters                  the clusters whose agents report, with the state of their inventory
 //	GET /api/running-images            ?cluster= (required) the images running there (not paged)
 //	GET /api/remediations              ?cluster= (required) the patches that cluster's agent is to apply (not paged)
+//	GET /api/admissions                ?cluster= &namespace= &allowed= (true: audited, false: denied) gated-deployment decisions
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
@@ -36,6 +38,7 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/clusters", paged: true, serve: (*API).clusters},
 		{method: http.MethodGet, path: "/api/running-images", params: []string{"cluster"}, serve: (*API).runningImages},
 		{method: http.MethodGet, path: "/api/remediations", params: []string{"cluster"}, serve: (*API).remediations},
+		{method: http.MethodGet, path: "/api/admissions", params: []string{"cluster", "namespace", "allowed"}, paged: true, serve: (*API).admissions},
 	}
 }
 
@@ -200,4 +203,17 @@ func (a *API) remediations(r *request) (any, error) {
 		return nil, err
 	}
 	return store.List[model.RemediationInstruction]{Items: items}, nil
+}
+
+// admissions lists the decisions of the clusters' admission webhooks.
+func (a *API) admissions(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := gate.AdmissionFilter{Cluster: r.param("cluster"), Namespace: r.param("namespace")}
+	if f.Allowed, err = r.oneOf("allowed", "true", "false"); err != nil {
+		return nil, err
+	}
+	return gate.ListAdmissions(r.Context(), a.st, f, cur)
 }

@@ -11,6 +11,8 @@ import (
 const (
 	SourceRuntime = "runtime"
 	SourceAudit   = "audit"
+	// SourceAdmission: decisions of the gated-deployment webhook.
+	SourceAdmission = "admission"
 )
 
 // AlertType describes one kind of alert: what it means and what to do.
@@ -128,6 +130,8 @@ var catalogue = []AlertType{
 	{Name: "FailedAuthBurst", Title: "Burst of failed or anonymous API requests", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess", "Discovery"}, Techniques: []string{"T1110"}, Description: "Many requests from one source address were unauthenticated or denied within the window: probing or credential guessing.", Remediation: []string{"Check the source address; block it at the API server's authorized IP ranges if it is not yours.", "Restrict the API server to authorized IP ranges or a private cluster."}, Source: SourceAudit, Burst: true},
 	{Name: "SecretEnumeration", Title: "Secrets listed by a user", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess", "Discovery"}, Techniques: []string{"T1552.007"}, Description: "A user or workload listed secrets, collecting every secret in a namespace or the cluster at once.", Remediation: remRBAC, Source: SourceAudit},
 	{Name: "SecretReadBurst", Title: "Burst of secret reads", Severity: model.SeverityMedium, Tactics: []string{"CredentialAccess"}, Techniques: []string{"T1552.007"}, Description: "One user read many secrets within the window.", Remediation: remRBAC, Source: SourceAudit, Burst: true},
+	// Gated deployment (palisade-agent's admission webhook).
+	{Name: "GatedDeploymentDenied", Title: "Deployment of a vulnerable image denied", Severity: model.SeverityLow, Tactics: []string{"Execution", "InitialAccess"}, Techniques: []string{"T1610"}, Description: "The admission webhook refused a workload whose image breaks a gated-deployment rule (vulnerabilities, an unscanned image or an untrusted registry). Nothing was deployed; someone tried to.", Remediation: []string{"Rebuild the image on a fixed base or with the fixed packages, push it, and deploy the new digest.", "If the risk is accepted, add an exemption with a reason and an expiry to the gate rules.", "If nobody in the team expects this deployment, find who sent it (the user in the evidence)."}, Source: SourceAdmission},
 }
 
 // Types returns the catalogue, sorted by name.

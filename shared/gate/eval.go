@@ -92,19 +92,28 @@ type Decision struct {
 }
 
 // Violation is one rule that fired on one container.
-type Violation struct {
-	Rule      string   `json:"rule"`
-	Mode      Mode     `json:"mode"`
-	Container string   `json:"container"`
-	Image     string   `json:"image"`
-	Digest    string   `json:"digest,omitempty"`
-	Reasons   []string `json:"reasons"`
-	CVEs      []string `json:"cves,omitempty"`
-}
+type Violation = model.AdmissionViolation
 
 // Records reports whether the decision is worth recording: a rule fired,
 // or an unknown image was denied.
 func (d Decision) Records() bool { return len(d.Violations) > 0 || !d.Allowed }
+
+// Admission is the record of the decision: a filled in with what was
+// decided (a carries the request: cluster, uid, object, user, time).
+func (d Decision) Admission(a Admission) Admission {
+	a.Allowed, a.Message, a.Warnings, a.Violations = d.Allowed, d.Message, d.Warnings, d.Violations
+	a.Unknown = nil
+	for _, c := range d.Unknown {
+		a.Unknown = append(a.Unknown, c.Image)
+	}
+	if a.ID == "" {
+		a.ID = model.HashID(a.Cluster, a.UID)
+	}
+	return a
+}
+
+// Admission is a stored decision.
+type Admission = model.Admission
 
 // image is a container's image as judged.
 type image struct {
@@ -171,7 +180,7 @@ func (r Rules) Evaluate(ctx context.Context, w Workload, res Results, opts Optio
 				d.Exempted = appendNew(d.Exempted, ex)
 				continue
 			}
-			v := Violation{Rule: ru.Name, Mode: ru.Mode, Container: im.Name, Image: im.Image, Digest: im.Digest}
+			v := Violation{Rule: ru.Name, Mode: string(ru.Mode), Container: im.Name, Image: im.Image, Digest: im.Digest}
 			v.Reasons, v.CVEs = r.check(ru, w.Namespace, im, t, &d)
 			if len(v.Reasons) > 0 {
 				d.Violations = append(d.Violations, v)
@@ -181,7 +190,7 @@ func (r Rules) Evaluate(ctx context.Context, w Workload, res Results, opts Optio
 	var denied []string
 	for _, v := range d.Violations {
 		line := fmt.Sprintf("container %s (%s): rule %q: %s", v.Container, v.Image, v.Rule, strings.Join(v.Reasons, "; "))
-		if v.Mode == ModeDeny {
+		if v.Mode == string(ModeDeny) {
 			d.Allowed = false
 			denied = append(denied, line)
 		} else {

@@ -34,9 +34,9 @@ func (r results) Lookup(_ context.Context, d string) (gate.Result, error) {
 	return gate.Result{}, gate.ErrNotScanned
 }
 
-type recorder struct{ got []Record }
+type recorder struct{ got []model.Admission }
 
-func (r *recorder) Record(rec Record) { r.got = append(r.got, rec) }
+func (r *recorder) Record(rec model.Admission) { r.got = append(r.got, rec) }
 
 func newHook(t testing.TB, rec Recorder) *Webhook {
 	rules, err := gate.Parse([]byte("rules: [{name: deny-critical, mode: deny, conditions: {minSeverity: critical}}]"))
@@ -112,7 +112,7 @@ func TestEveryKindIsReviewed(t *testing.T) {
 				out.Response.Result.Code != http.StatusForbidden {
 				t.Fatalf("response %+v", out)
 			}
-			if len(rec.got) != 1 || rec.got[0].Kind != tc.gvk.Kind || rec.got[0].Decision.Allowed {
+			if len(rec.got) != 1 || rec.got[0].ObjectKind != tc.gvk.Kind || rec.got[0].Allowed || rec.got[0].UID != "uid-1" || rec.got[0].Cluster != "aks-1" {
 				t.Errorf("records %+v", rec.got)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/logging"
+	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // Resolver turns an image reference written with a tag into the digest
@@ -30,21 +31,7 @@ type Namespaces interface {
 
 // Recorder receives the decisions worth recording (audit or deny).
 type Recorder interface {
-	Record(Record)
-}
-
-// Record is one recorded decision.
-type Record struct {
-	Time      time.Time     `json:"time"`
-	Cluster   string        `json:"cluster"`
-	UID       string        `json:"uid"`
-	Operation string        `json:"operation"`
-	Kind      string        `json:"kind"`
-	Namespace string        `json:"namespace"`
-	Name      string        `json:"name"`
-	User      string        `json:"user,omitempty"`
-	DryRun    bool          `json:"dryRun,omitempty"`
-	Decision  gate.Decision `json:"decision"`
+	Record(model.Admission)
 }
 
 // Options of the webhook.
@@ -158,8 +145,8 @@ func (h *Webhook) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 			Int(logging.FieldCount, len(d.Violations)).Msg("admission decision")
 		if h.rec != nil {
 			dry := req.DryRun != nil && *req.DryRun
-			h.rec.Record(Record{Time: h.opts.Now().UTC(), Cluster: h.opts.Cluster, UID: string(req.UID), Operation: string(req.Operation),
-				Kind: req.Kind.Kind, Namespace: req.Namespace, Name: wl.Name, User: req.UserInfo.Username, DryRun: dry, Decision: d})
+			h.rec.Record(d.Admission(model.Admission{Time: h.opts.Now().UTC(), Cluster: h.opts.Cluster, UID: string(req.UID), Operation: string(req.Operation),
+				ObjectKind: req.Kind.Kind, Namespace: req.Namespace, Name: wl.Name, User: req.UserInfo.Username, DryRun: dry}))
 		}
 	}
 	return resp
