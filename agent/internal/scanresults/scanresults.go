@@ -77,13 +77,16 @@ type Cache struct {
 
 	mu sync.RWMutex
 	m  map[string]entry
+	// ids interns vulnerability ids: the same CVEs recur across images
+	// built on the same bases, and the cache must stay small.
+	ids map[string]string
 }
 
 var _ gate.Results = (*Cache)(nil)
 
 // New makes an empty cache.
 func New(opts Options, log zerolog.Logger) *Cache {
-	return &Cache{opts: opts.withDefaults(), log: log, m: map[string]entry{}}
+	return &Cache{opts: opts.withDefaults(), log: log, m: map[string]entry{}, ids: map[string]string{}}
 }
 
 // Lookup answers a digest from the cache, or from the API within the miss
@@ -114,9 +117,21 @@ func (c *Cache) Put(r gate.Result) { c.put(r.Digest, entry{res: r, fetched: c.op
 func (c *Cache) put(digest string, e entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[digest]; ok || len(c.m) < c.opts.MaxEntries {
-		c.m[digest] = e
+	if _, ok := c.m[digest]; !ok && len(c.m) >= c.opts.MaxEntries {
+		return
 	}
+	fs := make([]gate.Finding, len(e.res.Findings)) // exactly sized
+	for i, f := range e.res.Findings {
+		id, ok := c.ids[f.VulnID]
+		if !ok {
+			id = strings.Clone(f.VulnID)
+			c.ids[id] = id
+		}
+		f.VulnID = id
+		fs[i] = f
+	}
+	e.res.Findings = fs
+	c.m[digest] = e
 }
 
 // Len is the number of cached digests.
