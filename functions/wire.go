@@ -93,9 +93,13 @@ func setup(ctx context.Context, getenv func(string) string, newLog func(level st
 func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv := customhandler.NewServer(e.log)
 	p := e.cfg.Posture
+	gateRules, err := settings.GateRules(e.cfg.Gate)
+	if err != nil {
+		return nil, err
+	}
 	srv.HandleHTTP("/api/", "api", api.New(e.store, api.Options{
 		Key: e.cfg.Common.APIKey, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, GateRules: gateRules, Now: e.now,
 	}))
 
 	var pub detection.Publisher // nil when Sentinel is off

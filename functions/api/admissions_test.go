@@ -63,3 +63,22 @@ func TestAdmissions(t *testing.T) {
 		}
 	}
 }
+
+// TestGateRules: the rules in force are served for the console; without a
+// file, the default rule.
+func TestGateRules(t *testing.T) {
+	rules, err := gate.Parse([]byte("rules: [{name: deny-kev, mode: deny, conditions: {knownExploited: true}}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{{Options{GateRules: rules}, `"name":"deny-kev"`}, {Options{}, `"name":"default-high-critical"`}} {
+		rec := httptest.NewRecorder()
+		New(testenv.Store(t), tc.opts).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/gate/rules", nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%d %s, want %s", rec.Code, rec.Body, tc.want)
+		}
+	}
+}

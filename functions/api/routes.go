@@ -27,6 +27,7 @@ import (
 //	GET /api/running-images            ?cluster= (required) the images running there (not paged)
 //	GET /api/remediations              ?cluster= (required) the patches that cluster's agent is to apply (not paged)
 //	GET /api/admissions                ?cluster= &namespace= &allowed= (true: audited, false: denied) gated-deployment decisions
+//	GET /api/gate/rules                the gated-deployment rules in force (PALISADE_GATE_RULES)
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
@@ -39,6 +40,7 @@ func (a *API) routes() []route {
 		{method: http.MethodGet, path: "/api/running-images", params: []string{"cluster"}, serve: (*API).runningImages},
 		{method: http.MethodGet, path: "/api/remediations", params: []string{"cluster"}, serve: (*API).remediations},
 		{method: http.MethodGet, path: "/api/admissions", params: []string{"cluster", "namespace", "allowed"}, paged: true, serve: (*API).admissions},
+		{method: http.MethodGet, path: "/api/gate/rules", serve: (*API).gateRules},
 	}
 }
 
@@ -216,4 +218,12 @@ func (a *API) admissions(r *request) (any, error) {
 		return nil, err
 	}
 	return gate.ListAdmissions(r.Context(), a.st, f, cur)
+}
+
+// gateRules are the rules in force, as the console shows them.
+func (a *API) gateRules(*request) (any, error) {
+	if len(a.opts.GateRules.Rules) == 0 {
+		return gate.Default(), nil
+	}
+	return a.opts.GateRules, nil
 }

@@ -5,6 +5,8 @@
 package settings
 
 import (
+	"fmt"
+	"os"
 	"slices"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -15,6 +17,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/acrauth"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/sentinel"
@@ -100,4 +103,21 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 		retries = -1
 	}
 	return sentinel.Options{DCE: c.DCE, DCRID: c.DCRID, Stream: c.Stream, MaxRetries: retries}
+}
+
+// GateRules reads the gated-deployment rules file, or gives the default
+// rule when none is set.
+func GateRules(c config.Gate) (gate.Rules, error) {
+	if c.RulesFile == "" {
+		return gate.Default(), nil
+	}
+	b, err := os.ReadFile(c.RulesFile)
+	if err != nil {
+		return gate.Rules{}, fmt.Errorf("PALISADE_GATE_RULES: %w", err)
+	}
+	r, err := gate.Parse(b)
+	if err != nil {
+		return gate.Rules{}, fmt.Errorf("PALISADE_GATE_RULES %s: %w", c.RulesFile, err)
+	}
+	return r, nil
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Sentinel  Sentinel
 	Posture   Posture
 	Inventory Inventory
+	Gate      Gate
 }
 
 // Settings lists every setting Palisade reads.
@@ -38,6 +39,7 @@ func Settings() []Setting {
 	for _, group := range [][]Setting{
 		commonSettings(), storeSettings(), scanSettings(), rescanSettings(),
 		detectSettings(), sentinelSettings(), postureSettings(), inventorySettings(),
+		gateSettings(),
 	} {
 		all = append(all, group...)
 	}
@@ -60,6 +62,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Sentinel = loadSentinel(l)
 	c.Posture = loadPosture(l)
 	c.Inventory = loadInventory(l)
+	c.Gate = loadGate(l)
 	return c, errors.Join(l.errs...)
 }
 
