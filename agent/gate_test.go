@@ -23,7 +23,7 @@ import (
 
 	"github.com/palisade-sec/palisade/functions/api"
 	"github.com/palisade-sec/palisade/shared/detection"
-	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
@@ -291,11 +291,11 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 	var denied, audited []model.Admission
 	err = wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		e.pump()
-		d, err := gate.ListAdmissions(ctx, e.st, gate.AdmissionFilter{Cluster: cluster, Namespace: e.denyNS, Allowed: "false"}, store.Cursor{Limit: 1000})
+		d, err := gatestore.ListAdmissions(ctx, e.st, gatestore.AdmissionFilter{Cluster: cluster, Namespace: e.denyNS, Allowed: "false"}, store.Cursor{Limit: 1000})
 		if err != nil {
 			return false, err
 		}
-		a, err := gate.ListAdmissions(ctx, e.st, gate.AdmissionFilter{Cluster: cluster, Namespace: e.auditNS, Allowed: "true"}, store.Cursor{Limit: 1000})
+		a, err := gatestore.ListAdmissions(ctx, e.st, gatestore.AdmissionFilter{Cluster: cluster, Namespace: e.auditNS, Allowed: "true"}, store.Cursor{Limit: 1000})
 		denied, audited = d.Items, a.Items
 		return err == nil && len(audited) > 0 && slices.ContainsFunc(denied, func(a model.Admission) bool { return a.ObjectKind == "CronJob" }), err
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
@@ -24,7 +25,7 @@ func TestAdmissions(t *testing.T) {
 		{Cluster: "aks-a", UID: "2", Time: at, Namespace: "shop", ObjectKind: "Pod", Name: "api", Allowed: true},
 		{Cluster: "aks-b", UID: "3", Time: at, Namespace: "web", ObjectKind: "Deployment", Name: "x", Allowed: false},
 	} {
-		if err := gate.RecordAdmission(t.Context(), st, a); err != nil {
+		if err := gatestore.RecordAdmission(t.Context(), st, a); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/runningimages"
@@ -213,11 +214,11 @@ func (a *API) admissions(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := gate.AdmissionFilter{Cluster: r.param("cluster"), Namespace: r.param("namespace")}
+	f := gatestore.AdmissionFilter{Cluster: r.param("cluster"), Namespace: r.param("namespace")}
 	if f.Allowed, err = r.oneOf("allowed", "true", "false"); err != nil {
 		return nil, err
 	}
-	return gate.ListAdmissions(r.Context(), a.st, f, cur)
+	return gatestore.ListAdmissions(r.Context(), a.st, f, cur)
 }
 
 // gateRules are the rules in force, as the console shows them.

@@ -17,6 +17,7 @@ import (
 	"github.com/palisade-sec/palisade/functions/settings"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/store/backend"
 )
@@ -92,11 +93,11 @@ func gateRun(ctx context.Context, args []string, getenv func(string) string, now
 		return ExitUsage
 	}
 	defer st.Close()
-	res := gate.StoreResults{St: st}
+	res := gatestore.StoreResults{St: st}
 	var out []gateResult
 	code := ExitOK
 	for _, w := range gate.Workloads(*cluster, &objs) {
-		if err := gate.ResolveStored(ctx, st, &w); err != nil {
+		if err := gatestore.ResolveStored(ctx, st, &w); err != nil {
 			errorf(stderr, "gate", "%v", err)
 			return ExitUsage
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/palisade-sec/palisade/shared/detection"
-	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -33,11 +33,11 @@ func TestAdmissions(t *testing.T) {
 			t.Fatalf("summary %+v", sum)
 		}
 	}
-	all, err := gate.ListAdmissions(t.Context(), st, gate.AdmissionFilter{Cluster: cluster}, store.Cursor{})
+	all, err := gatestore.ListAdmissions(t.Context(), st, gatestore.AdmissionFilter{Cluster: cluster}, store.Cursor{})
 	if err != nil || len(all.Items) != 2 {
 		t.Fatalf("stored %+v, %v", all.Items, err)
 	}
-	denied, _ := gate.ListAdmissions(t.Context(), st, gate.AdmissionFilter{Allowed: "false", Namespace: "shop"}, store.Cursor{})
+	denied, _ := gatestore.ListAdmissions(t.Context(), st, gatestore.AdmissionFilter{Allowed: "false", Namespace: "shop"}, store.Cursor{})
 	if len(denied.Items) != 1 || denied.Items[0].UID != "u-deny" || denied.Items[0].Cluster != cluster {
 		t.Fatalf("denied %+v", denied.Items)
 	}

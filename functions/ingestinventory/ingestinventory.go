@@ -28,7 +28,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
-	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -175,7 +175,7 @@ func (f *Function) admissions(ctx context.Context, e *inventory.Envelope, sum *S
 	for _, a := range e.Admissions {
 		a.Cluster = e.Cluster // an agent speaks for its own cluster only
 		a.ID = model.HashID(a.Cluster, a.UID)
-		if err := gate.RecordAdmission(ctx, f.st, a); err != nil {
+		if err := gatestore.RecordAdmission(ctx, f.st, a); err != nil {
 			return err
 		}
 		h, ok := detection.AdmissionHit(a)

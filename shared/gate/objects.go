@@ -1,24 +1,16 @@
 package gate
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-sec/palisade/shared/inventory"
-	"github.com/palisade-sec/palisade/shared/model"
-	"github.com/palisade-sec/palisade/shared/store"
-	"github.com/palisade-sec/palisade/shared/vulnstore"
 )
 
 // Workloads lists the pods and workload templates among objs as the
 // webhook would review them, with the labels of their namespaces when objs
 // has them. Digests are those written in the image references; resolve
-// tags with Resolve.
+// tags first (shared/gatestore.ResolveStored, offline).
 func Workloads(cluster string, objs *inventory.Objects) []Workload {
 	nsLabels := map[string]map[string]string{}
 	for _, ns := range objs.Namespaces {
@@ -74,60 +66,4 @@ func Workloads(cluster string, objs *inventory.Objects) []Workload {
 		add("CronJob", o.ObjectMeta, o.Spec.JobTemplate.Spec.Template.Labels, &o.Spec.JobTemplate.Spec.Template.Spec)
 	}
 	return out
-}
-
-// StoreResults answers scan results from the store itself (the API's and
-// the CLI's view): an image's summary and its open findings.
-type StoreResults struct{ St store.Store }
-
-var _ Results = StoreResults{}
-
-// Lookup implements Results.
-func (s StoreResults) Lookup(ctx context.Context, digest string) (Result, error) {
-	img, err := vulnstore.GetImage(ctx, s.St, digest)
-	if errors.Is(err, store.ErrNotFound) {
-		return Result{}, ErrNotScanned
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	if img.Status != model.ImageActive {
-		return Result{}, ErrNotScanned
-	}
-	fs, err := vulnstore.Findings(ctx, s.St, digest)
-	if err != nil {
-		return Result{}, err
-	}
-	r := Result{Digest: digest, Registry: img.Registry, Repository: img.Repository, PushedAt: img.PushedAt}
-	for _, f := range fs {
-		if f.Status == model.FindingOpen {
-			r.Findings = append(r.Findings, Reduce(f))
-		}
-	}
-	return r, nil
-}
-
-// ResolveStored sets the digest of each container written with a tag to
-// the one the store saw pushed under it (the registry's word at push
-// time): the pipeline's view, where no pod runs yet. A tag the store has
-// not seen stays unknown.
-func ResolveStored(ctx context.Context, st store.Store, w *Workload) error {
-	for i := range w.Containers {
-		c := &w.Containers[i]
-		ref, err := name.ParseReference(c.Image)
-		if err != nil || c.Digest != "" {
-			continue
-		}
-		if d, ok := ref.(name.Digest); ok {
-			c.Digest = d.DigestStr()
-			continue
-		}
-		tag := ref.(name.Tag)
-		d, err := vulnstore.ResolveTag(ctx, st, tag.RegistryStr(), tag.RepositoryStr(), tag.TagStr())
-		if err != nil {
-			return fmt.Errorf("resolve %s: %w", c.Image, err)
-		}
-		c.Digest = d
-	}
-	return nil
 }

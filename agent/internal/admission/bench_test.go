@@ -74,7 +74,7 @@ exemptions:
 	for i := range 64 {
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod-shop"}, Spec: appsv1.DeploymentSpec{Template: tmpl(img(i * 150))}}
 		d.Spec.Template.Spec.InitContainers = spec(img(i*150 + 1)).Containers
-		d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, spec(img(i*150+2)).Containers[0])
+		d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, spec(img(i*150 + 2)).Containers[0])
 		bodies = append(bodies, review(b, admissionv1.Create, metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, d, nil))
 	}
 	lat := make([]time.Duration, 0, 1<<16)
