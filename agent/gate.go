@@ -52,6 +52,9 @@ type GateConfig struct {
 	ConfigName, Secret   string
 	NamespaceSelector    string
 	RegistryLookup       bool
+	// Now is the clock of decisions (exemption expiries, image ages);
+	// nil: time.Now. Not a setting: tests set it.
+	Now func() time.Time
 }
 
 func readGate(r *envflag.Values) GateConfig {
@@ -115,7 +118,7 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 			return nil
 		})
 	}}
-	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed}, rules, res, rsv, nsLabels{c, kc}, rec, log)
+	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed, Now: g.Now}, rules, res, rsv, nsLabels{c, kc}, rec, log)
 	wg.Go(func() { res.Run(ctx) })
 	wg.Go(func() { certs.Run(ctx, time.Hour) })
 	wg.Go(func() {

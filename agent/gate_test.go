@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,11 +43,13 @@ type gateEnv struct {
 	api                         *httptest.Server
 	home, denyNS, auditNS, exNS string
 	rules                       string
+	now                         atomic.Int64 // the agents' clock, Unix nanoseconds
 }
 
 const gateKey = "gate-function-key"
 
 func newGateEnv(t *testing.T, exemptUntil time.Time) *gateEnv {
+	t.Helper()
 	p := newPipeline(t)
 	ctx := t.Context()
 	e := &gateEnv{pipeline: p, home: p.s.Namespace(t, nil),
@@ -65,6 +68,7 @@ func newGateEnv(t *testing.T, exemptUntil time.Time) *gateEnv {
 	}
 	e.api = httptest.NewServer(api.New(p.st, api.Options{Key: gateKey}))
 	t.Cleanup(e.api.Close)
+	e.now.Store(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	e.rules = filepath.Join(t.TempDir(), "rules.yaml")
 	rules := fmt.Sprintf(`
 rules:
@@ -109,7 +113,7 @@ func (e *gateEnv) startAgent(name, apiURL string, failClosed bool) (stop func())
 	cfg.APIURL, cfg.APIKey = apiURL, gateKey
 	cfg.Gate = GateConfig{Addr: addr, RulesFile: e.rules, Refresh: time.Minute, MissTimeout: time.Second, FailClosed: failClosed,
 		URL: "https://" + addr + "/validate", ConfigName: "palisade-gate-" + e.home, Secret: "palisade-gate-tls",
-		NamespaceSelector: "gate", RegistryLookup: false}
+		NamespaceSelector: "gate", RegistryLookup: false, Now: func() time.Time { return time.Unix(0, e.now.Load()) }}
 	return e.start(cfg)
 }
 
@@ -194,7 +198,7 @@ func hasWarning(ws []string, sub ...string) bool {
 // workload templates, tags resolved from running pods, updates that keep
 // the images, and kube-system untouched.
 func TestGateAgainstTheAPIServer(t *testing.T) {
-	exemptUntil := time.Now().Add(20 * time.Second)
+	exemptUntil := time.Date(2026, 6, 1, 13, 0, 0, 0, time.UTC) // an hour after the agents' clock starts
 	e := newGateEnv(t, exemptUntil)
 	ctx := t.Context()
 	e.startAgent("agent-gate", e.api.URL, false)
@@ -248,7 +252,7 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 
 	// A tag is judged by the digest the running pods report, never by its
 	// name: web:1 runs the vulnerable digest elsewhere.
-	tagged := "myacr.azurecr.io/shop/web:1"
+	tagged := "myacr.azurecr.io/shop/web:gate-1"
 	p, err := kc.CoreV1().Pods(e.home).Create(ctx, gatePod("running", tagged), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +266,7 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 	// A tag nobody runs (and no registry lookup): unknown, allowed with a
 	// warning as the gate fails open.
 	ws.take()
-	if _, err := kc.CoreV1().Pods(e.denyNS).Create(ctx, gatePod("unknown-tag", "myacr.azurecr.io/shop/web:2"), metav1.CreateOptions{}); err != nil {
+	if _, err := kc.CoreV1().Pods(e.denyNS).Create(ctx, gatePod("unknown-tag", "myacr.azurecr.io/shop/web:gate-2"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("unknown tag, fail-open: %v", err)
 	}
 	if w := ws.take(); !hasWarning(w, "scan results unknown", "fails open") {
@@ -277,14 +281,12 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 	_ = kc.CoreV1().Pods("kube-system").Delete(context.Background(), sys.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 
 	// The exemption holds until it expires, then the pod is denied again.
-	if time.Now().After(exemptUntil.Add(-2 * time.Second)) {
-		t.Fatal("the exemption expired before it could be checked; the machine is too slow for this test's timing")
-	}
 	if _, err := kc.CoreV1().Pods(e.exNS).Create(ctx, gatePod("exempted", vuln), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("under the exemption: %v", err)
 	}
-	time.Sleep(time.Until(exemptUntil))
-	mustDenyNaming(t, e.untilDenied(e.exNS, gatePod("expired", vuln)), "CVE-2099-0001")
+	e.now.Store(exemptUntil.Add(time.Second).UnixNano())
+	_, err = kc.CoreV1().Pods(e.exNS).Create(ctx, gatePod("expired", vuln), metav1.CreateOptions{})
+	mustDenyNaming(t, err, "CVE-2099-0001")
 
 	// The decisions reach ingestinventory over the inventory hub: stored
 	// (GET /api/admissions), each denial raising a Low alert.
@@ -328,7 +330,7 @@ func TestGateAgainstTheAPIServer(t *testing.T) {
 // API cannot be reached is allowed with a warning (fail-open, the default)
 // or denied (PALISADE_GATE_FAIL_CLOSED).
 func TestGateWhenTheAPIIsUnreachable(t *testing.T) {
-	e := newGateEnv(t, time.Now())
+	e := newGateEnv(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ctx := t.Context()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

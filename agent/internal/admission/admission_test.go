@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -191,4 +192,28 @@ func FuzzReview(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTagFromPods: a tag takes the digest running pods report, the newest
+// pod's when they disagree (the tag moved); a tag nobody runs is unknown.
+func TestTagFromPods(t *testing.T) {
+	old, cur := fmt.Sprintf("sha256:%064x", 10), fmt.Sprintf("sha256:%064x", 11)
+	pod := func(age time.Duration, image, id string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(time.Unix(1e9, 0).Add(-age))}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Image: image, ImageID: id}}
+		return p
+	}
+	pods := []*corev1.Pod{pod(time.Hour, "acr.io/web:1", "docker-pullable://acr.io/web@"+old), pod(time.Minute, "acr.io/web:1", "acr.io/web@"+cur),
+		pod(0, "acr.io/web:2", "not-a-digest")}
+	r := &TagResolver{EachPod: func(fn func(*corev1.Pod)) {
+		for _, p := range pods {
+			fn(p)
+		}
+	}}
+	if d, ok := r.Resolve(t.Context(), "ns", "acr.io/web:1"); !ok || d != cur {
+		t.Errorf("web:1 = %s %v, want the newest pod's %s", d, ok, cur)
+	}
+	if d, ok := r.Resolve(t.Context(), "ns", "acr.io/web:2"); ok {
+		t.Errorf("web:2 resolved to %s from a malformed imageID", d)
+	}
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // TagResolver resolves a tag first from the status of pods already running
-// it (the digest the kubelet pulled), then from the registry (a HEAD of
+// it (the digest the kubelet pulled; the newest pod's when they differ),
+// then from the registry (a HEAD of
 // the manifest, within a time limit), and remembers an answer for a while.
 type TagResolver struct {
 	// EachPod calls fn on every cached pod (the agent's informer).
@@ -67,25 +68,28 @@ func (r *TagResolver) Resolve(ctx context.Context, namespace, image string) (str
 	return d, true
 }
 
-// fromPods finds a running container of the same image reference and the
-// digest in its imageID (docker-pullable://repo@sha256:…, repo@sha256:…).
+// fromPods finds the running containers of the same image reference and
+// the digest in their imageID (docker-pullable://repo@sha256:…,
+// repo@sha256:…). A tag moves: when pods disagree, the newest pod's digest
+// is the one a new pull is likeliest to get.
 func (r *TagResolver) fromPods(image string) string {
 	if r.EachPod == nil {
 		return ""
 	}
 	var d string
+	var newest time.Time
 	r.EachPod(func(p *corev1.Pod) {
-		if d != "" {
-			return
-		}
 		for _, st := range [][]corev1.ContainerStatus{p.Status.ContainerStatuses, p.Status.InitContainerStatuses} {
 			for _, cs := range st {
 				if cs.Image != image {
 					continue
 				}
-				if i := strings.LastIndex(cs.ImageID, "@"); i >= 0 && model.ValidDigest(cs.ImageID[i+1:]) {
-					d = cs.ImageID[i+1:]
-					return
+				i := strings.LastIndex(cs.ImageID, "@")
+				if i < 0 || !model.ValidDigest(cs.ImageID[i+1:]) {
+					continue
+				}
+				if at := p.CreationTimestamp.Time; d == "" || at.After(newest) {
+					d, newest = cs.ImageID[i+1:], at
 				}
 			}
 		}
