@@ -32,12 +32,13 @@ type Config struct {
 	RemediationInterval       time.Duration
 	ShutdownTimeout           time.Duration
 	LogLevel                  string
+	Gate                      GateConfig
 }
 
 // settings is every setting the agent reads. agent/README.md documents
 // each (a test checks it).
 func settings() []envflag.Setting {
-	return []envflag.Setting{
+	return append([]envflag.Setting{
 		{Env: "PALISADE_AGENT_CLUSTER_ID", Flag: "cluster-id", Doc: "Cluster identity put on every message (the AKS resource id, as ARM and the sensor name it). Required."},
 		{Env: "PALISADE_AGENT_NAME", Flag: "name", Doc: "Name of this instance (the chart sets the pod name); the host name when empty."},
 		{Env: "PALISADE_AGENT_NAMESPACE", Flag: "namespace", Default: "palisade", Doc: "Namespace of the leader-election Lease (the chart sets the pod's namespace)."},
@@ -62,7 +63,7 @@ func settings() []envflag.Setting {
 		{Env: "PALISADE_AGENT_REMEDIATION_INTERVAL", Flag: "remediation-interval", Default: "10m", Doc: "Time between requests for remediation instructions."},
 		{Env: "PALISADE_AGENT_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Doc: "Time allowed at shutdown to send what is queued."},
 		{Env: "PALISADE_AGENT_LOG_LEVEL", Flag: "log-level", Default: "info", Doc: "Log level: debug, info, warn, error."},
-	}
+	}, gateSettings()...)
 }
 
 // loadConfig reads the settings from the environment (getenv) and then the
@@ -97,6 +98,7 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 		RemediationInterval:       r.Dur("PALISADE_AGENT_REMEDIATION_INTERVAL"),
 		ShutdownTimeout:           r.Dur("PALISADE_AGENT_SHUTDOWN_TIMEOUT"),
 		LogLevel:                  r.Str("PALISADE_AGENT_LOG_LEVEL"),
+		Gate:                      readGate(r),
 	}
 	return c, r.Err()
 }
@@ -127,6 +129,9 @@ func (c Config) validate() error {
 	}
 	if c.Remediation && c.APIURL == "" {
 		errs = append(errs, errors.New("PALISADE_AGENT_REMEDIATION needs PALISADE_AGENT_API_URL"))
+	}
+	if c.Gate.Addr != "" && c.APIURL == "" {
+		errs = append(errs, errors.New("PALISADE_GATE_ADDR needs PALISADE_AGENT_API_URL (the scan results)"))
 	}
 	if c.RetryMax < c.RetryMin {
 		errs = append(errs, errors.New("PALISADE_AGENT_RETRY_MAX is below PALISADE_AGENT_RETRY_MIN"))

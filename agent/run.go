@@ -144,6 +144,16 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	log.Info().Dur(logging.FieldDuration, time.Since(start)).Bool("leader_election", cfg.LeaderElection).
 		Bool("remediation", rem != nil).Msg("palisade-agent cache synced")
 
+	var gating sync.WaitGroup
+	defer gating.Wait()
+	if cfg.Gate.Addr != "" {
+		rec := newDecisions(cfg.ClusterID, cfg.Name, cfg.MaxMessageBytes, queuePush(q), log)
+		if err := startGate(ctx, cfg, kc, c, rec, &gating, errc, log); err != nil {
+			q.Close()
+			return err
+		}
+		gating.Go(func() { rec.Run(ctx) })
+	}
 	var sending sync.WaitGroup
 	sending.Go(func() { snk.Run(ctx) })
 	lead := func(ctx context.Context, term int64) {

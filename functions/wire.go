@@ -103,7 +103,10 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	vexDocs := vex.NewStore(e.store, e.now)
 	feeds := vex.NewSource(intel.NewSource(e.store, io), vexDocs)
 	p := e.cfg.Posture
-	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{HistoryDays: p.HistoryDays, Now: e.now}).Handle)
+	gateRules, err := settings.GateRules(e.cfg.Gate)
+	if err != nil {
+		return nil, err
+	}
 
 	// One Logs Ingestion client for every stream; nil interfaces when
 	// Sentinel is off.
@@ -125,7 +128,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	}
 	apiOpts := api.Options{
 		Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
-		Remediate: p.Remediate, RemediateApply: p.RemediateApply, Now: e.now,
+		Remediate: p.Remediate, RemediateApply: p.RemediateApply, GateRules: gateRules, Now: e.now,
 	}
 	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, Now: e.now,
 		Log: e.log.With().Str(logging.FieldFunction, console.Name).Logger()}
@@ -140,6 +143,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 	srv.HandleHTTP(console.Base+"/", console.Name, con)
 	srv.HandleHTTP(console.Base, console.Name, con)
 	d := e.cfg.Detect
+	srv.Handle(ingestinventory.Name, ingestinventory.New(e.store, ingestinventory.Options{HistoryDays: p.HistoryDays, Now: e.now, Detection: settings.Detection(d), Publisher: pub}).Handle)
 	dr, err := detectruntime.New(e.store, pub, detectruntime.Options{
 		Detection: settings.Detection(d), BaselineLearning: d.BaselineLearning, BaselineMaxDestinations: d.BaselineMaxDestinations,
 		Retries: d.Retries, RetryDelay: d.RetryDelay, Now: e.now,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -52,6 +53,9 @@ type Options struct {
 	// a dry run only (/api/remediations).
 	Remediate      []string
 	RemediateApply bool
+	// GateRules are the gated-deployment rules in force (GET
+	// /api/gate/rules); the zero value serves the default rule.
+	GateRules gate.Rules
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Publisher, when set, receives each alert a PATCH triages, so that

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
 	"github.com/palisade-sec/palisade/shared/runningimages"
@@ -36,6 +38,8 @@ import (
 //	                                   one with the same id) and applied to the stored findings
 //	GET /api/vex                       the stored VEX documents
 //	DELETE /api/vex                    ?id= (a document posted to the API): its statements withdrawn
+//	GET /api/admissions                ?cluster= &namespace= &allowed= (true: audited, false: denied) gated-deployment decisions
+//	GET /api/gate/rules                the gated-deployment rules in force (PALISADE_GATE_RULES)
 func (a *API) routes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/api/images", params: []string{"registry", "repository", "status", "severity"}, paged: true, serve: (*API).images},
@@ -55,6 +59,8 @@ func (a *API) routes() []route {
 		{method: http.MethodPost, path: "/api/vex", serve: (*API).postVEX},
 		{method: http.MethodGet, path: "/api/vex", serve: (*API).listVEX},
 		{method: http.MethodDelete, path: "/api/vex", params: []string{"id"}, serve: (*API).deleteVEX},
+		{method: http.MethodGet, path: "/api/admissions", params: []string{"cluster", "namespace", "allowed"}, paged: true, serve: (*API).admissions},
+		{method: http.MethodGet, path: "/api/gate/rules", serve: (*API).gateRules},
 	}
 }
 
@@ -275,4 +281,25 @@ func (a *API) remediations(r *request) (any, error) {
 		return nil, err
 	}
 	return store.List[model.RemediationInstruction]{Items: items}, nil
+}
+
+// admissions lists the decisions of the clusters' admission webhooks.
+func (a *API) admissions(r *request) (any, error) {
+	cur, err := r.cursor()
+	if err != nil {
+		return nil, err
+	}
+	f := gatestore.AdmissionFilter{Cluster: r.param("cluster"), Namespace: r.param("namespace")}
+	if f.Allowed, err = r.oneOf("allowed", "true", "false"); err != nil {
+		return nil, err
+	}
+	return gatestore.ListAdmissions(r.Context(), a.st, f, cur)
+}
+
+// gateRules are the rules in force, as the console shows them.
+func (a *API) gateRules(*request) (any, error) {
+	if len(a.opts.GateRules.Rules) == 0 {
+		return gate.Default(), nil
+	}
+	return a.opts.GateRules, nil
 }

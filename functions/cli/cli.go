@@ -4,6 +4,7 @@
 //	palisade scan IMAGE | --input TAR|DIR   vulnerabilities of an image
 //	palisade detect --input FILE            runtime and audit rules over events
 //	palisade posture --manifests DIR        posture checks over manifests
+//	palisade gate --manifests DIR           gated-deployment decisions over manifests
 //
 // Every command takes its flags before or after its arguments (`palisade
 // scan IMAGE --fail-on high`, as Trivy does), prints --format table
@@ -59,6 +60,7 @@ func Commands() []Command {
 		{Name: "scan", Summary: "scan an image (registry, docker save tar or OCI layout) for vulnerabilities", Run: Scan},
 		{Name: "detect", Summary: "run the detection rules over sensor envelopes, Falco JSON or AKS audit records", Run: Detect},
 		{Name: "posture", Summary: "assess Kubernetes manifests (and recorded ARM JSON) offline", Run: Posture},
+		{Name: "gate", Summary: "decide on Kubernetes manifests as the admission webhook would, from the stored scan results", Run: Gate},
 	}
 }
 

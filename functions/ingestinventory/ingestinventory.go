@@ -2,7 +2,10 @@
 // batches of palisade-agent messages from the inventory event hub
 // (dataType binary: the agent compresses them), keeps each cluster's latest
 // complete snapshot (shared/snapshots), its running-image set
-// (shared/runningimages) and the remediations the agent reports.
+// (shared/runningimages), the remediations the agent reports, and the
+// decisions of its admission webhook (shared/gate), a denial also raising a
+// Low GatedDeploymentDenied alert (stored, and sent to Sentinel when it is
+// on).
 //
 // The host checkpoints a batch whether or not the invocation succeeds, so:
 // a message that cannot be decoded, or a snapshot that cannot be
@@ -25,6 +28,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/customhandler"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/inventory"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -44,14 +48,21 @@ type Options struct {
 	HistoryDays int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Detection configures the alerts denied admissions raise (window,
+	// TTL); Publisher sends them to Sentinel (nil: not sent).
+	Detection detection.Options
+	Publisher detection.Publisher
 }
 
 // Function handles ingestinventory invocations.
 type Function struct {
-	st    store.Store
-	snaps *snapshots.Store
-	now   func() time.Time
-	days  int
+	st     store.Store
+	snaps  *snapshots.Store
+	now    func() time.Time
+	det    *detection.Detector
+	alerts *detection.Pipeline
+	detErr error
+	days   int
 }
 
 // New returns the function over st.
@@ -59,7 +70,14 @@ func New(st store.Store, opts Options) *Function {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Function{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), now: opts.Now, days: opts.HistoryDays}
+	f := &Function{st: st, snaps: snapshots.New(st, snapshots.Options{Now: opts.Now}), now: opts.Now, days: opts.HistoryDays}
+	// The same options already passed detectruntime's check; an error is
+	// reported by the first denial that needs an alert.
+	f.det, f.detErr = detection.NewDetector(opts.Detection)
+	if f.detErr == nil {
+		f.alerts = detection.NewPipeline(st, opts.Publisher, f.det, detection.PipelineOptions{Function: Name, Retries: 2, RetryDelay: 200 * time.Millisecond, Now: opts.Now})
+	}
+	return f
 }
 
 // Summary counts what one invocation did, by outcome.
@@ -119,6 +137,8 @@ func (f *Function) take(ctx context.Context, body []byte, sum *Summary) (park st
 		}
 		sum.Outcomes[inventory.KindRemediation] += len(e.Remediations)
 		return "", nil
+	case inventory.KindAdmission:
+		return "", f.admissions(ctx, e, sum)
 	default:
 		return fmt.Sprintf("%s message %s: this version of ingestinventory does not handle kind %q", e.Kind, e.ID, e.Kind), nil
 	}
@@ -150,6 +170,37 @@ func (f *Function) take(ctx context.Context, body []byte, sum *Summary) (park st
 		}
 	}
 	return "", nil
+}
+
+// admissions stores an agent's admission decisions and raises an alert
+// for each denial.
+func (f *Function) admissions(ctx context.Context, e *inventory.Envelope, sum *Summary) error {
+	var b *detection.Batch
+	for _, a := range e.Admissions {
+		a.Cluster = e.Cluster // an agent speaks for its own cluster only
+		a.ID = model.HashID(a.Cluster, a.UID)
+		if err := gatestore.RecordAdmission(ctx, f.st, a); err != nil {
+			return err
+		}
+		h, ok := detection.AdmissionHit(a)
+		if !ok {
+			continue
+		}
+		if f.detErr != nil {
+			return fmt.Errorf("alert for a denied admission: %w", f.detErr)
+		}
+		if b == nil {
+			b = f.det.NewBatch()
+		}
+		b.Add(h)
+	}
+	sum.Outcomes[inventory.KindAdmission] += len(e.Admissions)
+	if b == nil {
+		return nil
+	}
+	saved, _, err := f.alerts.Commit(ctx, b.Folds())
+	sum.Outcomes["admission-alerts"] += len(saved)
+	return err
 }
 
 // park sets an unusable message aside with the reason: its body, base64

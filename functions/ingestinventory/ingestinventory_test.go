@@ -111,7 +111,7 @@ func TestSnapshotsChangesAndWhatCannotBeUsed(t *testing.T) {
 	ch, _ := c.Finish()
 	rem, _ := inventory.Encode(inventory.Envelope{Kind: inventory.KindRemediation, ID: "r1", Cluster: cluster, Time: t0,
 		Remediations: []model.Remediation{{ResultID: "res-1", Cluster: "some other cluster", CheckID: "privileged-containers", Resource: "DaemonSet/a/b", DryRun: true, At: t0}}}, 0)
-	future, _ := inventory.Encode(inventory.Envelope{Kind: "admission", ID: "adm-1", Cluster: cluster, Time: t0}, 0)
+	future, _ := inventory.Encode(inventory.Envelope{Kind: "future-kind", ID: "fut-1", Cluster: cluster, Time: t0}, 0)
 	sum = invoke(t, f, ch[0].Body, rem.Body, future.Body)
 	if sum.Outcomes[snapshots.Applied] != 1 || sum.NewImages != 1 || sum.Outcomes[inventory.KindRemediation] != 1 || sum.Parked != 1 {
 		t.Errorf("third batch %+v", sum)
@@ -132,7 +132,7 @@ func TestSnapshotsChangesAndWhatCannotBeUsed(t *testing.T) {
 	}
 	var reasons []string
 	store.Each(t.Context(), st, store.State, store.Query{PartitionKey: model.KindParked}, func(p model.Parked) error { reasons = append(reasons, p.Reason); return nil })
-	if len(reasons) != 2 || !strings.Contains(strings.Join(reasons, "|"), `does not handle kind "admission"`) ||
+	if len(reasons) != 2 || !strings.Contains(strings.Join(reasons, "|"), `does not handle kind "future-kind"`) ||
 		!strings.Contains(strings.Join(reasons, "|"), "not an inventory envelope") {
 		t.Errorf("parked %q", reasons)
 	}

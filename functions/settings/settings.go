@@ -19,6 +19,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/posture"
@@ -168,4 +169,21 @@ func Sentinel(c config.Sentinel) sentinel.Options {
 // takes its schedule (function.json) and MaxDuration itself.
 func Intel(c config.Intel) intel.Options {
 	return intel.Options{KEVURL: c.KEVURL, EPSSURL: c.EPSSURL, MaxAge: c.MaxAge}
+}
+
+// GateRules reads the gated-deployment rules file, or gives the default
+// rule when none is set.
+func GateRules(c config.Gate) (gate.Rules, error) {
+	if c.RulesFile == "" {
+		return gate.Default(), nil
+	}
+	b, err := os.ReadFile(c.RulesFile)
+	if err != nil {
+		return gate.Rules{}, fmt.Errorf("PALISADE_GATE_RULES: %w", err)
+	}
+	r, err := gate.Parse(b)
+	if err != nil {
+		return gate.Rules{}, fmt.Errorf("PALISADE_GATE_RULES %s: %w", c.RulesFile, err)
+	}
+	return r, nil
 }

@@ -32,6 +32,7 @@ type Config struct {
 	Posture   Posture
 	Intel     Intel
 	Inventory Inventory
+	Gate      Gate
 }
 
 // Settings lists every setting Palisade reads.
@@ -40,6 +41,7 @@ func Settings() []Setting {
 	for _, group := range [][]Setting{
 		commonSettings(), storeSettings(), scanSettings(), rescanSettings(), msrcSettings(),
 		detectSettings(), sentinelSettings(), postureSettings(), intelSettings(), inventorySettings(),
+		gateSettings(),
 	} {
 		all = append(all, group...)
 	}
@@ -64,6 +66,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Posture = loadPosture(l)
 	c.Intel = loadIntel(l)
 	c.Inventory = loadInventory(l)
+	c.Gate = loadGate(l)
 	return c, errors.Join(l.errs...)
 }
 

@@ -14,6 +14,8 @@ const (
 	// SourceVulnerability: raised by refreshintel when the exploitation
 	// feeds change, not by events.
 	SourceVulnerability = "vulnerability"
+	// SourceAdmission: decisions of the gated-deployment webhook.
+	SourceAdmission = "admission"
 )
 
 // AlertType describes one kind of alert: what it means and what to do.
@@ -145,6 +147,9 @@ var catalogue = []AlertType{
 
 	// Vulnerability intelligence (refreshintel).
 	{Name: "ExploitedVulnerabilityRunning", Title: "Vulnerability exploited in the wild is running in the cluster", Severity: model.SeverityHigh, Tactics: []string{"InitialAccess", "Exploitation"}, Techniques: []string{"T1190", "T1068"}, Description: "CISA added a vulnerability to its Known Exploited Vulnerabilities catalogue, and an image running in the cluster has it: attackers are using it now.", Remediation: []string{"Rebuild the image with the fixed package version (see the finding's remediation) and roll the workloads out again.", "Until then, apply CISA's required action or the vendor's mitigation, and restrict the workloads' exposure (NetworkPolicy, no public load balancer).", "Look for signs of exploitation in the workloads' runtime alerts and logs since the image was deployed."}, Source: SourceVulnerability},
+
+	// Gated deployment (palisade-agent's admission webhook).
+	{Name: "GatedDeploymentDenied", Title: "Deployment of a vulnerable image denied", Severity: model.SeverityLow, Tactics: []string{"Execution", "InitialAccess"}, Techniques: []string{"T1610"}, Description: "The admission webhook refused a workload whose image breaks a gated-deployment rule (vulnerabilities, an unscanned image or an untrusted registry). Nothing was deployed; someone tried to.", Remediation: []string{"Rebuild the image on a fixed base or with the fixed packages, push it, and deploy the new digest.", "If the risk is accepted, add an exemption with a reason and an expiry to the gate rules.", "If nobody in the team expects this deployment, find who sent it (the user in the evidence)."}, Source: SourceAdmission},
 }
 
 // Types returns the catalogue, sorted by name.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/audit"
 	"github.com/palisade-sec/palisade/shared/config"
@@ -176,6 +177,15 @@ func TestEveryTypeFires(t *testing.T) {
 		}
 		collect(filepath.Base(path), b)
 	}
+
+	// Gated deployment: a denied admission.
+	ab := d.NewBatch()
+	if h, ok := detection.AdmissionHit(model.Admission{ID: "a1", Cluster: "aks", Time: time.Unix(1714564800, 0), UID: "u", Operation: "CREATE",
+		ObjectKind: "Pod", Namespace: "shop", Name: "web", Violations: []model.AdmissionViolation{{Rule: "deny-critical", Mode: "deny", Container: "app",
+			Image: "acr.io/web:1", CVEs: []string{"CVE-2099-1"}}}}); ok {
+		ab.Add(h)
+	}
+	collect("admission", ab)
 
 	var missing []string
 	for _, at := range detection.Types() {

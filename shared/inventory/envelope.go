@@ -35,6 +35,8 @@ const (
 	// KindRemediation reports remediation instructions the agent carried
 	// out (Remediations).
 	KindRemediation = "remediation"
+	// KindAdmission reports gated-deployment decisions (Admissions).
+	KindAdmission = "admission"
 )
 
 // Envelope is one message on the inventory hub: JSON, gzip-compressed or
@@ -72,6 +74,8 @@ type Envelope struct {
 	Skipped []Ref `json:"skipped,omitempty"`
 	// Remediations are the outcomes of remediation instructions.
 	Remediations []model.Remediation `json:"remediations,omitempty"`
+	// Admissions are admission decisions (audit or deny).
+	Admissions []model.Admission `json:"admissions,omitempty"`
 }
 
 // Limits of what Decode accepts.
@@ -173,6 +177,15 @@ func (e *Envelope) Check() error {
 	case KindRemediation:
 		if len(e.Remediations) == 0 {
 			return invalid("remediation %s reports nothing", e.ID)
+		}
+	case KindAdmission:
+		if len(e.Admissions) == 0 {
+			return invalid("admission %s reports nothing", e.ID)
+		}
+		for _, a := range e.Admissions {
+			if a.UID == "" {
+				return invalid("admission %s: a decision without a request uid", e.ID)
+			}
 		}
 	}
 	if e.Objects != nil {

@@ -86,3 +86,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s:%s" .Values.agent.image.repository (.Values.agent.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The agent's gated-deployment settings (agent.gate). */}}
+{{- define "palisade-agent.gateEnv" -}}
+{{- $g := .Values.agent.gate -}}
+- name: PALISADE_GATE_ADDR
+  value: ":{{ $g.port }}"
+- name: PALISADE_GATE_RULES
+  value: /etc/palisade/gate/rules.yaml
+- name: PALISADE_GATE_REFRESH
+  value: {{ $g.refresh | quote }}
+- name: PALISADE_GATE_FAIL_CLOSED
+  value: {{ $g.failClosed | quote }}
+- name: PALISADE_GATE_SERVICE
+  value: {{ include "palisade-agent.fullname" . }}-webhook
+- name: PALISADE_GATE_CONFIG_NAME
+  value: {{ $g.configName | quote }}
+- name: PALISADE_GATE_SECRET
+  value: {{ include "palisade-agent.fullname" . }}-webhook-tls
+- name: PALISADE_GATE_NAMESPACE_SELECTOR
+  value: {{ $g.namespaceSelector | quote }}
+- name: PALISADE_GATE_REGISTRY_LOOKUP
+  value: {{ $g.registryLookup | quote }}
+{{- end }}

@@ -139,6 +139,7 @@ locals {
     PALISADE_REGISTRY_USERNAME   = "registries are pulled with the managed identity (AcrPull)"
     PALISADE_REGISTRY_PASSWORD   = "registries are pulled with the managed identity (AcrPull)"
     PALISADE_REGISTRY_INSECURE   = "plain-HTTP registries exist only in local development"
+    PALISADE_GATE_RULES          = "the gated-deployment rules live with the agents (the chart's agent.gate.rules); the function app serves the default rule at /api/gate/rules unless a rules file is added to its package"
   }
 
   # Settings of the Functions host and the Azure SDK, not of Palisade.

@@ -1,0 +1,177 @@
+package helmchart
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/yaml"
+
+	"github.com/palisade-sec/palisade/shared/gate"
+	"github.com/palisade-sec/palisade/tests/kubeapi"
+)
+
+func gateValues(extra map[string]any) map[string]any {
+	g := map[string]any{"enabled": true, "rules": map[string]any{
+		"rules": []any{map[string]any{"name": "deny-critical", "mode": "deny", "conditions": map[string]any{"minSeverity": "critical"}}}}}
+	for k, v := range extra {
+		g[k] = v
+	}
+	return map[string]any{"clusterId": "c", "eventHubs": base["eventHubs"], "agent": map[string]any{
+		"workloadIdentity": map[string]any{"clientId": "x"}, "gate": g,
+		"api": map[string]any{"url": "https://palisade.azurewebsites.net", "keySecret": "palisade-api"}}}
+}
+
+// TestGateRenders: with agent.gate on, the rules reach the agent as a
+// file the gate parses (the release's namespace among the system ones),
+// the API server reaches the webhook through a Service and an ingress
+// rule, and the agent gets its settings; without the API it refuses.
+func TestGateRenders(t *testing.T) {
+	out, err := render(t, gateValues(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := agentObjects(t, out)
+	cm := objs["ConfigMap/palisade-palisade-sensor-agent-gate-rules"]
+	if cm == nil {
+		t.Fatalf("no rules ConfigMap among %v", keys(objs))
+	}
+	rules, err := gate.Parse([]byte(get(t, cm, "data", "rules.yaml").(string)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules.Rules) != 1 || rules.Rules[0].Mode != gate.ModeDeny || !slices.Contains(rules.Exempt(), "security") || !slices.Contains(rules.Exempt(), "kube-system") {
+		t.Errorf("rules %+v, exempt %v", rules.Rules, rules.Exempt())
+	}
+	svc := objs["Service/palisade-palisade-sensor-agent-webhook"]
+	if svc == nil || get(t, svc, "spec", "ports", 0, "port") != float64(443) && get(t, svc, "spec", "ports", 0, "port") != 443 {
+		t.Fatalf("webhook Service %v", svc)
+	}
+	d := agentDeployment(t, objs)
+	c := get(t, d, "spec", "template", "spec", "containers", 0).(map[string]any)
+	e := env(t, c)
+	if e["PALISADE_GATE_ADDR"] != ":9443" || e["PALISADE_GATE_SERVICE"] != "palisade-palisade-sensor-agent-webhook" ||
+		e["PALISADE_GATE_SECRET"] != "palisade-palisade-sensor-agent-webhook-tls" || e["PALISADE_GATE_FAIL_CLOSED"] != "false" ||
+		e["PALISADE_GATE_RULES"] != "/etc/palisade/gate/rules.yaml" || e["PALISADE_AGENT_API_URL"] == nil {
+		t.Errorf("agent env %v", e)
+	}
+	if get(t, c, "volumeMounts", 0, "mountPath") != "/etc/palisade/gate" || get(t, d, "spec", "template", "spec", "volumes", 0, "configMap", "name") != get(t, cm, "metadata", "name") {
+		t.Errorf("rules volume: %v", get(t, d, "spec", "template", "spec"))
+	}
+	var ingress []any
+	for _, np := range ofKind(objs, "NetworkPolicy") {
+		for _, r := range get(t, np, "spec").(map[string]any)["ingress"].([]any) {
+			for _, p := range r.(map[string]any)["ports"].([]any) {
+				ingress = append(ingress, p.(map[string]any)["port"])
+			}
+		}
+	}
+	if !slices.ContainsFunc(ingress, func(p any) bool { return p == float64(9443) || p == 9443 }) {
+		t.Errorf("no ingress to the webhook port: %v", ingress)
+	}
+
+	vals := gateValues(nil)
+	delete(vals["agent"].(map[string]any), "api")
+	if _, err := render(t, vals); err == nil || !strings.Contains(err.Error(), "agent.gate.enabled needs agent.api.url") {
+		t.Errorf("gate without the API: %v", err)
+	}
+}
+
+// TestGateRBACInARealServer: the gate's rights, asked of a real API
+// server's authorizer: its own certificate Secret and webhook
+// configuration, nothing else.
+func TestGateRBACInARealServer(t *testing.T) {
+	s := kubeapi.Shared(t)
+	kc := s.Client(t)
+	ctx := t.Context()
+	ns := s.Namespace(t, nil)
+	release := "g" + ns[len(ns)-6:]
+	out, err := renderRelease(t, sensorChart(t), release, ns, gateValues(map[string]any{"configName": "gate-" + ns}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa, secret string
+	for name, o := range manifests(t, out) {
+		if !strings.Contains(name, "/templates/agent-gate.yaml#") && !strings.Contains(name, "/templates/agent-serviceaccount.yaml#") {
+			continue
+		}
+		raw, _ := yaml.Marshal(o)
+		switch o["kind"] {
+		case "ServiceAccount":
+			sa = get(t, o, "metadata", "name").(string)
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			mustYAML(t, raw, &r)
+			create(t, func() error { _, err := kc.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
+		case "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			mustYAML(t, raw, &b)
+			create(t, func() error {
+				_, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
+				return err
+			})
+		case "Role":
+			var r rbacv1.Role
+			mustYAML(t, raw, &r)
+			secret = r.Rules[1].ResourceNames[0]
+			create(t, func() error { _, err := kc.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{}); return err })
+		case "RoleBinding":
+			var b rbacv1.RoleBinding
+			mustYAML(t, raw, &b)
+			create(t, func() error {
+				_, err := kc.RbacV1().RoleBindings(ns).Create(ctx, &b, metav1.CreateOptions{})
+				return err
+			})
+		}
+	}
+	if sa == "" || secret == "" {
+		t.Fatalf("service account %q, secret %q", sa, secret)
+	}
+	user := "system:serviceaccount:" + ns + ":" + sa
+	can := func(verb, group, resource, namespace, name string) bool {
+		t.Helper()
+		r, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Name: name},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
+	}
+	// The authorizer learns new roles through its informers.
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return can("get", "", "secrets", ns, secret) && can("get", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "gate-"+ns), nil
+	})
+	if err != nil {
+		t.Fatalf("the gate's roles never took effect: %v", err)
+	}
+	const ar = "admissionregistration.k8s.io"
+	for _, c := range []struct {
+		verb, group, resource, ns, name string
+		want                            bool
+	}{
+		{"get", "", "secrets", ns, secret, true},
+		{"update", "", "secrets", ns, secret, true},
+		{"create", "", "secrets", ns, "", true},
+		{"get", "", "secrets", ns, "other", false},
+		{"list", "", "secrets", ns, "", false},
+		{"get", "", "secrets", "kube-system", secret, false},
+		{"get", ar, "validatingwebhookconfigurations", "", "gate-" + ns, true},
+		{"update", ar, "validatingwebhookconfigurations", "", "gate-" + ns, true},
+		{"create", ar, "validatingwebhookconfigurations", "", "", true},
+		{"update", ar, "validatingwebhookconfigurations", "", "other", false},
+		{"delete", ar, "validatingwebhookconfigurations", "", "gate-" + ns, false},
+		{"update", ar, "mutatingwebhookconfigurations", "", "gate-" + ns, false},
+	} {
+		if got := can(c.verb, c.group, c.resource, c.ns, c.name); got != c.want {
+			t.Errorf("%s %s %s/%s: %v, want %v", c.verb, c.resource, c.ns, c.name, got, c.want)
+		}
+	}
+}
