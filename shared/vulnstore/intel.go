@@ -165,6 +165,14 @@ type applier struct {
 	fullDone map[string]bool // images whose every open finding was looked at
 }
 
+// now is the update's clock.
+func (a *applier) now() time.Time {
+	if a.u.Now == nil {
+		return time.Now()
+	}
+	return a.u.Now()
+}
+
 // unit is the work on one index item.
 type unit struct {
 	digest  string
@@ -311,7 +319,7 @@ func (a *applier) update(ctx context.Context, digest string, ids []string, runni
 		}
 	}
 	if len(todo) > 0 { // KEV flags and suppressions show in the summary
-		if _, err := RebuildSummary(ctx, a.st, digest, a.u.Now()); err != nil {
+		if _, err := RebuildSummary(ctx, a.st, digest, a.now()); err != nil {
 			return err
 		}
 	}
