@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -38,6 +39,7 @@ func gateSettings() []envflag.Setting {
 		{Env: "PALISADE_GATE_URL", Flag: "gate-url", Doc: "URL the API server reaches the webhook at, instead of the service (a webhook outside the cluster)."},
 		{Env: "PALISADE_GATE_CONFIG_NAME", Flag: "gate-config-name", Default: "palisade-gate", Doc: "Name of the ValidatingWebhookConfiguration the agent keeps (with its CA bundle)."},
 		{Env: "PALISADE_GATE_SECRET", Flag: "gate-secret", Default: "palisade-agent-webhook-tls", Doc: "Secret (in PALISADE_AGENT_NAMESPACE) holding the webhook's CA and serving certificate, created and renewed by the agent."},
+		{Env: "PALISADE_GATE_CERT_MANAGER", Flag: "gate-cert-manager", Default: "false", Doc: "true: cert-manager issues PALISADE_GATE_SECRET (tls.crt, tls.key, ca.crt; the chart's agent.gate.certManager); the agent only reads it, serves each renewal and injects its CA. false: the agent creates and renews its own CA and certificate."},
 		{Env: "PALISADE_GATE_NAMESPACE_SELECTOR", Flag: "gate-namespace-selector", Doc: "Label selector of the namespaces the webhook reviews (e.g. palisade.dev/gate=on). Empty: all but the rules' system namespaces, which are always left out."},
 		{Env: "PALISADE_GATE_REGISTRY_LOOKUP", Flag: "gate-registry-lookup", Default: "true", Doc: "true: resolve a tag no running pod reports to a digest with a HEAD of the registry's manifest (anonymous). An unresolved tag's results are unknown."},
 	}
@@ -50,6 +52,7 @@ type GateConfig struct {
 	FailClosed           bool
 	Service, URL         string
 	ConfigName, Secret   string
+	CertManager          bool
 	NamespaceSelector    string
 	RegistryLookup       bool
 	// Now is the clock of decisions (exemption expiries, image ages);
@@ -62,7 +65,7 @@ func readGate(r *envflag.Values) GateConfig {
 		Addr: r.Str("PALISADE_GATE_ADDR"), RulesFile: r.Str("PALISADE_GATE_RULES"),
 		Refresh: r.Dur("PALISADE_GATE_REFRESH"), MissTimeout: r.Dur("PALISADE_GATE_MISS_TIMEOUT"),
 		FailClosed: r.Bool("PALISADE_GATE_FAIL_CLOSED"), Service: r.Str("PALISADE_GATE_SERVICE"), URL: r.Str("PALISADE_GATE_URL"),
-		ConfigName: r.Str("PALISADE_GATE_CONFIG_NAME"), NamespaceSelector: r.Str("PALISADE_GATE_NAMESPACE_SELECTOR"), Secret: r.Str("PALISADE_GATE_SECRET"), RegistryLookup: r.Bool("PALISADE_GATE_REGISTRY_LOOKUP"),
+		ConfigName: r.Str("PALISADE_GATE_CONFIG_NAME"), NamespaceSelector: r.Str("PALISADE_GATE_NAMESPACE_SELECTOR"), Secret: r.Str("PALISADE_GATE_SECRET"), CertManager: r.Bool("PALISADE_GATE_CERT_MANAGER"), RegistryLookup: r.Bool("PALISADE_GATE_REGISTRY_LOOKUP"),
 	}
 }
 
@@ -99,11 +102,11 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 	log = log.With().Str(logging.FieldComponent, "gate").Logger()
 	res := scanresults.New(scanresults.Options{APIURL: cfg.APIURL, Key: cfg.APIKey, Refresh: g.Refresh, MissTimeout: g.MissTimeout}, log)
 	certs, err := webhookcert.New(webhookcert.Options{Namespace: cfg.Namespace, SecretName: g.Secret, ConfigName: g.ConfigName,
-		Service: g.Service, URL: g.URL, SystemNamespaces: rules.Exempt(), NamespaceSelector: sel, FailClosed: g.FailClosed, Hosts: gateHosts(g)}, kc, log)
+		Service: g.Service, URL: g.URL, SystemNamespaces: rules.Exempt(), NamespaceSelector: sel, FailClosed: g.FailClosed, Hosts: gateHosts(g), Issued: g.CertManager}, kc, log)
 	if err != nil {
 		return err
 	}
-	if err := certs.Ensure(ctx); err != nil {
+	if err := ensureCerts(ctx, certs, log); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", g.Addr)
@@ -120,7 +123,11 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 	}}
 	wh := admission.New(admission.Options{Cluster: cfg.ClusterID, FailClosed: g.FailClosed, Now: g.Now}, rules, res, rsv, nsLabels{c, kc}, rec, log)
 	wg.Go(func() { res.Run(ctx) })
-	wg.Go(func() { certs.Run(ctx, time.Hour) })
+	every := time.Hour // the agent's own certificates: renewed with a third of their life left
+	if g.CertManager {
+		every = time.Minute // cert-manager's renewals are picked up within a minute
+	}
+	wg.Go(func() { certs.Run(ctx, every) })
 	wg.Go(func() {
 		if err := admission.Serve(ctx, ln, "/validate", wh, certs.GetCertificate); err != nil {
 			errc <- err
@@ -128,6 +135,25 @@ func startGate(ctx context.Context, cfg Config, kc kubernetes.Interface, c *cach
 	})
 	log.Info().Str("addr", ln.Addr().String()).Int("rules", len(rules.Rules)).Bool("fail_closed", g.FailClosed).Msg("admission webhook serving")
 	return nil
+}
+
+// ensureCerts gives the webhook its first certificate, waiting up to two
+// minutes for cert-manager to issue its Secret.
+func ensureCerts(ctx context.Context, certs *webhookcert.Manager, log zerolog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		err := certs.Ensure(ctx)
+		if !errors.Is(err, webhookcert.ErrNotIssued) {
+			return err
+		}
+		log.Info().Err(err).Msg("waiting for the webhook certificate")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // gateHosts are the names the serving certificate is for: the service's

@@ -2,6 +2,7 @@ package helmchart
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +174,65 @@ func TestGateRBACInARealServer(t *testing.T) {
 		if got := can(c.verb, c.group, c.resource, c.ns, c.name); got != c.want {
 			t.Errorf("%s %s %s/%s: %v, want %v", c.verb, c.resource, c.ns, c.name, got, c.want)
 		}
+	}
+}
+
+// TestGateCertManager: agent.gate.certManager has cert-manager issue the
+// Secret the agent reads (for the service names the API server calls),
+// from the release's own bootstrapped CA or a given issuer, and leaves the
+// agent only reading that Secret; off, no cert-manager object is rendered.
+func TestGateCertManager(t *testing.T) {
+	const name, secret = "palisade-palisade-sensor-agent", "palisade-palisade-sensor-agent-webhook-tls"
+	for _, tc := range []struct {
+		name       string
+		certs      map[string]any
+		issuer     string // the serving Certificate's issuerRef, "Kind/name"
+		bootstraps bool
+	}{
+		{name: "off", certs: map[string]any{"enabled": false}},
+		{name: "own CA", certs: map[string]any{"enabled": true}, issuer: "Issuer/" + name + "-gate-ca", bootstraps: true},
+		{name: "given issuer", certs: map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "corp-ca", "kind": "ClusterIssuer"}}, issuer: "ClusterIssuer/corp-ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := render(t, gateValues(map[string]any{"certManager": tc.certs}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := agentObjects(t, out)
+			e := env(t, get(t, agentDeployment(t, objs), "spec", "template", "spec", "containers", 0).(map[string]any))
+			if want := fmt.Sprint(tc.issuer != ""); e["PALISADE_GATE_CERT_MANAGER"] != want || e["PALISADE_GATE_SECRET"] != secret {
+				t.Errorf("PALISADE_GATE_CERT_MANAGER %v, PALISADE_GATE_SECRET %v", e["PALISADE_GATE_CERT_MANAGER"], e["PALISADE_GATE_SECRET"])
+			}
+			cert := objs["Certificate/"+name+"-webhook"]
+			_, selfSigned := objs["Issuer/"+name+"-gate-selfsigned"]
+			if _, ca := objs["Certificate/"+name+"-gate-ca"]; selfSigned != tc.bootstraps || ca != tc.bootstraps {
+				t.Errorf("bootstrap CA rendered: issuer %v, CA certificate %v; want %v", selfSigned, ca, tc.bootstraps)
+			}
+			verbs := fmt.Sprint(get(t, objs["Role/"+name+"-gate"], "rules"))
+			if tc.issuer == "" {
+				if cert != nil || !strings.Contains(verbs, "update") {
+					t.Errorf("off: certificate %v, role %s", cert, verbs)
+				}
+				return
+			}
+			if cert == nil {
+				t.Fatalf("no serving Certificate among %v", keys(objs))
+			}
+			if got := fmt.Sprint(get(t, cert, "spec", "issuerRef", "kind"), "/", get(t, cert, "spec", "issuerRef", "name")); got != tc.issuer {
+				t.Errorf("issuerRef %s, want %s", got, tc.issuer)
+			}
+			if get(t, cert, "spec", "secretName") != secret {
+				t.Errorf("secretName %v", get(t, cert, "spec", "secretName"))
+			}
+			dns := fmt.Sprint(get(t, cert, "spec", "dnsNames"))
+			for _, h := range []string{e["PALISADE_GATE_SERVICE"].(string), e["PALISADE_GATE_SERVICE"].(string) + ".security.svc"} {
+				if !strings.Contains(dns, h+" ") && !strings.HasSuffix(dns, h+"]") {
+					t.Errorf("dnsNames %s lack %s", dns, h)
+				}
+			}
+			if strings.Contains(verbs, "update") || strings.Contains(verbs, "create") {
+				t.Errorf("the agent may write the issued secret: %s", verbs)
+			}
+		})
 	}
 }

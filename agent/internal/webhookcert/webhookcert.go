@@ -3,7 +3,9 @@
 // namespace (so every replica serves the same), renews before they expire,
 // and whose CA it injects as the caBundle of the
 // ValidatingWebhookConfiguration it keeps in step (failurePolicy Ignore, a
-// 3 s timeout, system namespaces left out).
+// 3 s timeout, system namespaces left out). With Options.Issued another
+// issuer (cert-manager) writes the Secret instead: the agent only reads it,
+// serves its tls.crt and injects its ca.crt, picking up each renewal.
 package webhookcert
 
 import (
@@ -61,7 +63,14 @@ type Options struct {
 	// is renewed when less than a third of it is left.
 	CertValidity, CAValidity time.Duration
 	Now                      func() time.Time
+	// Issued: the Secret is issued by cert-manager (tls.crt, tls.key and
+	// the issuing CA in ca.crt); the agent never writes it.
+	Issued bool
 }
+
+// ErrNotIssued is returned by Ensure, with Options.Issued, while the
+// Secret does not exist yet.
+var ErrNotIssued = errors.New("not issued yet")
 
 func (o Options) withDefaults() Options {
 	if o.Path == "" {
@@ -157,6 +166,9 @@ func (m *Manager) Ensure(ctx context.Context) error {
 }
 
 func (m *Manager) ensure(ctx context.Context) error {
+	if m.opts.Issued {
+		return m.ensureIssued(ctx)
+	}
 	secrets := m.kc.CoreV1().Secrets(m.opts.Namespace)
 	sec, err := secrets.Get(ctx, m.opts.SecretName, metav1.GetOptions{})
 	exists := err == nil
@@ -185,6 +197,30 @@ func (m *Manager) ensure(ctx context.Context) error {
 	cert, err := tls.X509KeyPair(sec.Data[keyCert], sec.Data[keyKey])
 	if err != nil {
 		return fmt.Errorf("secret %s: %w", m.opts.SecretName, err)
+	}
+	m.cur.Store(&cert)
+	return m.applyConfig(ctx, sec.Data[keyCABundle])
+}
+
+// ensureIssued serves the certificate of a Secret cert-manager issues and
+// injects its CA.
+func (m *Manager) ensureIssued(ctx context.Context) error {
+	sec, err := m.kc.CoreV1().Secrets(m.opts.Namespace).Get(ctx, m.opts.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("secret %s (cert-manager's Certificate): %w", m.opts.SecretName, ErrNotIssued)
+	}
+	if err != nil {
+		return fmt.Errorf("read secret %s: %w", m.opts.SecretName, err)
+	}
+	if parseLeaf(sec.Data[keyCABundle]) == nil {
+		return fmt.Errorf("secret %s has no CA certificate in %s: issue the webhook's Certificate from a CA or self-signed issuer", m.opts.SecretName, keyCABundle)
+	}
+	cert, err := tls.X509KeyPair(sec.Data[keyCert], sec.Data[keyKey])
+	if err != nil {
+		return fmt.Errorf("secret %s: %w", m.opts.SecretName, err)
+	}
+	if prev := m.cur.Load(); prev == nil || !bytes.Equal(prev.Certificate[0], cert.Certificate[0]) {
+		m.log.Info().Str("secret", m.opts.SecretName).Msg("webhook certificate loaded from cert-manager's secret")
 	}
 	m.cur.Store(&cert)
 	return m.applyConfig(ctx, sec.Data[keyCABundle])

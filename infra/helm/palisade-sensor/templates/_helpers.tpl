@@ -108,4 +108,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ $g.namespaceSelector | quote }}
 - name: PALISADE_GATE_REGISTRY_LOOKUP
   value: {{ $g.registryLookup | quote }}
+- name: PALISADE_GATE_CERT_MANAGER
+  value: {{ $g.certManager.enabled | quote }}
 {{- end }}
