@@ -236,3 +236,27 @@ func TestGateCertManager(t *testing.T) {
 		})
 	}
 }
+
+// TestGateRulesRollTheAgents: the agent's pod template carries a checksum
+// of the rules, so changed rules roll the agents (they read them at start).
+func TestGateRulesRollTheAgents(t *testing.T) {
+	sum := func(vals map[string]any) any {
+		t.Helper()
+		out, err := render(t, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return get(t, agentDeployment(t, agentObjects(t, out)), "spec", "template", "metadata", "annotations")
+	}
+	a, b := sum(gateValues(nil)), sum(gateValues(nil))
+	other := gateValues(nil)
+	other["agent"].(map[string]any)["gate"].(map[string]any)["rules"] = map[string]any{"rules": []any{map[string]any{"name": "audit-high", "mode": "audit", "conditions": map[string]any{"minSeverity": "high"}}}}
+	c := sum(other)
+	key := "checksum/gate-rules"
+	if a.(map[string]any)[key] == nil || a.(map[string]any)[key] != b.(map[string]any)[key] || a.(map[string]any)[key] == c.(map[string]any)[key] {
+		t.Errorf("rules checksum: %v, %v, then %v for other rules", a, b, c)
+	}
+	if a.(map[string]any)["prometheus.io/scrape"] != "true" {
+		t.Errorf("the pod annotations were lost: %v", a)
+	}
+}
