@@ -1,7 +1,6 @@
 package ingestinventory
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/inventory/inventorytest"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
+	"github.com/palisade-sec/palisade/tests/cputime"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
@@ -59,7 +59,7 @@ func BenchmarkIngestAndAssess5000Pods(b *testing.B) {
 			bytes += len(m.Body)
 		}
 
-		c0 := cpuTime(b)
+		c0 := cputime.Process(b)
 		if sum := invoke(b, f, bodies...); len(sum.Completed) != 1 {
 			b.Fatalf("generation %d not completed: %+v", gen, sum)
 		}
@@ -71,20 +71,11 @@ func BenchmarkIngestAndAssess5000Pods(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu += cpuTime(b) - c0
+		cpu += cputime.Process(b) - c0
 		results = len(rep.Results)
 	}
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(gen), "cpu-ms/op")
 	b.ReportMetric(float64(parts), "parts")
 	b.ReportMetric(float64(bytes), "snapshot-bytes")
 	b.ReportMetric(float64(results), "results")
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

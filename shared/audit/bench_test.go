@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/statecache"
+	"github.com/palisade-sec/palisade/tests/cputime"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
@@ -35,7 +35,7 @@ func BenchmarkAuditBatch(b *testing.B) {
 	d := newDetector(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		batch := d.NewBatch()
 		n, bad, err := (Analyzer{}).AddBody(batch, body)
@@ -46,16 +46,7 @@ func BenchmarkAuditBatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "records/s")
 	// The machine is shared: CPU time shows the cost per core regardless
 	// of what else runs.
-	b.ReportMetric(float64(b.N*100)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(b.N*100)/(cputime.Process(b)-cpu0).Seconds(), "records/cpu-s")
 }
 
 // BenchmarkAuditBenign measures the committed benign corpus (two hours of
@@ -71,7 +62,7 @@ func BenchmarkAuditBenign(b *testing.B) {
 	records := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		batch := d.NewBatch()
 		var c Counts
@@ -82,7 +73,7 @@ func BenchmarkAuditBenign(b *testing.B) {
 		}
 		records += c.Events + c.SkippedTotal()
 	}
-	b.ReportMetric(float64(records)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(records)/(cputime.Process(b)-cpu0).Seconds(), "records/cpu-s")
 }
 
 // BenchmarkAuditBenignBaselines is BenchmarkAuditBenign with the identity
@@ -114,7 +105,7 @@ func BenchmarkAuditBenignBaselines(b *testing.B) {
 	records := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		batch := d.NewBatch()
 		var c Counts
@@ -129,7 +120,7 @@ func BenchmarkAuditBenignBaselines(b *testing.B) {
 		}
 		records += c.Events + c.SkippedTotal()
 	}
-	b.ReportMetric(float64(records)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(records)/(cputime.Process(b)-cpu0).Seconds(), "records/cpu-s")
 }
 
 // benignObservations decodes the benign corpus once: the observations of
@@ -163,7 +154,7 @@ func BenchmarkIdentityObserve(b *testing.B) {
 	passes := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		shift := time.Duration(passes) * 2 * time.Hour
 		passes++
@@ -179,7 +170,7 @@ func BenchmarkIdentityObserve(b *testing.B) {
 			}
 		}
 	}
-	cpu := cpuTime(b) - cpu0
+	cpu := cputime.Process(b) - cpu0
 	b.ReportMetric(float64(passes*events)/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(passes*events), "cpu-ns/event")
 }
@@ -200,7 +191,7 @@ func BenchmarkIdentityStage(b *testing.B) {
 	passes := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		passes++
 		for _, obs := range bodies {
@@ -209,7 +200,7 @@ func BenchmarkIdentityStage(b *testing.B) {
 			}
 		}
 	}
-	cpu := cpuTime(b) - cpu0
+	cpu := cputime.Process(b) - cpu0
 	b.ReportMetric(float64(passes*events)/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(passes*events), "cpu-ns/event")
 }

@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // runtimeCorpus is 100 envelopes cycling through the Falco samples, each
@@ -41,7 +41,7 @@ func BenchmarkRuntimeBatch(b *testing.B) {
 	d := newTestDetector(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		batch := d.NewBatch()
 		for _, raw := range corpus {
@@ -58,16 +58,7 @@ func BenchmarkRuntimeBatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(corpus))/b.Elapsed().Seconds(), "events/s")
 	// The machine is shared: CPU time shows the cost per core regardless
 	// of what else runs.
-	b.ReportMetric(float64(b.N*len(corpus))/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(b.N*len(corpus))/(cputime.Process(b)-cpu0).Seconds(), "events/cpu-s")
 }
 
 // BenchmarkRuntimeBenign measures the committed benign Falco corpus, the
@@ -101,7 +92,7 @@ func BenchmarkRuntimeBenign(b *testing.B) {
 	d := newTestDetector(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	for b.Loop() {
 		batch := d.NewBatch()
 		for _, raw := range corpus {
@@ -112,5 +103,5 @@ func BenchmarkRuntimeBenign(b *testing.B) {
 			batch.AddEnvelope(&e)
 		}
 	}
-	b.ReportMetric(float64(b.N*len(corpus))/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
+	b.ReportMetric(float64(b.N*len(corpus))/(cputime.Process(b)-cpu0).Seconds(), "events/cpu-s")
 }

@@ -2,15 +2,12 @@ package intel_test
 
 import (
 	"bytes"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/intel"
 	"github.com/palisade-sec/palisade/shared/intel/inteltest"
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // benchRows is the size of a full EPSS feed (about 300,000 CVEs).
@@ -33,8 +30,8 @@ func BenchmarkEPSSFeed(b *testing.B) {
 		}
 	}
 	e = nil
-	heap := startHeapSampler()
-	cpu := cpuTime(b)
+	heap := cputime.StartHeap()
+	cpu := cputime.Process(b)
 	b.ResetTimer()
 	for b.Loop() {
 		e, err := intel.DecodeEPSS(bytes.NewReader(gz), 0)
@@ -47,56 +44,8 @@ func BenchmarkEPSSFeed(b *testing.B) {
 			}
 		}
 	}
-	used := cpuTime(b) - cpu
+	used := cputime.Process(b) - cpu
 	b.ReportMetric(heap.MB(), "peak-MB")
 	b.ReportMetric(float64(used.Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(benchRows*b.N)/used.Seconds(), "rows/cpu-s")
-}
-
-// heapSampler tracks the largest heap seen while it runs.
-type heapSampler struct {
-	base uint64
-	peak atomic.Uint64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startHeapSampler() *heapSampler {
-	runtime.GC()
-	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	h.base = s[0].Value.Uint64()
-	go func() {
-		defer close(h.done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > h.peak.Load() {
-				h.peak.Store(v)
-			}
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-// MB stops the sampler and returns how far the heap rose, in MB.
-func (h *heapSampler) MB() float64 {
-	close(h.stop)
-	<-h.done
-	return float64(h.peak.Load()-min(h.base, h.peak.Load())) / (1 << 20)
-}
-
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

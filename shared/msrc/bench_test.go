@@ -7,11 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,64 +15,11 @@ import (
 	"github.com/palisade-sec/palisade/shared/msrc"
 	"github.com/palisade-sec/palisade/shared/msrc/msrctest"
 	"github.com/palisade-sec/palisade/shared/windowsimage"
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
-// heapSampler tracks the largest heap (live and not yet swept objects)
-// seen while it runs, sampling every half millisecond.
-type heapSampler struct {
-	base uint64 // the heap when it started, after a collection
-	peak atomic.Uint64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startHeapSampler() *heapSampler {
-	runtime.GC()
-	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	h.base = s[0].Value.Uint64()
-	go func() {
-		defer close(h.done)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		tick := time.NewTicker(500 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > h.peak.Load() {
-				h.peak.Store(v)
-			}
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-// MB stops the sampler and returns how far the heap rose above where it
-// started (the input documents, already in memory, are not counted), in MB.
-func (h *heapSampler) MB() float64 {
-	close(h.stop)
-	<-h.done
-	return float64(h.peak.Load()-min(h.base, h.peak.Load())) / (1 << 20)
-}
-
-// cpuTime is the process's user and system CPU time so far. The machines
-// that run the benchmarks are shared, so the CPU time per operation is
-// reported beside the wall time.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func reportCPU(b *testing.B, start time.Duration, unit time.Duration, name string) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N)/float64(unit), name)
+	b.ReportMetric(float64(cputime.Process(b)-start)/float64(b.N)/float64(unit), name)
 }
 
 func docMB(docs [][]byte) float64 {
@@ -103,10 +46,10 @@ func BenchmarkIndexTwelveMonths(b *testing.B) {
 				}
 			}
 			size := docMB(docs) // docs is dead from here: only the files are read
-			h := startHeapSampler()
+			h := cputime.StartHeap()
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuTime(b)
+			cpu := cputime.Process(b)
 			var ix *msrc.Index
 			for b.Loop() {
 				months := make([]msrc.Month, 0, len(ids))
@@ -157,10 +100,10 @@ func BenchmarkRefreshTwelveMonths(b *testing.B) {
 	b.Cleanup(srv.Close)
 	opts := msrc.Options{BaseURL: srv.URL + "/cvrf/v3.0", Now: func() time.Time { return time.Date(2024, 12, 20, 0, 0, 0, 0, time.UTC) }}
 	stored := 0
-	h := startHeapSampler()
+	h := cputime.StartHeap()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime(b)
+	cpu := cputime.Process(b)
 	for b.Loop() {
 		store := &msrc.MemoryStore{}
 		ix, st, err := msrc.NewSource(store, opts).Refresh(b.Context())
@@ -197,7 +140,7 @@ func BenchmarkMatch(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			n := 0
 			b.ReportAllocs()
-			cpu := cpuTime(b)
+			cpu := cputime.Process(b)
 			for b.Loop() {
 				fs, err := ix.Match(id)
 				if err != nil {

@@ -2,12 +2,12 @@ package posture
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/inventory/inventorytest"
 	"github.com/palisade-sec/palisade/shared/store/embedded"
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // bigSnapshot is a 5,000-pod cluster (inventorytest.Cluster).
@@ -71,7 +71,7 @@ func BenchmarkRecord5000Pods(b *testing.B) {
 			first, _ := cs.reset()
 			runs := 0
 			b.ReportAllocs()
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Process(b)
 			for b.Loop() {
 				runs++
 				rep.At = testNow.Add(time.Duration(runs) * time.Second)
@@ -83,17 +83,7 @@ func BenchmarkRecord5000Pods(b *testing.B) {
 			b.ReportMetric(float64(first), "writes/first-run")
 			b.ReportMetric(float64(writes)/float64(runs), "writes/run")
 			b.ReportMetric(float64(len(rep.Results)), "results/run")
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(runs), "cpu-ms/run")
+			b.ReportMetric(float64((cputime.Process(b)-cpu0).Milliseconds())/float64(runs), "cpu-ms/run")
 		})
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far: the machine is
-// shared, so CPU time shows the cost regardless of what else runs.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,19 +15,9 @@ import (
 	"github.com/palisade-sec/palisade/shared/msrc/msrctest"
 	"github.com/palisade-sec/palisade/shared/scanner"
 	"github.com/palisade-sec/palisade/shared/scanner/scantest"
+	"github.com/palisade-sec/palisade/tests/cputime"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
-
-// cpuTime is the process's user and system CPU time so far: the machines
-// that run the benchmarks are shared, so CPU time per operation is reported
-// beside the wall time.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkMatchWindowsImage is a rescan's work for one Windows image, end
 // to end in Match: the Windows data (twelve synthetic months shaped like
@@ -66,7 +55,7 @@ func BenchmarkMatchWindowsImage(b *testing.B) {
 			inv.OSName, inv.Groups[0].Packages[0].Version = tc.osVersion, tc.osVersion
 			n := 0
 			b.ReportAllocs()
-			cpu := cpuTime(b)
+			cpu := cputime.Process(b)
 			for b.Loop() {
 				m, err := s.Match(b.Context(), img, inv)
 				if err != nil || m.Image.Status != model.ImageActive {
@@ -74,7 +63,7 @@ func BenchmarkMatchWindowsImage(b *testing.B) {
 				}
 				n = len(m.Findings)
 			}
-			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N)/float64(time.Microsecond), "cpu-µs/op")
+			b.ReportMetric(float64(cputime.Process(b)-cpu)/float64(b.N)/float64(time.Microsecond), "cpu-µs/op")
 			b.ReportMetric(float64(n), "findings")
 		})
 	}

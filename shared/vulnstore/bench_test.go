@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // The stored estate of the KEV benchmark: benchImages images of
@@ -131,11 +131,11 @@ func BenchmarkApplyKEVChange(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				c0, t0 := cpuTime(b), time.Now()
+				c0, t0 := cputime.Process(b), time.Now()
 				b.StartTimer()
 				res, err = vulnstore.ApplyIntel(context.Background(), st, u)
 				b.StopTimer()
-				cpu += cpuTime(b) - c0
+				cpu += cputime.Process(b) - c0
 				wall += time.Since(t0)
 				if err != nil {
 					b.Fatal(err)
@@ -169,12 +169,4 @@ func copyFile(dst, src string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

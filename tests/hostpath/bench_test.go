@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/store/storetest"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/cputime"
 	"github.com/palisade-sec/palisade/tests/testenv"
 )
 
@@ -79,17 +79,6 @@ func invoke(tb testing.TB, srv http.Handler, function string, body []byte) strin
 		tb.Fatalf("%s answered %q (%v)", function, rec.Body.String(), err)
 	}
 	return resp.Logs[0]
-}
-
-// cpuTime is the process's user and system CPU time so far. Taken around
-// the handler calls only, it is the handler's cost: the Cosmos DB server
-// runs in its own process.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // seedImages records a scan of each image: a few open findings, some
@@ -222,9 +211,9 @@ func benchPath(b *testing.B, build func(testing.TB, int) workload, unit string) 
 					before, trips0 := st.Ops(), roundTrips()
 					b.StartTimer()
 					for _, body := range wl.bodies {
-						c0 := cpuTime(b)
+						c0 := cputime.Process(b)
 						invoke(b, srv, wl.function, body)
-						cpu += cpuTime(b) - c0
+						cpu += cputime.Process(b) - c0
 					}
 					ops = ops.Add(st.Ops().Sub(before))
 					trips += roundTrips() - trips0
@@ -280,7 +269,7 @@ func engineCPU(tb testing.TB, wl workload) time.Duration {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c0 := cpuTime(tb)
+	c0 := cputime.Process(tb)
 	for _, items := range batches {
 		b := d.NewBatch()
 		var c audit.Counts
@@ -299,5 +288,5 @@ func engineCPU(tb testing.TB, wl workload) time.Duration {
 		}
 		b.Folds()
 	}
-	return cpuTime(tb) - c0
+	return cputime.Process(tb) - c0
 }

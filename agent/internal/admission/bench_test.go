@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/palisade-sec/palisade/agent/internal/scanresults"
 	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // benchImages is the size of the cache the benchmarks decide from, with
@@ -38,14 +38,6 @@ func fillCache(c *scanresults.Cache) {
 		}
 		c.Put(r)
 	}
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkReview is one review end to end through the handler: decode a
@@ -80,7 +72,7 @@ exemptions:
 	lat := make([]time.Duration, 0, 1<<16)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process(b)
 	i := 0
 	for b.Loop() {
 		body := bodies[i%len(bodies)]
@@ -96,7 +88,7 @@ exemptions:
 			b.Fatal(w.Body.String())
 		}
 	}
-	cpu := cpuTime(b) - cpu0
+	cpu := cputime.Process(b) - cpu0
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "reviews/cpu-s")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
