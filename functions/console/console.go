@@ -142,6 +142,7 @@ func (c *Console) routes() {
 	get("/posture/remediations", c.remediations)
 	get("/clusters", c.clusters)
 	get("/cluster", c.clusterPage)
+	get("/admissions", c.admissions)
 	c.mux.Handle("POST "+Base+"/alerts/{id}/triage", c.page(c.triage))
 	c.mux.HandleFunc("GET "+Base+"/login", c.loginForm)
 	c.mux.HandleFunc("POST "+Base+"/login", c.login)

@@ -41,7 +41,7 @@ func TestEveryPage(t *testing.T) {
 		"/api/console/posture", "/api/console/posture?benchmark=CIS-AKS&state=failing", "/api/console/posture?sort=failing&dir=desc",
 		"/api/console/posture/checks/privileged-containers", "/api/console/posture/checks/privileged-containers?status=exempt",
 		"/api/console/posture/exemptions", "/api/console/posture/remediations",
-		"/api/console/clusters", "/api/console/cluster?name=" + url.QueryEscape(cl),
+		"/api/console/clusters", "/api/console/cluster?name=" + url.QueryEscape(cl), "/api/console/admissions", "/api/console/admissions?decision=denied&sort=object",
 	}
 	v, err := console.Build(t.Context(), st, now)
 	if err != nil {

@@ -171,7 +171,7 @@ func techniqueURL(id string) string {
 // pageNames are the page templates; each is parsed with the layout and the
 // shared parts.
 var pageNames = []string{"overview", "images", "image", "vulns", "vuln", "alerts", "alert", "posture", "check",
-	"exemptions", "remediations", "clusters", "cluster", "login", "error"}
+	"exemptions", "remediations", "clusters", "cluster", "admissions", "login", "error"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}

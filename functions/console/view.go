@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
@@ -48,6 +49,10 @@ type View struct {
 	Runs         map[string]model.PostureRun
 	History      map[string][]model.PostureRun // per cluster, oldest first
 	Remediations []model.Remediation           // newest first
+
+	// Admissions are the gated-deployment decisions, newest first, at
+	// most maxAdmissions.
+	Admissions []model.Admission
 
 	// Running maps an image digest to where it runs.
 	Running  map[string][]Placement
@@ -214,6 +219,12 @@ func Build(ctx context.Context, st store.Store, now time.Time) (*View, error) {
 			return nil
 		})
 	})
+	read("admissions", func() error {
+		return gatestore.EachAdmission(ctx, st, func(a model.Admission) error {
+			v.Admissions = append(v.Admissions, a)
+			return nil
+		})
+	})
 	read("running images", func() error {
 		return posture.EachRunningImages(ctx, st, func(r model.RunningImages) error {
 			running = append(running, r)
@@ -350,6 +361,8 @@ func (v *View) index(summaries map[string]model.ImageVulns, running []model.Runn
 		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Node, b.Node))
 	})
 	slices.SortFunc(v.Remediations, func(a, b model.Remediation) int { return b.At.Compare(a.At) })
+	slices.SortFunc(v.Admissions, func(a, b model.Admission) int { return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(a.ID, b.ID)) })
+	v.Admissions = v.Admissions[:min(len(v.Admissions), maxAdmissions)]
 	slices.SortFunc(v.Clusters, func(a, b *ClusterRow) int { return cmp.Compare(a.Name, b.Name) })
 	// The lists' default orders, so that their first pages need no sort.
 	imageList.sort(v.Images, imageList.def, imageList.defDesc)

@@ -126,3 +126,23 @@ func ListAdmissions(ctx context.Context, st store.Store, f AdmissionFilter, cur 
 	}
 	return out, nil
 }
+
+// EachAdmission calls fn for every stored decision, a thousand a page.
+func EachAdmission(ctx context.Context, st store.Store, fn func(model.Admission) error) error {
+	cur := store.Cursor{Limit: 1000}
+	for {
+		page, err := ListAdmissions(ctx, st, AdmissionFilter{}, cur)
+		if err != nil {
+			return err
+		}
+		for _, a := range page.Items {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if page.Continuation == "" {
+			return nil
+		}
+		cur.Continuation = page.Continuation
+	}
+}
