@@ -130,7 +130,7 @@ func newHandler(ctx context.Context, e *env) (*customhandler.Server, error) {
 		Key: e.cfg.Common.APIKey, Feeds: feeds, Intel: feeds, VEX: vexDocs, AgentStaleAfter: e.cfg.Inventory.StaleAfter,
 		Remediate: p.Remediate, RemediateApply: p.RemediateApply, GateRules: gateRules, Now: e.now,
 	}
-	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, Now: e.now,
+	consoleOpts := console.Options{Key: e.cfg.Common.APIKey, MaxAge: e.cfg.Common.ConsoleRefresh, GateRules: gateRules, Now: e.now,
 		Log: e.log.With().Str(logging.FieldFunction, console.Name).Logger()}
 	if pub != nil {
 		apiOpts.Publisher, consoleOpts.Publisher = pub, pub

@@ -2,8 +2,10 @@ package console
 
 import (
 	"cmp"
+	"encoding/json"
 	"strings"
 
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -12,8 +14,31 @@ const maxAdmissions = 10_000
 
 type admissionsPage struct {
 	base
-	List listPage
-	Rows []model.Admission
+	List       listPage
+	Rows       []model.Admission
+	Rules      []ruleRow
+	Exemptions []gate.Exemption
+}
+
+// ruleRow is a gated-deployment rule as the page shows it.
+type ruleRow struct {
+	Name, Mode, Scope, Conditions string
+}
+
+// ruleRows describes the rules in force, their scope and conditions as
+// their JSON.
+func ruleRows(rs gate.Rules) []ruleRow {
+	out := make([]ruleRow, 0, len(rs.Rules))
+	for _, r := range rs.Rules {
+		scope, _ := json.Marshal(r.Scope)
+		cond, _ := json.Marshal(r.Conditions)
+		row := ruleRow{Name: r.Name, Mode: string(r.Mode), Scope: string(scope), Conditions: string(cond)}
+		if row.Scope == "{}" {
+			row.Scope = "everywhere"
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 var admissionColumns = []column{
@@ -71,5 +96,6 @@ func (c *Console) admissions(r *request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rendered{template: "admissions", data: &admissionsPage{base: c.base(r, "admissions", "Admissions"), List: lp, Rows: page}}, nil
+	return &rendered{template: "admissions", data: &admissionsPage{base: c.base(r, "admissions", "Admissions"), List: lp, Rows: page,
+		Rules: ruleRows(c.opts.GateRules), Exemptions: c.opts.GateRules.Exemptions}}, nil
 }

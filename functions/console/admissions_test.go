@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/palisade-sec/palisade/functions/console"
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/model"
 )
@@ -43,7 +44,10 @@ func TestAdmissionsPage(t *testing.T) {
 			if n.Data == "img" && strings.Contains(fmt.Sprint(n.Attr), "onerror") {
 				t.Errorf("%s: the planted <img> became an element", path)
 			}
-			if n.Data == "tr" && n.Parent != nil && n.Parent.Data == "tbody" {
+			if n.Data == "tr" && n.Parent != nil && n.Parent.Data == "tbody" && n.Parent.Parent != nil {
+				if id, _ := attr(n.Parent.Parent, "id"); id != "decisions" {
+					return // the rules in force
+				}
 				out = append(out, text(n))
 			}
 		})
@@ -62,5 +66,28 @@ func TestAdmissionsPage(t *testing.T) {
 	}
 	if rec := c.get("/api/console/admissions?decision=maybe"); rec.Code != http.StatusBadRequest {
 		t.Errorf("unknown decision: %d", rec.Code)
+	}
+	if body := c.get("/api/console/admissions").Body.String(); !strings.Contains(body, "default-high-critical") {
+		t.Error("without rules the page does not show the default rule")
+	}
+
+	// The rules in force, with their exemptions.
+	rules, err := gate.Parse([]byte(`
+rules:
+  - {name: deny-kev, mode: deny, scope: {namespaces: [shop]}, conditions: {knownExploited: true}}
+exemptions:
+  - {namespace: legacy, reason: "rebuild under way, SHOP-123", expires: "2027-01-31T00:00:00Z"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := newClient(t, newConsole(t, st, console.Options{GateRules: rules})).get("/api/console/admissions").Body.String()
+	for _, want := range []string{"deny-kev", "shop", "knownExploited", "rebuild under way, SHOP-123", "legacy"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the rules in force lack %q", want)
+		}
+	}
+	if strings.Contains(body, "default-high-critical") {
+		t.Error("the default rule is shown beside a rules file")
 	}
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/store"
@@ -70,6 +71,9 @@ type Options struct {
 	// Publisher, when set, receives each alert triaged, so that Sentinel
 	// sees the status change.
 	Publisher Publisher
+	// GateRules are the gated-deployment rules in force, shown beside the
+	// admissions; none: the default rule.
+	GateRules gate.Rules
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives the console's own messages (view builds); requests log
@@ -78,6 +82,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if len(o.GateRules.Rules) == 0 {
+		o.GateRules = gate.Default()
+	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 30 * time.Second
 	}

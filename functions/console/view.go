@@ -13,8 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/detection"
+	"github.com/palisade-sec/palisade/shared/gatestore"
 	"github.com/palisade-sec/palisade/shared/logging"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/shared/posture"
