@@ -8,11 +8,7 @@ import (
 	"testing"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/yaml"
 
 	"github.com/palisade-sec/palisade/shared/gate"
 	"github.com/palisade-sec/palisade/tests/kubeapi"
@@ -97,55 +93,18 @@ func TestGateRBACInARealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sa, secret string
-	for name, o := range manifests(t, out) {
-		if !strings.Contains(name, "/templates/agent-gate.yaml#") && !strings.Contains(name, "/templates/agent-serviceaccount.yaml#") {
-			continue
-		}
-		raw, _ := yaml.Marshal(o)
-		switch o["kind"] {
-		case "ServiceAccount":
-			sa = get(t, o, "metadata", "name").(string)
-		case "ClusterRole":
-			var r rbacv1.ClusterRole
-			mustYAML(t, raw, &r)
-			create(t, func() error { _, err := kc.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
-		case "ClusterRoleBinding":
-			var b rbacv1.ClusterRoleBinding
-			mustYAML(t, raw, &b)
-			create(t, func() error {
-				_, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
-				return err
-			})
-		case "Role":
-			var r rbacv1.Role
-			mustYAML(t, raw, &r)
-			secret = r.Rules[1].ResourceNames[0]
-			create(t, func() error { _, err := kc.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{}); return err })
-		case "RoleBinding":
-			var b rbacv1.RoleBinding
-			mustYAML(t, raw, &b)
-			create(t, func() error {
-				_, err := kc.RbacV1().RoleBindings(ns).Create(ctx, &b, metav1.CreateOptions{})
-				return err
-			})
-		}
+	gateRBAC := func(name string) bool {
+		return strings.Contains(name, "/templates/agent-gate.yaml#") || strings.Contains(name, "/templates/agent-serviceaccount.yaml#")
+	}
+	sa, roles := applyRBAC(t, kc, ns, out, gateRBAC)
+	var secret string
+	if len(roles) == 1 && len(roles[0].Rules) == 2 && len(roles[0].Rules[1].ResourceNames) == 1 {
+		secret = roles[0].Rules[1].ResourceNames[0]
 	}
 	if sa == "" || secret == "" {
 		t.Fatalf("service account %q, secret %q", sa, secret)
 	}
-	user := "system:serviceaccount:" + ns + ":" + sa
-	can := func(verb, group, resource, namespace, name string) bool {
-		t.Helper()
-		r, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"},
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Name: name},
-		}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.Status.Allowed
-	}
+	can := access(t, kc, ns, sa)
 	// The authorizer learns new roles through its informers.
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		return can("get", "", "secrets", ns, secret) && can("get", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "gate-"+ns), nil

@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
@@ -25,7 +26,6 @@ func TestMain(m *testing.M) { kubeapi.Main(m) }
 func TestAgentRBACInARealServer(t *testing.T) {
 	s := kubeapi.Shared(t)
 	kc := s.Client(t)
-	ctx := t.Context()
 	groups, err := restmapper.GetAPIGroupResources(kc.Discovery())
 	if err != nil {
 		t.Fatal(err)
@@ -44,51 +44,8 @@ func TestAgentRBACInARealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var sa string
-			for name, o := range manifests(t, out) {
-				if !isAgent(name) {
-					continue
-				}
-				raw, _ := yaml.Marshal(o)
-				switch o["kind"] {
-				case "ServiceAccount":
-					sa = get(t, o, "metadata", "name").(string)
-				case "ClusterRole":
-					var r rbacv1.ClusterRole
-					mustYAML(t, raw, &r)
-					create(t, func() error { _, err := kc.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
-				case "ClusterRoleBinding":
-					var b rbacv1.ClusterRoleBinding
-					mustYAML(t, raw, &b)
-					create(t, func() error {
-						_, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
-						return err
-					})
-				case "Role":
-					var r rbacv1.Role
-					mustYAML(t, raw, &r)
-					create(t, func() error { _, err := kc.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{}); return err })
-				case "RoleBinding":
-					var b rbacv1.RoleBinding
-					mustYAML(t, raw, &b)
-					create(t, func() error {
-						_, err := kc.RbacV1().RoleBindings(ns).Create(ctx, &b, metav1.CreateOptions{})
-						return err
-					})
-				}
-			}
-			user := "system:serviceaccount:" + ns + ":" + sa
-			can := func(verb, group, resource, namespace, name string) bool {
-				t.Helper()
-				r, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-					User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"},
-					ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Name: name},
-				}}, metav1.CreateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r.Status.Allowed
-			}
+			sa, _ := applyRBAC(t, kc, ns, out, isAgent)
+			can := access(t, kc, ns, sa)
 			for _, k := range inventory.Kinds {
 				m, err := mapper.RESTMapping(schema.GroupKind{Group: k.GroupVersion.Group, Kind: k.Name}, k.GroupVersion.Version)
 				if err != nil {
@@ -127,6 +84,65 @@ func TestAgentRBACInARealServer(t *testing.T) {
 				t.Error("the agent can patch pods or jobs")
 			}
 		})
+	}
+}
+
+// applyRBAC creates in a real API server the service account's RBAC
+// objects among the rendered templates keep selects (by template name),
+// and returns the service account's name and the Roles created.
+func applyRBAC(t *testing.T, kc kubernetes.Interface, ns string, out map[string]string, keep func(name string) bool) (sa string, roles []rbacv1.Role) {
+	t.Helper()
+	ctx := t.Context()
+	for name, o := range manifests(t, out) {
+		if !keep(name) {
+			continue
+		}
+		raw, _ := yaml.Marshal(o)
+		switch o["kind"] {
+		case "ServiceAccount":
+			sa = get(t, o, "metadata", "name").(string)
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			mustYAML(t, raw, &r)
+			create(t, func() error { _, err := kc.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
+		case "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			mustYAML(t, raw, &b)
+			create(t, func() error {
+				_, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
+				return err
+			})
+		case "Role":
+			var r rbacv1.Role
+			mustYAML(t, raw, &r)
+			create(t, func() error { _, err := kc.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{}); return err })
+			roles = append(roles, r)
+		case "RoleBinding":
+			var b rbacv1.RoleBinding
+			mustYAML(t, raw, &b)
+			create(t, func() error {
+				_, err := kc.RbacV1().RoleBindings(ns).Create(ctx, &b, metav1.CreateOptions{})
+				return err
+			})
+		}
+	}
+	return sa, roles
+}
+
+// access asks the API server's authorizer whether service account sa of
+// ns may do verb on a resource (namespace and name may be empty).
+func access(t *testing.T, kc kubernetes.Interface, ns, sa string) func(verb, group, resource, namespace, name string) bool {
+	user := "system:serviceaccount:" + ns + ":" + sa
+	return func(verb, group, resource, namespace, name string) bool {
+		t.Helper()
+		r, err := kc.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Name: name},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
 	}
 }
 
