@@ -5,7 +5,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/palisade-sec/palisade/shared/ehsink/queue"
+	"github.com/palisade-sec/palisade/shared/serve"
 )
 
 const namespace = "palisade_sensor"
@@ -208,19 +208,5 @@ func Handler(m *Metrics, q Stats) http.Handler {
 
 // Serve serves h on ln until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	}
+	return serve.Until(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln)
 }

@@ -3,11 +3,12 @@ package admission
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/palisade-sec/palisade/shared/serve"
 )
 
 // Serve answers reviews at path over TLS on ln, with the certificate
@@ -26,18 +27,8 @@ func Serve(ctx context.Context, ln net.Listener, path string, h http.Handler, ge
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	err := srv.ServeTLS(ln, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		<-done
-		return nil
+	if err := serve.Until(ctx, srv, ln); err != nil {
+		return fmt.Errorf("admission webhook: %w", err)
 	}
-	return fmt.Errorf("admission webhook: %w", err)
+	return nil
 }

@@ -6,7 +6,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/palisade-sec/palisade/agent/internal/sender"
 	"github.com/palisade-sec/palisade/shared/ehsink/queue"
+	"github.com/palisade-sec/palisade/shared/serve"
 )
 
 // Sent counts what Event Hubs accepted; it is the sink's Observer.
@@ -153,19 +153,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // Serve serves h on ln until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	}
+	return serve.Until(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln)
 }
