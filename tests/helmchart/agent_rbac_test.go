@@ -1,14 +1,17 @@
 package helmchart
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
@@ -89,10 +92,13 @@ func TestAgentRBACInARealServer(t *testing.T) {
 
 // applyRBAC creates in a real API server the service account's RBAC
 // objects among the rendered templates keep selects (by template name),
-// and returns the service account's name and the Roles created.
+// waits until the authorizer grants the first rule of each role, and
+// returns the service account's name and the Roles created.
 func applyRBAC(t *testing.T, kc kubernetes.Interface, ns string, out map[string]string, keep func(name string) bool) (sa string, roles []rbacv1.Role) {
 	t.Helper()
 	ctx := t.Context()
+	var first []rbacv1.PolicyRule // of each role, with its namespace in want
+	var where []string
 	for name, o := range manifests(t, out) {
 		if !keep(name) {
 			continue
@@ -105,6 +111,7 @@ func applyRBAC(t *testing.T, kc kubernetes.Interface, ns string, out map[string]
 			var r rbacv1.ClusterRole
 			mustYAML(t, raw, &r)
 			create(t, func() error { _, err := kc.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
+			first, where = append(first, r.Rules[0]), append(where, "")
 		case "ClusterRoleBinding":
 			var b rbacv1.ClusterRoleBinding
 			mustYAML(t, raw, &b)
@@ -117,6 +124,7 @@ func applyRBAC(t *testing.T, kc kubernetes.Interface, ns string, out map[string]
 			mustYAML(t, raw, &r)
 			create(t, func() error { _, err := kc.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{}); return err })
 			roles = append(roles, r)
+			first, where = append(first, r.Rules[0]), append(where, ns)
 		case "RoleBinding":
 			var b rbacv1.RoleBinding
 			mustYAML(t, raw, &b)
@@ -125,6 +133,23 @@ func applyRBAC(t *testing.T, kc kubernetes.Interface, ns string, out map[string]
 				return err
 			})
 		}
+	}
+	// The authorizer learns new roles through its informers.
+	can := access(t, kc, ns, sa)
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		for i, r := range first {
+			name := ""
+			if len(r.ResourceNames) > 0 {
+				name = r.ResourceNames[0]
+			}
+			if !can(r.Verbs[0], r.APIGroups[0], r.Resources[0], where[i], name) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the roles of %s never took effect: %v", sa, err)
 	}
 	return sa, roles
 }
