@@ -1,6 +1,7 @@
 package customhandler
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -28,8 +29,12 @@ type HostTime struct{ time.Time }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (h *HostTime) UnmarshalJSON(b []byte) error {
+	// An Event Hubs batch has one per event: a string with no escapes is
+	// read as it is, without a second decoder.
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' && bytes.IndexByte(b[1:n-1], '\\') < 0 {
+		s = string(b[1 : n-1])
+	} else if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("host time is not a string: %s", b)
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "01/02/2006 15:04:05"} {

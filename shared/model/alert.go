@@ -91,6 +91,9 @@ type Watermark struct {
 // the store need not decode it to check them (store.Keyed).
 func (a Alert) StoreKey() (pk, id string) { return a.Cluster, a.ID }
 
+// StoreTTL returns the alert's ttl (store.Expiring).
+func (a Alert) StoreTTL() int { return a.TTL }
+
 // AlertID is the deterministic id of an alert.
 func AlertID(cluster, typ, entity string, window time.Time) string {
 	return HashID(cluster, typ, entity, window.UTC().Format(time.RFC3339))

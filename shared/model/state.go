@@ -22,6 +22,9 @@ type State struct {
 // (store.Keyed).
 func (s State) StoreKey() (pk, id string) { return s.Kind, s.ID }
 
+// StoreTTL returns the item's ttl (store.Expiring).
+func (s State) StoreTTL() int { return s.TTL }
+
 // Parked is an input that could not be processed and was set aside with the
 // reason, so that nothing is silently lost (state kind "parked").
 type Parked struct {

@@ -147,6 +147,12 @@ type Keyed interface {
 	StoreKey() (pk, id string)
 }
 
+// Expiring is implemented by Keyed item types that can say their "ttl"
+// field (seconds; 0 for none) without being decoded.
+type Expiring interface {
+	StoreTTL() int
+}
+
 // MaxIDBytes is the longest id Cosmos DB accepts.
 const MaxIDBytes = 255
 
@@ -154,31 +160,44 @@ const MaxIDBytes = 255
 // container, a non-empty id and partition key, and a JSON object whose "id"
 // and partition key field equal them. Ids are held to Cosmos DB's rules (at
 // most MaxIDBytes, none of / \ ? #) so that what works with the embedded
-// store also works in Azure. It returns the encoded item.
-func Validate(c Container, pk, id string, v any) ([]byte, error) {
+// store also works in Azure, as is its "ttl" (see TTL). It returns the
+// encoded item and its time to live.
+func Validate(c Container, pk, id string, v any) ([]byte, time.Duration, error) {
 	field := c.PartitionKeyField()
 	if field == "" {
-		return nil, fmt.Errorf("%w: unknown container %q", ErrInvalid, c)
+		return nil, 0, fmt.Errorf("%w: unknown container %q", ErrInvalid, c)
 	}
 	if id == "" || pk == "" {
-		return nil, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", ErrInvalid, c, field, id, field, pk)
+		return nil, 0, fmt.Errorf("%w: %s item needs an id and a %s (got id %q, %s %q)", ErrInvalid, c, field, id, field, pk)
 	}
 	if err := CheckID(c, id); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode %s item %s: %v", ErrInvalid, c, id, err)
+		return nil, 0, fmt.Errorf("%w: encode %s item %s: %v", ErrInvalid, c, id, err)
 	}
 	if len(b) > MaxItemBytes {
-		return nil, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
+		return nil, 0, fmt.Errorf("%w: %s item %s is %d bytes, the limit is %d", ErrTooLarge, c, id, len(b), MaxItemBytes)
 	}
 	if k, ok := v.(Keyed); ok {
 		kpk, kid := k.StoreKey()
 		if kid != id || kpk != pk {
-			return nil, fmt.Errorf("%w: %s item has id %q and %s %q in its body but %q and %q were given", ErrInvalid, c, kid, field, kpk, id, pk)
+			return nil, 0, fmt.Errorf("%w: %s item has id %q and %s %q in its body but %q and %q were given", ErrInvalid, c, kid, field, kpk, id, pk)
 		}
-		return b, nil
+		e, ok := v.(Expiring)
+		if !ok {
+			ttl, err := TTL(b)
+			return b, ttl, err
+		}
+		if e.StoreTTL() == 0 {
+			return b, 0, nil // omitted
+		}
+		ttl, err := ttlOf(int64(e.StoreTTL()))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %s item %s: %v", ErrInvalid, c, id, err)
+		}
+		return b, ttl, nil
 	}
 	// Only the id and partition key fields are decoded: every write passes
 	// here, and alerts and baselines are written on every invocation.
@@ -190,10 +209,10 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 		TTL     json.RawMessage `json:"ttl"`
 	}
 	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &head) != nil {
-		return nil, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
+		return nil, 0, fmt.Errorf("%w: %s item %s is not a JSON object", ErrInvalid, c, id)
 	}
 	if got := jsonString(head.ID); got != id {
-		return nil, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
+		return nil, 0, fmt.Errorf("%w: %s item has id %q in its body but %q was given", ErrInvalid, c, got, id)
 	}
 	pkRaw := head.Kind
 	switch field {
@@ -203,12 +222,13 @@ func Validate(c Container, pk, id string, v any) ([]byte, error) {
 		pkRaw = head.Cluster
 	}
 	if got := jsonString(pkRaw); got != pk {
-		return nil, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
+		return nil, 0, fmt.Errorf("%w: %s item %s has %s %q in its body but %q was given", ErrInvalid, c, id, field, got, pk)
 	}
-	if _, err := ttlOf(head.TTL); err != nil {
-		return nil, fmt.Errorf("%w: %s item %s: %v", ErrInvalid, c, id, err)
+	ttl, err := ttlField(head.TTL)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s item %s: %v", ErrInvalid, c, id, err)
 	}
-	return b, nil
+	return b, ttl, nil
 }
 
 // TTL returns the time to live of an encoded item: its "ttl" in seconds, or
@@ -221,31 +241,38 @@ func TTL(body []byte) (time.Duration, error) {
 	if err := json.Unmarshal(body, &head); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	secs, err := ttlOf(head.TTL)
+	ttl, err := ttlField(head.TTL)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return time.Duration(secs) * time.Second, nil
+	return ttl, nil
 }
 
 // maxTTL is the largest ttl Cosmos DB accepts (a signed 32-bit number).
 const maxTTL = 1<<31 - 1
 
-// ttlOf reads a ttl field: the seconds to live, 0 for never.
-func ttlOf(raw json.RawMessage) (int64, error) {
+// ttlField reads a ttl field: the time to live, 0 for never.
+func ttlField(raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
-	switch {
-	case err != nil:
+	if err != nil {
 		return 0, fmt.Errorf("ttl %s is not a whole number of seconds", raw)
+	}
+	return ttlOf(n)
+}
+
+// ttlOf checks a ttl in seconds and returns the time to live, 0 for never
+// (-1).
+func ttlOf(n int64) (time.Duration, error) {
+	switch {
 	case n == -1:
 		return 0, nil
 	case n < 1 || n > maxTTL:
 		return 0, fmt.Errorf("ttl %d is not -1 or between 1 and %d seconds", n, maxTTL)
 	}
-	return n, nil
+	return time.Duration(n) * time.Second, nil
 }
 
 // CheckID rejects ids that Cosmos DB refuses: longer than MaxIDBytes or

@@ -90,7 +90,7 @@ func (s *Store) writeGroup(ctx context.Context, stage []store.Write, idx []int, 
 	var pending []int
 	for _, j := range idx {
 		w := stage[j]
-		body, err := store.Validate(w.Container, w.PK, w.ID, w.Value)
+		body, _, err := store.Validate(w.Container, w.PK, w.ID, w.Value)
 		if err != nil {
 			results[j].Err = err
 			continue

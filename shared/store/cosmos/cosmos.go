@@ -211,7 +211,7 @@ func (s *Store) container(c store.Container) (*azcosmos.ContainerClient, error) 
 // Put writes v: an upsert, a create (IfNoneMatch) or a conditional replace
 // (IfMatch).
 func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any, cond store.Cond) (string, error) {
-	body, err := store.Validate(c, pk, id, v)
+	body, _, err := store.Validate(c, pk, id, v)
 	if err != nil {
 		return "", err
 	}

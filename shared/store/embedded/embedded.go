@@ -148,15 +148,11 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	body, err := store.Validate(c, pk, id, v)
+	body, ttl, err := store.Validate(c, pk, id, v)
 	if err != nil {
 		return "", err
 	}
 	k, err := key(c, pk, id)
-	if err != nil {
-		return "", err
-	}
-	ttl, err := store.TTL(body)
 	if err != nil {
 		return "", err
 	}
@@ -234,11 +230,8 @@ func (s *Store) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][]st
 		prep[i] = make([]prepared, len(stage))
 		for j, w := range stage {
 			p := &prep[i][j]
-			if p.body, p.err = store.Validate(w.Container, w.PK, w.ID, w.Value); p.err == nil {
+			if p.body, p.ttl, p.err = store.Validate(w.Container, w.PK, w.ID, w.Value); p.err == nil {
 				p.key, p.err = key(w.Container, w.PK, w.ID)
-			}
-			if p.err == nil {
-				p.ttl, p.err = store.TTL(p.body)
 			}
 		}
 	}

@@ -21,9 +21,11 @@ import (
 
 // The model types that say their own keys.
 var (
-	_ store.Keyed = model.Alert{}
-	_ store.Keyed = model.State{}
-	_ store.Keyed = model.Parked{}
+	_ store.Keyed    = model.Alert{}
+	_ store.Keyed    = model.State{}
+	_ store.Keyed    = model.Parked{}
+	_ store.Expiring = model.Alert{}
+	_ store.Expiring = model.State{}
 )
 
 // Run runs the contract suite. open must return an empty store and arrange
@@ -711,6 +713,12 @@ func testTTL(t *testing.T, s store.Store) {
 	if err := put("rewritten", nil, store.Cond{}); err != nil {
 		t.Fatal(err)
 	}
+	// Items that say their own ttl (store.Expiring) are held to the same.
+	for _, it := range []model.State{{ID: "keyed-short", Kind: "ttl", TTL: 3}, {ID: "keyed-forever", Kind: "ttl", TTL: -1}} {
+		if _, err := s.Put(ctx, store.State, "ttl", it.ID, it, store.Cond{}); err != nil {
+			t.Fatalf("put %s: %v", it.ID, err)
+		}
+	}
 	var got doc
 	if _, err := s.Get(ctx, store.State, "ttl", "short", &got); err != nil {
 		t.Fatalf("short-lived item gone at once: %v", err)
@@ -730,7 +738,7 @@ func testTTL(t *testing.T, s store.Store) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// "rewritten" is past the expiry of its first write.
-	want := []string{"forever", "long", "none", "rewritten"}
+	want := []string{"forever", "keyed-forever", "long", "none", "rewritten"}
 	if diff := cmp.Diff(want, ids(t, s, store.State, store.Query{PartitionKey: "ttl"})); diff != "" {
 		t.Errorf("items after expiry (-want +got)\n%s", diff)
 	}
@@ -740,6 +748,12 @@ func testTTL(t *testing.T, s store.Store) {
 	for _, bad := range []any{0, -2, 1.5, "60", 1 << 31} {
 		if err := put("bad", bad, store.Cond{}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("ttl %v: err %v, want ErrInvalid", bad, err)
+		}
+	}
+	for _, bad := range []int{-2, 1 << 31} {
+		it := model.State{ID: "bad", Kind: "ttl", TTL: bad}
+		if _, err := s.Put(ctx, store.State, "ttl", it.ID, it, store.Cond{}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("State with ttl %d: err %v, want ErrInvalid", bad, err)
 		}
 	}
 }
