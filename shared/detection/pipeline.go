@@ -39,12 +39,14 @@ type PipelineOptions struct {
 // retried inside the invocation, and when retries run out the error is
 // returned so that the invocation fails and the function's retry policy
 // redelivers the batch, which is safe because every write is idempotent.
-// A Pipeline is safe for concurrent invocations.
+// A Pipeline is safe for concurrent invocations, whose writes are
+// committed together when they meet (statecache.Group).
 type Pipeline struct {
-	st   store.Store
-	pub  Publisher
-	sink *Sink
-	opt  PipelineOptions
+	st    store.Store
+	pub   Publisher
+	sink  *Sink
+	group *statecache.Group
+	opt   PipelineOptions
 }
 
 // NewPipeline returns a pipeline over st; pub may be nil (no Sentinel).
@@ -56,7 +58,7 @@ func NewPipeline(st store.Store, pub Publisher, d *Detector, opt PipelineOptions
 		opt.Sleep = sleep
 	}
 	opt.Sink.Now = opt.Now
-	return &Pipeline{st: st, pub: pub, sink: NewSink(st, d, opt.Sink), opt: opt}
+	return &Pipeline{st: st, pub: pub, sink: NewSink(st, d, opt.Sink), group: statecache.NewGroup(st), opt: opt}
 }
 
 // Invocation is what one invocation of a detection function writes.
@@ -81,7 +83,7 @@ func (p *Pipeline) Run(ctx context.Context, inv Invocation) (saved []model.Alert
 	}
 	var unchanged []int
 	err = p.Retry(ctx, "save alerts", func() error {
-		err := statecache.Run(ctx, p.st, maxConflicts, func(tx *statecache.Tx) error {
+		err := p.group.Run(ctx, maxConflicts, func(tx *statecache.Tx) error {
 			for _, pk := range inv.Parked {
 				tx.Write(StateStage, store.Write{Container: store.State, PK: model.KindParked, ID: pk.ID, Value: pk})
 			}

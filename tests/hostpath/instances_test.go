@@ -76,13 +76,13 @@ func stored(t *testing.T, st store.Store) map[string]counted {
 // deliver has srv process the batches of the partitions given, each
 // partition in order on its own goroutine, as an instance of the function
 // app processes the partitions it holds leases on.
-func deliver(t *testing.T, srv http.Handler, wl workload, partitions ...int) {
-	t.Helper()
+func deliver(tb testing.TB, srv http.Handler, wl workload, partitions ...int) {
+	tb.Helper()
 	var wg sync.WaitGroup
 	for _, p := range partitions {
 		wg.Go(func() {
 			for _, i := range wl.partitions[p] {
-				invoke(t, srv, wl.function, wl.bodies[i])
+				invoke(tb, srv, wl.function, wl.bodies[i])
 			}
 		})
 	}

@@ -28,6 +28,13 @@
 // shared with concurrent invocations of the same instance. They return a
 // copy with their changes.
 //
+// Concurrent invocations of one instance (the Functions host runs one per
+// Event Hubs partition at a time) commit through a Group: an invocation
+// that finds another's commit under way queues its attempt, and the queued
+// attempts run in turn on one Tx and go to the store in one batch. They
+// then never conflict with each other, a document several of them touch is
+// written once, and the embedded store pays for one file sync.
+//
 // Each Cache has a stage (Options.Stage); the writes of a Tx go to the store
 // stage by stage (store.WriteBatch), and a stage is written only when every
 // write of the stages before it was. State that decides what later writes
@@ -434,4 +441,89 @@ func Run(ctx context.Context, st store.Store, maxAttempts int, attempt func(tx *
 		}
 	}
 	return fmt.Errorf("%d conflicting updates in a row: %w", maxAttempts, ErrConflict)
+}
+
+// Group commits the attempts of concurrent callers together (see the
+// package doc). It is safe for concurrent use.
+type Group struct {
+	st store.Store
+
+	mu    sync.Mutex
+	queue []*call
+	busy  bool // a caller is committing
+}
+
+// call is one caller's attempt, waiting in a Group.
+type call struct {
+	attempt func(tx *Tx) error
+	ready   chan struct{} // closed when err is set or the call is to lead
+	lead    bool
+	err     error
+}
+
+// NewGroup returns a Group writing to st.
+func NewGroup(st store.Store) *Group { return &Group{st: st} }
+
+// Run is Run for one caller of g. When no commit is under way, the caller
+// commits its attempt with those queued meanwhile; otherwise it waits for a
+// caller that is committing to take it. A group whose commit fails for
+// another reason than a conflict is run again one attempt at a time, so
+// that one caller's invalid document or failure is its own. The attempts
+// of a group run on the Tx in turn, each seeing what those before staged.
+// The store is written under the context of the caller that commits.
+func (g *Group) Run(ctx context.Context, maxAttempts int, attempt func(tx *Tx) error) error {
+	c := &call{attempt: attempt, ready: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	lead := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if !lead {
+		<-c.ready
+		if !c.lead {
+			return c.err
+		}
+	}
+	g.mu.Lock()
+	calls := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	g.commit(ctx, maxAttempts, calls)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.lead = true
+		close(next.ready)
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	for _, other := range calls {
+		if other != c {
+			close(other.ready)
+		}
+	}
+	return c.err
+}
+
+// commit runs calls on one Tx, or one by one when that fails.
+func (g *Group) commit(ctx context.Context, maxAttempts int, calls []*call) {
+	if len(calls) > 1 {
+		err := Run(ctx, g.st, maxAttempts, func(tx *Tx) error {
+			for _, c := range calls {
+				if err := c.attempt(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return
+		}
+	}
+	for _, c := range calls {
+		c.err = Run(ctx, g.st, maxAttempts, c.attempt)
+	}
 }

@@ -1,12 +1,14 @@
 package statecache_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/statecache"
@@ -306,5 +308,105 @@ func TestGet(t *testing.T) {
 	}
 	if got, ok, err := statecache.Get(ctx, statecache.Begin(st), c, "tally", "x"); !ok || err != nil || !slices.Equal(got.Events, []string{"e1"}) {
 		t.Errorf("committed document: %+v %v %v", got, ok, err)
+	}
+}
+
+// heldStore holds each batch until the test releases it, so that callers
+// can be made to arrive while a commit is under way.
+type heldStore struct {
+	*storetest.Counting
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldStore) WriteBatch(ctx context.Context, stages ...[]store.Write) ([][]store.WriteResult, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.Counting.WriteBatch(ctx, stages...)
+}
+
+// waitQueued waits until n callers wait in g.
+func waitQueued(t *testing.T, g *statecache.Group, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for statecache.Queued(g) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers queued, want %d", statecache.Queued(g), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroup: callers that arrive while a commit is under way are committed
+// together, in one batch that writes a document they share once, and each
+// gets its own result.
+func TestGroup(t *testing.T) {
+	ctx := t.Context()
+	st := &heldStore{Counting: storetest.NewCounting(testenv.Store(t)), entered: make(chan struct{}, 10), release: make(chan struct{}, 10)}
+	g := statecache.NewGroup(st)
+	c := newCache(statecache.Options{})
+	errs := make(chan error, 5)
+	run := func(event string) {
+		errs <- g.Run(ctx, 3, func(tx *statecache.Tx) error {
+			_, err := statecache.Update(ctx, tx, c, "tally", "x", add("x", event))
+			return err
+		})
+	}
+	go run("e0")
+	<-st.entered // e0 commits alone…
+	for i := 1; i <= 4; i++ {
+		go run(fmt.Sprint("e", i))
+	}
+	waitQueued(t, g, 4) // …while the others wait
+	st.release <- struct{}{}
+	<-st.entered
+	st.release <- struct{}{}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stored(t, st, "x").Events; len(got) != 5 {
+		t.Errorf("events %v, want e0 to e4", got)
+	}
+	if ops := st.Ops(); ops.Batches != 2 || ops.Puts != 2 {
+		t.Errorf("store operations %+v, want 2 batches of one write", ops)
+	}
+}
+
+// TestGroupFailureIsOwn: a group whose commit fails is run again one caller
+// at a time: only the caller with the invalid document gets the error.
+func TestGroupFailureIsOwn(t *testing.T) {
+	ctx := t.Context()
+	st := &heldStore{Counting: storetest.NewCounting(testenv.Store(t)), entered: make(chan struct{}, 10), release: make(chan struct{})}
+	g := statecache.NewGroup(st)
+	c := newCache(statecache.Options{})
+	errs := make(map[string]chan error)
+	run := func(id, body string) {
+		done := make(chan error, 1)
+		errs[id] = done
+		go func() {
+			done <- g.Run(ctx, 3, func(tx *statecache.Tx) error {
+				_, err := statecache.Update(ctx, tx, c, "tally", id, add(body, "e"))
+				return err
+			})
+		}()
+	}
+	run("first", "first")
+	<-st.entered
+	run("good", "good")
+	run("bad", "other") // its body names another id
+	run("also-good", "also-good")
+	waitQueued(t, g, 3)
+	close(st.release)
+	for id, want := range map[string]error{"first": nil, "good": nil, "bad": store.ErrInvalid, "also-good": nil} {
+		if err := <-errs[id]; !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("%s: %v, want %v", id, err, want)
+		}
+	}
+	for _, id := range []string{"first", "good", "also-good"} {
+		if got := stored(t, st, id).Events; !slices.Equal(got, []string{"e"}) {
+			t.Errorf("%s: events %v", id, got)
+		}
 	}
 }
