@@ -1,0 +1,107 @@
+// Package jsonlit decodes JSON string literals exactly as encoding/json
+// does, for the hand-written decoders of the hot paths (the host's
+// doubly-encoded batches in shared/customhandler, sensor envelopes in
+// shared/detection). It accepts only what it decodes byte for byte as
+// encoding/json would and refuses the rest, so that its callers can hand
+// the refused input to encoding/json and get the same value or error.
+package jsonlit
+
+import "unicode/utf8"
+
+// attention marks the bytes that end a run of literal text: the closing
+// quote, a backslash, a control character (invalid in JSON) and the first
+// byte of a multi-byte UTF-8 sequence (to be validated).
+var attention = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// Unquote appends to dst the content of the JSON string literal at the
+// start of s and returns it with the literal's length in s. ok is false
+// when s does not start with a literal Unquote decodes exactly as
+// encoding/json does: an unterminated literal, a raw control character, a
+// bad escape, invalid UTF-8 or an escaped UTF-16 surrogate (encoding/json
+// replaces the invalid ones with U+FFFD). When ok is false, n is 0 and out
+// holds no meaningful content.
+func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
+	if len(s) < 2 || s[0] != '"' {
+		return dst, 0, false
+	}
+	i, start := 1, 1
+	for i < len(s) {
+		c := s[i]
+		if !attention[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return dst, 0, false
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if c == '"' {
+			return dst, i + 1, true
+		}
+		if c != '\\' {
+			return dst, 0, false // a raw control character is not JSON
+		}
+		if i+1 == len(s) {
+			return dst, 0, false
+		}
+		switch c := s[i+1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if i+6 > len(s) {
+				return dst, 0, false
+			}
+			r, ok := hex4(s[i+2 : i+6])
+			if !ok || utf16Surrogate(r) {
+				return dst, 0, false
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += 4
+		default:
+			return dst, 0, false
+		}
+		i += 2
+		start = i
+	}
+	return dst, 0, false
+}
+
+func utf16Surrogate(r rune) bool { return r >= 0xD800 && r <= 0xDFFF }
+
+func hex4(b []byte) (rune, bool) {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
