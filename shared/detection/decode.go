@@ -22,7 +22,9 @@ func DecodeEnvelope(b []byte) (model.Envelope, error) {
 	if len(b) > MaxEventBytes {
 		return e, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrDecode, len(b), MaxEventBytes)
 	}
-	if err := json.Unmarshal(b, &e); err != nil {
+	if fast, ok := scanEnvelope(b); ok {
+		e = fast
+	} else if err := json.Unmarshal(b, &e); err != nil {
 		return e, fmt.Errorf("%w: envelope is not JSON of the expected shape: %v", ErrDecode, err)
 	}
 	if err := checkEnvelope(&e); err != nil {
