@@ -46,8 +46,7 @@ func scanEnvelope(b []byte) (e model.Envelope, ok bool) {
 		case 9:
 			return s.string(&e.Hostname)
 		case 10:
-			e.OutputFields = map[string]string{}
-			return s.stringMap(e.OutputFields)
+			return s.stringMap(&e.OutputFields)
 		case 11:
 			return s.strings(&e.Tags)
 		case 12:
@@ -169,17 +168,24 @@ func (s *envScanner) object(field func(key string) bool) bool {
 	}
 }
 
-// stringMap reads an object of strings into m, each key at most once.
-func (s *envScanner) stringMap(m map[string]string) bool {
-	return s.object(func(key string) bool {
-		if _, dup := m[key]; dup {
-			return false
-		}
+// stringMap reads an object of strings, each key at most once. The
+// pairs are gathered first so that the map is made at its size.
+func (s *envScanner) stringMap(p *map[string]string) bool {
+	var pairs [2 * 32]string
+	kv := pairs[:0]
+	if !s.object(func(key string) bool {
 		var v string
-		ok := s.string(&v)
-		m[key] = v
-		return ok
-	})
+		kv = append(kv, key, v)
+		return s.string(&kv[len(kv)-1])
+	}) {
+		return false
+	}
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	*p = m
+	return len(m) == len(kv)/2 // else a key was repeated
 }
 
 // strings reads an array of strings; [] gives an empty, non-nil slice, as

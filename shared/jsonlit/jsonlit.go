@@ -6,7 +6,10 @@
 // the refused input to encoding/json and get the same value or error.
 package jsonlit
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // attention marks the bytes that end a run of literal text: the closing
 // quote, a backslash, a control character (invalid in JSON) and the first
@@ -17,6 +20,10 @@ var attention = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// unescape maps the character after a backslash to the byte it stands
+// for; 0 for none (\u is decoded apart).
+var unescape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // Unquote appends to dst the content of the JSON string literal at the
 // start of s and returns it with the literal's length in s. ok is false
@@ -31,11 +38,16 @@ func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
 	}
 	i, start := 1, 1
 	for i < len(s) {
-		c := s[i]
-		if !attention[c] {
-			i++
-			continue
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
 		}
+		for i < len(s) && !attention[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -54,20 +66,7 @@ func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
 		if i+1 == len(s) {
 			return dst, 0, false
 		}
-		switch c := s[i+1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
+		if c := s[i+1]; c == 'u' {
 			if i+6 > len(s) {
 				return dst, 0, false
 			}
@@ -77,13 +76,24 @@ func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
 			}
 			dst = utf8.AppendRune(dst, r)
 			i += 4
-		default:
+		} else if e := unescape[c]; e != 0 {
+			dst = append(dst, e)
+		} else {
 			return dst, 0, false
 		}
 		i += 2
 		start = i
 	}
 	return dst, 0, false
+}
+
+// plain8 reports whether none of the 8 bytes in x needs attention, eight
+// at a time: a byte's high bit is set by the subtractions only if it is
+// below 0x20, '"' or '\\' (or a byte below it was, which only makes the
+// answer false).
+func plain8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	return (x|(x-0x20*lo)|((x^'"'*lo)-lo)|((x^'\\'*lo)-lo))&hi == 0
 }
 
 func utf16Surrogate(r rune) bool { return r >= 0xD800 && r <= 0xDFFF }

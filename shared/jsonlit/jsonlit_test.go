@@ -1,6 +1,8 @@
 package jsonlit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -65,4 +67,21 @@ func FuzzUnquote(f *testing.F) {
 			t.Fatalf("Unquote(%q) = %q, encoding/json %q", s[:n], got, want)
 		}
 	})
+}
+
+// TestPlain8: the word-at-a-time test agrees with the table for every
+// byte value at every position, between plain bytes and after the bytes
+// that produce a borrow.
+func TestPlain8(t *testing.T) {
+	for _, fill := range []byte{'a', ' ', '~', '#', ']'} {
+		for p := range 8 {
+			for v := range 256 {
+				w := bytes.Repeat([]byte{fill}, 8)
+				w[p] = byte(v)
+				if got := plain8(binary.LittleEndian.Uint64(w)); got != !attention[v] {
+					t.Errorf("plain8(%q) = %v", w, got)
+				}
+			}
+		}
+	}
 }
