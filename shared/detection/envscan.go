@@ -20,7 +20,8 @@ import (
 // reflection was a sixth of the handler's time. The strings decoded share
 // one copy of b.
 func scanEnvelope(b []byte) (e model.Envelope, ok bool) {
-	s := envScanner{b: b, text: string(b)}
+	var scratch [512]byte
+	s := envScanner{b: b, text: string(b), buf: scratch[:0]}
 	var seen uint32
 	ok = s.object(func(key string) bool {
 		switch member(&seen, key, "v", "id", "cluster", "node", "source", "time", "rule", "priority", "output",
@@ -194,7 +195,8 @@ func (s *envScanner) strings(p *[]string) bool {
 	if !s.next('[') {
 		return false
 	}
-	out := []string{}
+	var scratch [16]string
+	out := scratch[:0]
 	if !s.next(']') {
 		for {
 			var v string
@@ -210,7 +212,7 @@ func (s *envScanner) strings(p *[]string) bool {
 			}
 		}
 	}
-	*p = out
+	*p = append(make([]string, 0, len(out)), out...)
 	return true
 }
 

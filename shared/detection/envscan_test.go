@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/palisade-sec/palisade/shared/model"
 )
 
 // sensorEnvelope is an envelope as the sensor writes it, every field set.
@@ -21,13 +19,6 @@ const sensorEnvelope = `{"v":1,"id":"e1","cluster":"c","node":"n","source":"sysc
 	`"outputFields":{"proc.name":"sh","fd.name":"10.0.0.1:1->169.254.169.254:80","proc.cmdline":"sh -c \"id\""},` +
 	`"tags":["container","shell"],"container":{"id":"abc","name":"web","image":"ghcr.io/x/web","tag":"1.2","imageDigest":"sha256:00","privileged":true},` +
 	`"k8s":{"namespace":"ns","pod":"web-7d4b9c8f5-x2x7q","workload":"web"}}`
-
-// unmarshalEnvelope is what scanEnvelope must agree with.
-func unmarshalEnvelope(b []byte) (model.Envelope, error) {
-	var e model.Envelope
-	err := json.Unmarshal(b, &e)
-	return e, err
-}
 
 // TestScanEnvelope: the shapes the sensor writes are scanned, to exactly
 // what json.Unmarshal gives; anything else is refused, for json.Unmarshal
