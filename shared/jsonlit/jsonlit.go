@@ -33,6 +33,19 @@ var unescape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', '
 // replaces the invalid ones with U+FFFD). When ok is false, n is 0 and out
 // holds no meaningful content.
 func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
+	return unquote(dst, s, true)
+}
+
+// Len returns the length of the JSON string literal at the start of s
+// when Unquote accepts it, without decoding it: to find where a string
+// value ends and know it is valid.
+func Len(s []byte) (n int, ok bool) {
+	_, n, ok = unquote(nil, s, false)
+	return n, ok
+}
+
+// unquote is Unquote, appending to dst only if decode is set.
+func unquote(dst, s []byte, decode bool) (out []byte, n int, ok bool) {
 	if len(s) < 2 || s[0] != '"' {
 		return dst, 0, false
 	}
@@ -56,7 +69,9 @@ func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
 			i += size
 			continue
 		}
-		dst = append(dst, s[start:i]...)
+		if decode {
+			dst = append(dst, s[start:i]...)
+		}
 		if c == '"' {
 			return dst, i + 1, true
 		}
@@ -74,10 +89,14 @@ func Unquote(dst, s []byte) (out []byte, n int, ok bool) {
 			if !ok || utf16Surrogate(r) {
 				return dst, 0, false
 			}
-			dst = utf8.AppendRune(dst, r)
+			if decode {
+				dst = utf8.AppendRune(dst, r)
+			}
 			i += 4
 		} else if e := unescape[c]; e != 0 {
-			dst = append(dst, e)
+			if decode {
+				dst = append(dst, e)
+			}
 		} else {
 			return dst, 0, false
 		}

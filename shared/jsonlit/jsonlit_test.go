@@ -42,6 +42,9 @@ func TestUnquote(t *testing.T) {
 			t.Errorf("Unquote(%q): n %d, ok %v; want n %d", tt.in, n, ok, tt.n)
 			continue
 		}
+		if ln, lok := Len([]byte(tt.in)); ln != n || lok != ok {
+			t.Errorf("Len(%q) = %d, %v; Unquote's length %d, %v", tt.in, ln, lok, n, ok)
+		}
 		if ok && string(got) != "keep:"+tt.want {
 			t.Errorf("Unquote(%q) = %q, want %q", tt.in, got, "keep:"+tt.want)
 		}
@@ -56,6 +59,9 @@ func FuzzUnquote(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
 		got, n, ok := Unquote(nil, s)
+		if ln, lok := Len(s); ln != n || lok != ok {
+			t.Fatalf("Len(%q) = %d, %v; Unquote's length %d, %v", s, ln, lok, n, ok)
+		}
 		if !ok {
 			return
 		}
