@@ -3,7 +3,7 @@ package customhandler
 import (
 	"encoding/json"
 
-	"github.com/palisade-sec/palisade/shared/jsonlit"
+	"github.com/palisade-sec/palisade/shared/jsonscan"
 )
 
 // DataItems returns the items of a cardinality "many" trigger, as
@@ -40,7 +40,7 @@ func (r *Request) DataItems(name string) ([][]byte, error) {
 func fastItems(raw json.RawMessage) ([][]byte, bool) {
 	// Unescaping only shortens: one buffer the size of the input holds the
 	// array, and one the size of the array every item, back to back.
-	arr, n, ok := jsonlit.Unquote(make([]byte, 0, len(raw)), raw)
+	arr, n, ok := jsonscan.Unquote(make([]byte, 0, len(raw)), raw)
 	if !ok || n != len(raw) {
 		return nil, false
 	}
@@ -57,7 +57,7 @@ func fastItems(raw json.RawMessage) ([][]byte, bool) {
 	for {
 		start := len(buf)
 		var n int
-		buf, n, ok = jsonlit.Unquote(buf, arr[i:])
+		buf, n, ok = jsonscan.Unquote(buf, arr[i:])
 		if !ok {
 			return nil, false
 		}

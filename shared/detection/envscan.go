@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/palisade-sec/palisade/shared/jsonlit"
+	"github.com/palisade-sec/palisade/shared/jsonscan"
 	"github.com/palisade-sec/palisade/shared/model"
 )
 
@@ -21,31 +21,31 @@ import (
 // one copy of b.
 func scanEnvelope(b []byte) (e model.Envelope, ok bool) {
 	var scratch [512]byte
-	s := envScanner{b: b, text: string(b), buf: scratch[:0]}
+	s := envScanner{jsonscan.Scanner{B: b, Text: string(b), Buf: scratch[:0]}}
 	var seen uint32
-	ok = s.object(func(key string) bool {
+	ok = s.Object(func(key string) bool {
 		switch member(&seen, key, "v", "id", "cluster", "node", "source", "time", "rule", "priority", "output",
 			"hostname", "outputFields", "tags", "container", "k8s") {
 		case 0:
 			return s.int(&e.Version)
 		case 1:
-			return s.string(&e.ID)
+			return s.String(&e.ID)
 		case 2:
-			return s.string(&e.Cluster)
+			return s.String(&e.Cluster)
 		case 3:
-			return s.string(&e.Node)
+			return s.String(&e.Node)
 		case 4:
-			return s.string(&e.Source)
+			return s.String(&e.Source)
 		case 5:
 			return s.time(&e.Time)
 		case 6:
-			return s.string(&e.Rule)
+			return s.String(&e.Rule)
 		case 7:
-			return s.string(&e.Priority)
+			return s.String(&e.Priority)
 		case 8:
-			return s.string(&e.Output)
+			return s.String(&e.Output)
 		case 9:
-			return s.string(&e.Hostname)
+			return s.String(&e.Hostname)
 		case 10:
 			return s.stringMap(&e.OutputFields)
 		case 11:
@@ -59,23 +59,23 @@ func scanEnvelope(b []byte) (e model.Envelope, ok bool) {
 		}
 		return false
 	})
-	return e, ok && s.skipSpace() == len(b)
+	return e, ok && s.SkipSpace() == len(b)
 }
 
 func (s *envScanner) container(c *model.ContainerRef) bool {
 	var seen uint32
-	return s.object(func(key string) bool {
+	return s.Object(func(key string) bool {
 		switch member(&seen, key, "id", "name", "image", "tag", "imageDigest", "privileged") {
 		case 0:
-			return s.string(&c.ID)
+			return s.String(&c.ID)
 		case 1:
-			return s.string(&c.Name)
+			return s.String(&c.Name)
 		case 2:
-			return s.string(&c.Image)
+			return s.String(&c.Image)
 		case 3:
-			return s.string(&c.Tag)
+			return s.String(&c.Tag)
 		case 4:
-			return s.string(&c.ImageDigest)
+			return s.String(&c.ImageDigest)
 		case 5:
 			return s.bool(&c.Privileged)
 		}
@@ -85,14 +85,14 @@ func (s *envScanner) container(c *model.ContainerRef) bool {
 
 func (s *envScanner) k8s(k *model.K8sRef) bool {
 	var seen uint32
-	return s.object(func(key string) bool {
+	return s.Object(func(key string) bool {
 		switch member(&seen, key, "namespace", "pod", "workload") {
 		case 0:
-			return s.string(&k.Namespace)
+			return s.String(&k.Namespace)
 		case 1:
-			return s.string(&k.Pod)
+			return s.String(&k.Pod)
 		case 2:
-			return s.string(&k.Workload)
+			return s.String(&k.Workload)
 		}
 		return false
 	})
@@ -113,71 +113,18 @@ func member(seen *uint32, key string, names ...string) int {
 	return -1
 }
 
-// envScanner reads JSON values from b, from position i on. text is b as a
-// string: a string value without escapes is a slice of it.
-type envScanner struct {
-	b    []byte
-	text string
-	i    int
-	buf  []byte // the content of the last string read
-}
-
-func (s *envScanner) skipSpace() int {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return s.i
-		}
-	}
-	return s.i
-}
-
-// next skips space and reports whether the next byte is c, taking it if so.
-func (s *envScanner) next(c byte) bool {
-	if s.skipSpace() < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// object reads an object, calling field for each key with the scanner at
-// its value; field reads the value and reports whether it could.
-func (s *envScanner) object(field func(key string) bool) bool {
-	if !s.next('{') {
-		return false
-	}
-	if s.next('}') {
-		return true
-	}
-	for {
-		var key string
-		if s.skipSpace(); !s.string(&key) || !s.next(':') {
-			return false
-		}
-		if s.skipSpace(); !field(key) {
-			return false
-		}
-		if s.next('}') {
-			return true
-		}
-		if !s.next(',') {
-			return false
-		}
-	}
-}
+// envScanner reads an envelope's values.
+type envScanner struct{ jsonscan.Scanner }
 
 // stringMap reads an object of strings, each key at most once. The
 // pairs are gathered first so that the map is made at its size.
 func (s *envScanner) stringMap(p *map[string]string) bool {
 	var pairs [2 * 32]string
 	kv := pairs[:0]
-	if !s.object(func(key string) bool {
+	if !s.Object(func(key string) bool {
 		var v string
 		kv = append(kv, key, v)
-		return s.string(&kv[len(kv)-1])
+		return s.String(&kv[len(kv)-1])
 	}) {
 		return false
 	}
@@ -192,22 +139,22 @@ func (s *envScanner) stringMap(p *map[string]string) bool {
 // strings reads an array of strings; [] gives an empty, non-nil slice, as
 // it does with encoding/json.
 func (s *envScanner) strings(p *[]string) bool {
-	if !s.next('[') {
+	if !s.Next('[') {
 		return false
 	}
 	var scratch [16]string
 	out := scratch[:0]
-	if !s.next(']') {
+	if !s.Next(']') {
 		for {
 			var v string
-			if s.skipSpace(); !s.string(&v) {
+			if s.SkipSpace(); !s.String(&v) {
 				return false
 			}
 			out = append(out, v)
-			if s.next(']') {
+			if s.Next(']') {
 				break
 			}
-			if !s.next(',') {
+			if !s.Next(',') {
 				return false
 			}
 		}
@@ -216,46 +163,29 @@ func (s *envScanner) strings(p *[]string) bool {
 	return true
 }
 
-// string reads a string.
-func (s *envScanner) string(p *string) bool {
-	var n int
-	var ok bool
-	s.buf, n, ok = jsonlit.Unquote(s.buf[:0], s.b[s.i:])
-	if !ok {
-		return false
-	}
-	if len(s.buf) == n-2 { // no escapes: the text itself
-		*p = s.text[s.i+1 : s.i+n-1]
-	} else {
-		*p = string(s.buf)
-	}
-	s.i += n
-	return true
-}
-
 // int reads an integer written without fraction or exponent.
 func (s *envScanner) int(p *int) bool {
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
+	start := s.I
+	if s.I < len(s.B) && s.B[s.I] == '-' {
+		s.I++
 	}
-	digits := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
+	digits := s.I
+	for s.I < len(s.B) && s.B[s.I] >= '0' && s.B[s.I] <= '9' {
+		s.I++
 	}
-	if s.i == digits || (s.b[digits] == '0' && s.i > digits+1) {
+	if s.I == digits || (s.B[digits] == '0' && s.I > digits+1) {
 		return false // no digits, or a leading zero: not JSON
 	}
-	n, err := strconv.Atoi(s.text[start:s.i])
+	n, err := strconv.Atoi(s.Text[start:s.I])
 	*p = n
 	return err == nil
 }
 
 func (s *envScanner) bool(p *bool) bool {
 	for _, lit := range [...]string{"false", "true"} {
-		if len(s.text)-s.i >= len(lit) && s.text[s.i:s.i+len(lit)] == lit {
+		if len(s.Text)-s.I >= len(lit) && s.Text[s.I:s.I+len(lit)] == lit {
 			*p = lit == "true"
-			s.i += len(lit)
+			s.I += len(lit)
 			return true
 		}
 	}
@@ -266,10 +196,10 @@ func (s *envScanner) bool(p *bool) bool {
 // given the literal as written. A literal with escapes is left to
 // encoding/json.
 func (s *envScanner) time(p *time.Time) bool {
-	start := s.i
+	start := s.I
 	var text string
-	if !s.string(&text) || len(text) != s.i-start-2 {
+	if !s.String(&text) || len(text) != s.I-start-2 {
 		return false
 	}
-	return p.UnmarshalJSON(s.b[start:s.i]) == nil
+	return p.UnmarshalJSON(s.B[start:s.I]) == nil
 }

@@ -1,10 +1,10 @@
-// Package jsonlit decodes JSON string literals exactly as encoding/json
-// does, for the hand-written decoders of the hot paths (the host's
-// doubly-encoded batches in shared/customhandler, sensor envelopes in
-// shared/detection). It accepts only what it decodes byte for byte as
-// encoding/json would and refuses the rest, so that its callers can hand
-// the refused input to encoding/json and get the same value or error.
-package jsonlit
+// Package jsonscan reads JSON of a known shape by hand, for the decoders
+// of the hot paths (the host's doubly-encoded batches and invocation
+// bodies in shared/customhandler, sensor envelopes in shared/detection).
+// It accepts only what it decodes byte for byte as encoding/json would and
+// refuses the rest, so that its callers can hand the refused input to
+// encoding/json and get the same value or error.
+package jsonscan
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package jsonlit
+package jsonscan
 
 import (
 	"encoding/json"
