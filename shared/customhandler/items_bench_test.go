@@ -54,3 +54,11 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	}
 	b.ReportMetric(float64((cputime.Process(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// hostBody is an invocation as the host posts an Event Hubs batch of n
+// events.
+func hostBody(n int) []byte {
+	return []byte(`{"Data":{"events":` + string(hostBatch(n)) + `},"Metadata":{"PartitionContext":{"PartitionId":"0"},` +
+		`"SequenceNumberArray":"[1,2,3]","EnqueuedTimeUtcArray":["2026-07-10T20:12:53Z"],"Count":3,"Flag":true,` +
+		`"sys":{"MethodName":"detectruntime","UtcNow":"2026-07-10T20:12:53Z","RandGuid":"0f6e"}}}`)
+}

@@ -8,14 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// hostBody is an invocation as the host posts an Event Hubs batch of n
-// events.
-func hostBody(n int) []byte {
-	return []byte(`{"Data":{"events":` + string(hostBatch(n)) + `},"Metadata":{"PartitionContext":{"PartitionId":"0"},` +
-		`"SequenceNumberArray":"[1,2,3]","EnqueuedTimeUtcArray":["2026-07-10T20:12:53Z"],"Count":3,"Flag":true,` +
-		`"sys":{"MethodName":"detectruntime","UtcNow":"2026-07-10T20:12:53Z","RandGuid":"0f6e"}}}`)
-}
-
 // unmarshalRequest is what scanRequest must agree with.
 func unmarshalRequest(body []byte) (*Request, error) {
 	var r Request
