@@ -2,7 +2,8 @@ package customhandler
 
 import (
 	"encoding/json"
-	"unicode/utf8"
+
+	"github.com/palisade-sec/palisade/shared/jsonscan"
 )
 
 // DataItems returns the items of a cardinality "many" trigger, as
@@ -39,7 +40,7 @@ func (r *Request) DataItems(name string) ([][]byte, error) {
 func fastItems(raw json.RawMessage) ([][]byte, bool) {
 	// Unescaping only shortens: one buffer the size of the input holds the
 	// array, and one the size of the array every item, back to back.
-	arr, n, ok := unquote(make([]byte, 0, len(raw)), raw)
+	arr, n, ok := jsonscan.Unquote(make([]byte, 0, len(raw)), raw)
 	if !ok || n != len(raw) {
 		return nil, false
 	}
@@ -56,8 +57,8 @@ func fastItems(raw json.RawMessage) ([][]byte, bool) {
 	for {
 		start := len(buf)
 		var n int
-		buf, n, ok = unquote(buf, arr[i:])
-		if !ok || !utf8.Valid(buf[start:]) {
+		buf, n, ok = jsonscan.Unquote(buf, arr[i:])
+		if !ok {
 			return nil, false
 		}
 		items = append(items, buf[start:len(buf):len(buf)])
@@ -81,78 +82,4 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// unquote appends to dst the content of the JSON string literal at the
-// start of s and returns it with the literal's length. ok is false when s
-// does not start with a string literal this function decodes exactly as
-// encoding/json does: a raw control character, a bad escape, or an escaped
-// surrogate (left to encoding/json, with its replacement rules).
-func unquote(dst, s []byte) (out []byte, n int, ok bool) {
-	if len(s) < 2 || s[0] != '"' {
-		return nil, 0, false
-	}
-	i := 1
-	for {
-		start := i
-		for i < len(s) && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 {
-			i++
-		}
-		dst = append(dst, s[start:i]...)
-		if i == len(s) || s[i] < 0x20 {
-			return nil, 0, false
-		}
-		if s[i] == '"' {
-			return dst, i + 1, true
-		}
-		if i+1 == len(s) {
-			return nil, 0, false
-		}
-		switch c := s[i+1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if i+6 > len(s) {
-				return nil, 0, false
-			}
-			r, ok := hex4(s[i+2 : i+6])
-			if !ok || (r >= 0xD800 && r <= 0xDFFF) {
-				return nil, 0, false
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += 6
-			continue
-		default:
-			return nil, 0, false
-		}
-		i += 2
-	}
-}
-
-func hex4(b []byte) (rune, bool) {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }

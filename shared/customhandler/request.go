@@ -45,14 +45,17 @@ type RetryContext struct {
 
 // DecodeRequest parses an invocation body.
 func DecodeRequest(body []byte) (*Request, error) {
-	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, BadRequest("invocation body is not a JSON object with Data and Metadata: %v", err)
+	r, ok := scanRequest(body)
+	if !ok {
+		r = &Request{}
+		if err := json.Unmarshal(body, r); err != nil {
+			return nil, BadRequest("invocation body is not a JSON object with Data and Metadata: %v", err)
+		}
 	}
 	if r.Data == nil {
 		return nil, BadRequest(`invocation body has no "Data" object`)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // DataString returns input binding name as a string, undoing the host's

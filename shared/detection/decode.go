@@ -18,17 +18,28 @@ const MaxEventBytes = 1 << 20
 
 // DecodeEnvelope decodes and validates one sensor envelope.
 func DecodeEnvelope(b []byte) (model.Envelope, error) {
-	var e model.Envelope
 	if len(b) > MaxEventBytes {
-		return e, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrDecode, len(b), MaxEventBytes)
+		return model.Envelope{}, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrDecode, len(b), MaxEventBytes)
 	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("%w: envelope is not JSON of the expected shape: %v", ErrDecode, err)
+	e, ok := scanEnvelope(b)
+	if !ok {
+		var err error
+		if e, err = unmarshalEnvelope(b); err != nil {
+			return e, fmt.Errorf("%w: envelope is not JSON of the expected shape: %v", ErrDecode, err)
+		}
 	}
 	if err := checkEnvelope(&e); err != nil {
 		return e, err
 	}
 	return e, nil
+}
+
+// unmarshalEnvelope is DecodeEnvelope's way for what scanEnvelope leaves
+// to encoding/json, apart so that only this way's envelope escapes.
+func unmarshalEnvelope(b []byte) (model.Envelope, error) {
+	var e model.Envelope
+	err := json.Unmarshal(b, &e)
+	return e, err
 }
 
 func checkEnvelope(e *model.Envelope) error {
