@@ -177,14 +177,10 @@ func (s *Store) Put(ctx context.Context, c store.Container, pk, id string, v any
 func put(tx *bolt.Tx, c store.Container, pk, id string, k, body []byte, cond store.Cond, now int64, ttl time.Duration) (string, error) {
 	b := tx.Bucket([]byte(c))
 	old := b.Get(k)
+	var oldExp int64
 	if old != nil {
-		if exp := expiryOf(old); exp != 0 {
-			if err := tx.Bucket(expiryBucket).Delete(expiryKey(exp, c, k)); err != nil {
-				return "", fmt.Errorf("unindex %s item %q: %w", c, id, err)
-			}
-			if exp <= now {
-				old = nil // expired: as good as absent
-			}
+		if oldExp = expiryOf(old); oldExp != 0 && oldExp <= now {
+			old = nil // expired: as good as absent
 		}
 	}
 	switch {
@@ -202,7 +198,9 @@ func put(tx *bolt.Tx, c store.Container, pk, id string, k, body []byte, cond sto
 	var exp int64
 	if ttl > 0 {
 		exp = now + int64(ttl)
-		if err := tx.Bucket(expiryBucket).Put(expiryKey(exp, c, k), nil); err != nil {
+	}
+	if slotOf(oldExp) != slotOf(exp) {
+		if err := reindex(tx, c, k, oldExp, exp); err != nil {
 			return "", fmt.Errorf("index %s item %q: %w", c, id, err)
 		}
 	}
@@ -210,6 +208,21 @@ func put(tx *bolt.Tx, c store.Container, pk, id string, k, body []byte, cond sto
 		return "", fmt.Errorf("write %s item %q: %w", c, id, err)
 	}
 	return etagOf(rev), nil
+}
+
+// reindex moves an item's expiry index entry from expiry from to expiry to
+// (0: none).
+func reindex(tx *bolt.Tx, c store.Container, k []byte, from, to int64) error {
+	idx := tx.Bucket(expiryBucket)
+	if from != 0 {
+		if err := idx.Delete(expiryKey(from, c, k)); err != nil {
+			return err
+		}
+	}
+	if to != 0 {
+		return idx.Put(expiryKey(to, c, k), nil)
+	}
+	return nil
 }
 
 // WriteBatch applies every stage in one transaction, so a batch costs one
@@ -336,8 +349,8 @@ func (s *Store) Delete(ctx context.Context, c store.Container, pk, id string) er
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(c))
-		if old := b.Get(k); old != nil && expiryOf(old) != 0 {
-			if err := tx.Bucket(expiryBucket).Delete(expiryKey(expiryOf(old), c, k)); err != nil {
+		if old := b.Get(k); old != nil {
+			if err := reindex(tx, c, k, expiryOf(old), 0); err != nil {
 				return err
 			}
 		}
@@ -451,11 +464,10 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 func sweep(tx *bolt.Tx, now int64, limit int) (int, error) {
 	idx := tx.Bucket(expiryBucket)
 	cur := idx.Cursor()
-	var done [][]byte
+	var done, moved [][]byte
 	n := 0
 	for k, _ := cur.First(); k != nil && n != limit; k, _ = cur.Next() {
-		exp := int64(binary.BigEndian.Uint64(k[:8]))
-		if exp > now {
+		if int64(binary.BigEndian.Uint64(k[:8])) > now {
 			break
 		}
 		c, itemKey, ok := bytes.Cut(k[8:], []byte{0})
@@ -463,11 +475,16 @@ func sweep(tx *bolt.Tx, now int64, limit int) (int, error) {
 			return n, fmt.Errorf("malformed expiry index key %q", k)
 		}
 		if b := tx.Bucket(c); b != nil {
-			// Only the write that set this expiry: a later write has its own.
-			if val := b.Get(itemKey); val != nil && expiryOf(val) == exp {
+			switch val := b.Get(itemKey); {
+			case val == nil:
+			case expired(val, now):
 				if err := b.Delete(itemKey); err != nil {
 					return n, err
 				}
+			case expiryOf(val) != 0:
+				// Rewritten to live longer: indexed under its slot (an
+				// entry made before slots has the exact expiry instead).
+				moved = append(moved, expiryKey(expiryOf(val), store.Container(c), itemKey))
 			}
 		}
 		done = append(done, bytes.Clone(k))
@@ -475,6 +492,11 @@ func sweep(tx *bolt.Tx, now int64, limit int) (int, error) {
 	}
 	for _, k := range done {
 		if err := idx.Delete(k); err != nil {
+			return n, err
+		}
+	}
+	for _, k := range moved {
+		if err := idx.Put(k, nil); err != nil {
 			return n, err
 		}
 	}
@@ -519,10 +541,20 @@ func bodyOf(val []byte) []byte {
 	return val[8:]
 }
 
-// expiryKey is an index key: expiry, container, NUL, item key.
+// expirySlot is the granularity of the expiry index: an item is indexed
+// under the end of the slot its expiry falls in, so that rewriting an item
+// every few seconds (an alert on every invocation) leaves its index entry
+// alone. Reads hide an item from its exact expiry on; the sweep removes it
+// within a slot of it.
+const expirySlot = int64(time.Minute)
+
+// slotOf is the index time of an expiry: the end of its slot.
+func slotOf(exp int64) int64 { return (exp + expirySlot - 1) / expirySlot * expirySlot }
+
+// expiryKey is an index key: the expiry's slot, container, NUL, item key.
 func expiryKey(exp int64, c store.Container, k []byte) []byte {
 	out := make([]byte, 8, 8+len(c)+1+len(k))
-	binary.BigEndian.PutUint64(out, uint64(exp))
+	binary.BigEndian.PutUint64(out, uint64(slotOf(exp)))
 	out = append(out, c...)
 	out = append(out, 0)
 	return append(out, k...)
