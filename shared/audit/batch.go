@@ -73,7 +73,7 @@ func (a Analyzer) AnalyzeObserving(b *detection.Batch, body []byte, c *Counts, o
 			bad = append(bad, BadRecord{Index: i, Reason: fmt.Sprintf("record %d: %v", i, err), Log: rec.Properties.Log})
 			continue
 		}
-		e, err := DecodeEvent([]byte(rec.Properties.Log))
+		e, err := decodeEvent(stringBytes(rec.Properties.Log), rec.Properties.Log)
 		if err != nil {
 			bad = append(bad, BadRecord{Index: i, Reason: fmt.Sprintf("record %d: %v", i, err), Log: rec.Properties.Log})
 			continue
