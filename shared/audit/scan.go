@@ -104,8 +104,7 @@ func (s *diagScanner) repeated(p, last *string) bool {
 // writes. text is b as a string: the event's unescaped strings are slices
 // of it.
 func scanEvent(b []byte, text string) (e Event, ok bool) {
-	var scratch [256]byte
-	s := jsonscan.Scanner{B: b, Text: text, Buf: scratch[:0]}
+	s := jsonscan.Scanner{B: b, Text: text}
 	ok = s.Fields(eventNames, true, func(i int) bool {
 		switch i {
 		case 0:

@@ -207,9 +207,16 @@ func TestDecodeFallback(t *testing.T) {
 // FuzzScanEvent: whatever the event scanner takes, json.Unmarshal decodes
 // to the same Event.
 func FuzzScanEvent(f *testing.F) {
-	_, events := auditCorpus(f)
+	bodies, events := auditCorpus(f)
 	for _, b := range events {
 		f.Add(b)
+	}
+	d, err := DecodeDiagnostic(bodies[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range d.Records {
+		f.Add([]byte(r.Properties.Log))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkScan(t, b, scanEventBytes, unmarshalEvent)
@@ -219,9 +226,17 @@ func FuzzScanEvent(f *testing.F) {
 // FuzzScanDiagnostic: whatever the body scanner takes, json.Unmarshal
 // decodes to the same Diagnostic.
 func FuzzScanDiagnostic(f *testing.F) {
+	// Bodies of two records each, cut from the corpus's bodies as written:
+	// the fuzzer crawls on whole bodies.
 	bodies, _ := auditCorpus(f)
-	for _, b := range bodies[:8] {
-		f.Add(b)
+	for _, body := range bodies[:20] {
+		var d struct{ Records []json.RawMessage }
+		if err := json.Unmarshal(body, &d); err != nil {
+			f.Fatal(err)
+		}
+		for i := 0; i+1 < len(d.Records); i += 40 {
+			f.Add([]byte(`{"records":[` + string(d.Records[i]) + "," + string(d.Records[i+1]) + "]}"))
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkScan(t, b, scanDiagnostic, unmarshalDiagnostic)

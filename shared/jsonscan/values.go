@@ -1,6 +1,8 @@
 package jsonscan
 
 import (
+	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,27 +19,64 @@ const MaxDepth = 512
 // name but for case is refused too, for encoding/json matches keys
 // case-insensitively (strings.EqualFold) and would take it for that name.
 func (s *Scanner) Fields(names []string, skip bool, field func(i int) bool) bool {
+	if !s.Next('{') {
+		return false
+	}
+	if s.Next('}') {
+		return true
+	}
 	var seen uint64
-	return s.Object(func(key string) bool {
-		for i, n := range names {
-			if n == key {
-				if seen&(1<<i) != 0 {
-					return false
-				}
-				seen |= 1 << i
-				return field(i)
-			}
-		}
-		if !skip {
+	for {
+		s.SkipSpace()
+		key, ok := s.key()
+		if !ok || !s.Next(':') {
 			return false
 		}
-		for _, n := range names {
-			if strings.EqualFold(n, key) {
+		s.SkipSpace()
+		i := slices.Index(names, string(key))
+		switch {
+		case i >= 0:
+			if seen&(1<<i) != 0 || !field(i) {
 				return false
 			}
+			seen |= 1 << i
+		case !skip || foldsTo(key, names) || !s.Skip():
+			return false
 		}
-		return s.Skip()
-	})
+		if s.Next('}') {
+			return true
+		}
+		if !s.Next(',') {
+			return false
+		}
+	}
+}
+
+// key reads a string literal and returns its content, valid until the
+// next read: keys are compared, not kept, and need no copy.
+func (s *Scanner) key() ([]byte, bool) {
+	n, ok := Len(s.B[s.I:])
+	if !ok {
+		return nil, false
+	}
+	lit := s.B[s.I : s.I+n]
+	s.I += n
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return lit[1 : n-1], true
+	}
+	s.Buf, _, ok = Unquote(s.Buf[:0], lit)
+	return s.Buf, ok
+}
+
+// foldsTo reports whether key equals one of names but for case, as
+// strings.EqualFold has it (which encoding/json uses to match keys).
+func foldsTo(key []byte, names []string) bool {
+	for _, n := range names {
+		if len(key) <= 3*len(n) && len(key) >= len(n)/3 && strings.EqualFold(n, string(key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Skip reads past one value of any kind, accepting only what is valid
