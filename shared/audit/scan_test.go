@@ -242,3 +242,46 @@ func FuzzScanDiagnostic(f *testing.F) {
 		checkScan(t, b, scanDiagnostic, unmarshalDiagnostic)
 	})
 }
+
+// TestAnalyzeResourceIDs: each record's cluster is its own resource id's,
+// parsed once for a run of records of one id, and a bad id makes only
+// its records bad.
+func TestAnalyzeResourceIDs(t *testing.T) {
+	ev := readEvent(t, "exec")
+	var d map[string][]map[string]any
+	if err := json.Unmarshal(diagnosticBody(t, ev, ev, ev, ev, ev, ev), &d); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"", resourceID, resourceID, "/subscriptions/s/x", "/s/MANAGEDCLUSTERS/AKS-TEST", resourceID}
+	for i, id := range ids {
+		d["records"][i]["resourceId"] = id
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := scanDiagnostic(body); !ok {
+		t.Fatal("body refused by the scanner")
+	}
+	det := newDetector(t)
+	b := det.NewBatch()
+	var c Counts
+	bad, err := (Analyzer{}).Analyze(b, body, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var badIdx []int
+	for _, r := range bad {
+		badIdx = append(badIdx, r.Index)
+	}
+	clusters := map[string]bool{}
+	for _, a := range b.Alerts() {
+		clusters[a.Cluster] = true
+	}
+	if d := cmp.Diff([]int{0, 3}, badIdx); d != "" || c.Events != 4 {
+		t.Errorf("%d events, bad records (-want +got):\n%s", c.Events, d)
+	}
+	if d := cmp.Diff(map[string]bool{"aks-prod": true, "aks-test": true}, clusters); d != "" {
+		t.Errorf("clusters of the alerts (-want +got):\n%s", d)
+	}
+}
