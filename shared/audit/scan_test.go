@@ -91,6 +91,19 @@ func TestScanCorpus(t *testing.T) {
 		if !checkScan(t, b, scanEventBytes, unmarshalEvent) {
 			t.Fatalf("event %d refused: %s", i, b)
 		}
+		// and as written by encoding/json from a generic value (keys in
+		// order, <>& escaped), as tests/hostpath sends them
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkScan(t, again, scanEventBytes, unmarshalEvent) {
+			t.Fatalf("event %d, marshalled again, refused: %s", i, again)
+		}
 	}
 }
 

@@ -12,12 +12,13 @@ import (
 // (encoding/json itself stops at 10000).
 const MaxDepth = 512
 
-// Fields reads an object whose keys of interest are names, calling field
-// with the index of each such key, the scanner at its value. A key among
-// names may appear once. Other keys are skipped, their values validated,
-// when skip is set and refused otherwise; a skipped key that equals a
-// name but for case is refused too, for encoding/json matches keys
-// case-insensitively (strings.EqualFold) and would take it for that name.
+// Fields reads an object whose keys of interest are names (at most 64),
+// calling field with the index of each such key, the scanner at its
+// value. A key among names may appear once. Other keys are skipped, their
+// values validated, when skip is set and refused otherwise; a skipped key
+// that equals a name but for case is refused too, for encoding/json
+// matches keys case-insensitively (strings.EqualFold) and would take it
+// for that name.
 func (s *Scanner) Fields(names []string, skip bool, field func(i int) bool) bool {
 	if !s.Next('{') {
 		return false
