@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/palisade-sec/palisade/tests/cputime"
 )
 
 // BenchmarkDecode decodes the benign corpus's diagnostic bodies and their
@@ -21,6 +23,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	run := func(b *testing.B, decode func(body []byte) error) {
 		b.ReportAllocs()
+		cpu0 := cputime.Process(b)
 		for b.Loop() {
 			for _, body := range bodies {
 				if err := decode(body); err != nil {
@@ -28,7 +31,9 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*records), "ns/record")
+		cpu := cputime.Process(b) - cpu0
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*records), "cpu-ns/record")
+		b.ReportMetric(float64(b.N*records)/cpu.Seconds(), "records/cpu-s")
 	}
 	b.Run("scan", func(b *testing.B) {
 		run(b, func(body []byte) error {
