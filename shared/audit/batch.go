@@ -62,18 +62,26 @@ func (a Analyzer) AnalyzeObserving(b *detection.Batch, body []byte, c *Counts, o
 		return nil, err
 	}
 	var hits []detection.Hit
+	var lastID, cluster string
+	var lastErr error
+	parsed := false
 	for i := range d.Records {
 		rec := &d.Records[i]
 		if cat := strings.ToLower(rec.Category); cat != "" && !auditCategories[cat] {
 			c.skip(truncate(cat, 64))
 			continue
 		}
-		cluster, err := ClusterFromResourceID(rec.ResourceID)
-		if err != nil {
+		// The records of a body come from one cluster's setting: its id
+		// is parsed once.
+		if !parsed || rec.ResourceID != lastID {
+			parsed, lastID = true, rec.ResourceID
+			cluster, lastErr = ClusterFromResourceID(rec.ResourceID)
+		}
+		if err := lastErr; err != nil {
 			bad = append(bad, BadRecord{Index: i, Reason: fmt.Sprintf("record %d: %v", i, err), Log: rec.Properties.Log})
 			continue
 		}
-		e, err := DecodeEvent([]byte(rec.Properties.Log))
+		e, err := decodeEvent(stringBytes(rec.Properties.Log), rec.Properties.Log)
 		if err != nil {
 			bad = append(bad, BadRecord{Index: i, Reason: fmt.Sprintf("record %d: %v", i, err), Log: rec.Properties.Log})
 			continue

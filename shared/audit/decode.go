@@ -87,12 +87,16 @@ type Status struct {
 }
 
 // DecodeDiagnostic decodes one Event Hubs event body from AKS diagnostics.
-func DecodeDiagnostic(b []byte) (Diagnostic, error) {
-	var d Diagnostic
+func DecodeDiagnostic(b []byte) (d Diagnostic, err error) {
 	if len(b) > detection.MaxEventBytes {
 		return d, fmt.Errorf("%w: diagnostic body is %d bytes, the limit is %d", ErrDecode, len(b), detection.MaxEventBytes)
 	}
-	if err := json.Unmarshal(b, &d); err != nil {
+	d, ok := scanDiagnostic(b)
+	if !ok {
+		d = Diagnostic{}
+		err = json.Unmarshal(b, &d)
+	}
+	if err != nil {
 		return d, fmt.Errorf("%w: not an AKS diagnostic body {\"records\":[…]}: %v", ErrDecode, err)
 	}
 	if d.Records == nil {
@@ -102,9 +106,17 @@ func DecodeDiagnostic(b []byte) (Diagnostic, error) {
 }
 
 // DecodeEvent decodes and checks one audit.k8s.io/v1 Event.
-func DecodeEvent(b []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
+func DecodeEvent(b []byte) (Event, error) { return decodeEvent(b, string(b)) }
+
+// decodeEvent is DecodeEvent given b also as a string, which the strings
+// of the event share.
+func decodeEvent(b []byte, text string) (e Event, err error) {
+	e, ok := scanEvent(b, text)
+	if !ok {
+		e = Event{}
+		err = json.Unmarshal(b, &e)
+	}
+	if err != nil {
 		return e, fmt.Errorf("%w: audit log is not an audit.k8s.io Event: %v", ErrDecode, err)
 	}
 	if e.Kind != "Event" || !strings.HasPrefix(e.APIVersion, "audit.k8s.io/") {
