@@ -212,8 +212,8 @@ func BenchmarkAlertEncode(b *testing.B) {
 		encode func() ([]byte, error)
 	}{
 		{"json.Marshal", func() ([]byte, error) { return json.Marshal(a) }},
-		{"AppendJSON", func() ([]byte, error) { return a.AppendJSON(nil) }},
-		{"AppendJSON/presized", func() ([]byte, error) { return a.AppendJSON(make([]byte, 0, 4<<10)) }},
+		{"AppendJSON-nil", func() ([]byte, error) { return a.AppendJSON(nil) }},
+		{"AppendJSON-4KiB", func() ([]byte, error) { return a.AppendJSON(make([]byte, 0, 4<<10)) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
