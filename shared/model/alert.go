@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -126,14 +127,14 @@ func (a Alert) AppendJSON(dst []byte) ([]byte, error) {
 	b = appendOptString(b, `,"node":`, a.Node)
 	b = appendOptString(b, `,"user":`, a.User)
 	var err error
-	if b, err = appendTime(append(b, `,"windowStart":`...), a.WindowStart); err != nil {
+	if b, err = appendTime(b, `,"windowStart":`, a.WindowStart); err != nil {
 		return dst, err
 	}
 	b = appendInt(append(b, `,"count":`...), a.Count)
-	if b, err = appendTime(append(b, `,"firstSeen":`...), a.FirstSeen); err != nil {
+	if b, err = appendTime(b, `,"firstSeen":`, a.FirstSeen); err != nil {
 		return dst, err
 	}
-	if b, err = appendTime(append(b, `,"lastSeen":`...), a.LastSeen); err != nil {
+	if b, err = appendTime(b, `,"lastSeen":`, a.LastSeen); err != nil {
 		return dst, err
 	}
 	b = strconv.AppendInt(append(b, `,"lastSeenUnix":`...), a.LastSeenUnix, 10)
@@ -159,7 +160,7 @@ func (a Alert) AppendJSON(dst []byte) ([]byte, error) {
 				b = append(b, ',')
 			}
 			if b, err = appendTriage(b, t); err != nil {
-				return dst, err
+				return dst, fmt.Errorf("triage %d: %w", i, err)
 			}
 		}
 		b = append(b, ']')
@@ -184,7 +185,7 @@ func appendTriage(b []byte, t Triage) ([]byte, error) {
 	b = appendString(append(b, `{"status":`...), t.Status)
 	b = appendOptString(b, `,"comment":`, t.Comment)
 	b = appendString(append(b, `,"by":`...), t.By)
-	b, err := appendTime(append(b, `,"at":`...), t.At)
+	b, err := appendTime(b, `,"at":`, t.At)
 	return append(b, '}'), err
 }
 

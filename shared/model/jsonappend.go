@@ -1,8 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -76,12 +78,16 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendTime appends t as time.Time's MarshalJSON does: RFC 3339 with
-// nanoseconds, failing for a year outside [0,9999].
-func appendTime(b []byte, t time.Time) ([]byte, error) {
-	b = append(b, '"')
+// appendTime appends the member ,"name":t with t written as time.Time's
+// MarshalJSON does: RFC 3339 with nanoseconds, failing for a year outside
+// [0,9999] or a zone offset of a day or more; field holds `,"name":`.
+func appendTime(b []byte, field string, t time.Time) ([]byte, error) {
+	b = append(append(b, field...), '"')
 	b, err := t.AppendText(b)
-	return append(b, '"'), err
+	if err != nil {
+		return b, fmt.Errorf("%s: %w", strings.Trim(field, `,":`), err)
+	}
+	return append(b, '"'), nil
 }
 
 // appendStrings appends a []string as a JSON array (null when nil).

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,19 @@ func TestAlertAppendJSON(t *testing.T) {
 			LastSeen: time.Date(2026, 1, 1, 0, 0, 0, 120000000, time.UTC)},
 	} {
 		t.Run(name, func(t *testing.T) { equalMarshal(t, a) })
+	}
+}
+
+// An alert json.Marshal refuses is refused with the field named.
+func TestAlertAppendJSONError(t *testing.T) {
+	late := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for want, a := range map[string]Alert{
+		"lastSeen: ":     {LastSeen: late},
+		"triage 1: at: ": {Triage: []Triage{{}, {At: late}}},
+	} {
+		if _, err := a.AppendJSON(nil); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("AppendJSON: err = %v, want one starting %q", err, want)
+		}
 	}
 }
 
