@@ -581,6 +581,7 @@ func testInvalid(t *testing.T, s store.Store) {
 		{"LongID", store.Images, "d1", strings.Repeat("i", 256), item("d1", strings.Repeat("i", 256), nil)},
 		{"KeyedIDMismatch", store.Alerts, "c1", "a1", model.Alert{ID: "a2", Cluster: "c1"}},
 		{"KeyedPartitionKeyMismatch", store.State, "k1", "s1", model.State{ID: "s1", Kind: "k2"}},
+		{"UnencodableAlert", store.Alerts, "c1", "a1", model.Alert{ID: "a1", Cluster: "c1", LastSeen: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
