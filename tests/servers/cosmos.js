@@ -26,6 +26,8 @@
 //   absence for a create) before any is applied: a failing one answers 207
 //   Multi-Status with its status and 424 for the others, as Cosmos DB does,
 //   and nothing is written.
+//   A batch sent with "Prefer: return=minimal" (the Go SDK's default) is
+//   answered, as Cosmos DB does, without the documents of its writes.
 "use strict";
 
 const readDocument = require("@vercel/cosmosdb-server/lib/handler/read-document");
@@ -116,6 +118,19 @@ const readJSON = json.default;
 json.default = async (req) => (req.palisadeBody !== undefined ? req.palisadeBody : readJSON(req));
 
 const serverBatch = batchDocuments.default;
+
+// minimal drops the documents of a batch's writes from its results when the
+// client prefers a minimal answer; reads keep theirs.
+function minimal(req, ops, results) {
+  if (!Array.isArray(results) || !Array.isArray(ops) || !/return=minimal/i.test(req.headers.prefer || "")) {
+    return results;
+  }
+  return results.map((result, i) => {
+    if (!result || (ops[i] && ops[i].operationType === "Read")) return result;
+    const { resourceBody, ...rest } = result;
+    return rest;
+  });
+}
 batchDocuments.default = async (account, req, res, params) => {
   const atomic = String(req.headers["x-ms-cosmos-batch-atomic"] || "").toLowerCase() === "true";
   const header = partitionFromHeader(req);
@@ -123,7 +138,7 @@ batchDocuments.default = async (account, req, res, params) => {
   req.palisadeBody = body;
   const collection = account.database(params.dbId).collection(params.collId);
   if (!atomic || !header || !Array.isArray(body) || !collection.read()) {
-    return serverBatch(account, req, res, params);
+    return minimal(req, body, await serverBatch(account, req, res, params));
   }
   for (const op of body) {
     if (op && op.partitionKey === undefined) {
@@ -148,7 +163,7 @@ batchDocuments.default = async (account, req, res, params) => {
   });
   const failing = statuses.findIndex((status) => status !== 0);
   if (failing < 0) {
-    return serverBatch(account, req, res, params);
+    return minimal(req, body, await serverBatch(account, req, res, params));
   }
   res.statusCode = 207;
   return body.map((_, i) => ({ statusCode: i === failing ? statuses[i] : 424, requestCharge: 0 }));

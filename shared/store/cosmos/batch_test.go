@@ -266,4 +266,17 @@ func TestLoopbackBatchIsAtomic(t *testing.T) {
 	if _, err := s.Get(ctx, store.Alerts, "c1", "y", &d); err != nil {
 		t.Errorf("y not written by a batch that holds: %v", err)
 	}
+	// Writes are answered without their documents unless asked for (the
+	// SDK prefers a minimal answer, unless the batch reads too).
+	for _, content := range []bool{false, true} {
+		b := cc.NewTransactionalBatch(pk)
+		b.UpsertItem(body("y", 5), nil)
+		resp, err := cc.ExecuteTransactionalBatch(ctx, b, &azcosmos.TransactionalBatchOptions{EnableContentResponseOnWrite: content})
+		if err != nil || !resp.Success || len(resp.OperationResults) != 1 {
+			t.Fatalf("batch with content %v: %v %+v", content, err, resp)
+		}
+		if r := resp.OperationResults[0]; (len(r.ResourceBody) > 0) != content || r.ETag == "" {
+			t.Errorf("content %v: the write answered %q (ETag %s)", content, r.ResourceBody, r.ETag)
+		}
+	}
 }
