@@ -2,11 +2,8 @@ package detection
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,19 +61,7 @@ func BenchmarkRuntimeBatch(b *testing.B) {
 // BenchmarkRuntimeBenign measures the committed benign Falco corpus, the
 // mix of routine alerts a cluster's Falco sends all day, as envelopes.
 func BenchmarkRuntimeBenign(b *testing.B) {
-	f, err := os.Open(benignFalcoPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := readGzip(b, benignFalcoPath)
 	var corpus [][]byte
 	for line := range bytes.Lines(raw) {
 		e, err := decodeFalco(line)

@@ -2,9 +2,7 @@ package detection
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,20 +109,7 @@ func sensorCorpus(tb testing.TB) [][]byte {
 		}
 		lines = append(lines, b)
 	}
-	f, err := os.Open(benignFalcoPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	benign, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for l := range bytes.Lines(benign) {
+	for l := range bytes.Lines(readGzip(tb, benignFalcoPath)) {
 		lines = append(lines, l)
 	}
 	var out [][]byte
