@@ -425,7 +425,11 @@ func (d *Detector) runtimeHits(e *model.Envelope, out []Hit) []Hit {
 
 func cmdlineTypes(ev *event, add func(string)) {
 	c := ev.cmdline
-	has := func(s string) bool { return strings.Contains(c, s) }
+	// Most patterns below hold a byte the command line does not: those
+	// are ruled out without a search.
+	var in byteSet
+	in.add(c)
+	has := func(s string) bool { return in.hasAll(s) && strings.Contains(c, s) }
 	download := ev.proc == "curl" || ev.proc == "wget" || has("curl ") || has("wget ")
 	if has("/dev/tcp/") || has("/dev/udp/") || has("nc -e") || has("ncat -e") || has("nc -c ") || has("bash -i >&") ||
 		(has("socat") && has("exec:")) || (has("mkfifo") && has("nc ")) || (has("socket.socket(") && (has("subprocess") || has("pty.spawn") || has("dup2"))) {
@@ -536,6 +540,25 @@ func fileTypes(ev *event, add func(string)) {
 	case f == "/etc/shadow" || f == "/etc/gshadow":
 		add("PasswordFileAccess")
 	}
+}
+
+// byteSet is a set of byte values.
+type byteSet [4]uint64
+
+func (b *byteSet) add(s string) {
+	for i := range len(s) {
+		b[s[i]>>6] |= 1 << (s[i] & 63)
+	}
+}
+
+// hasAll reports whether every byte of s is in b.
+func (b *byteSet) hasAll(s string) bool {
+	for i := range len(s) {
+		if b[s[i]>>6]&(1<<(s[i]&63)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func containsAny(s string, subs []string) bool {

@@ -421,3 +421,18 @@ func TestRuntimeHeuristics(t *testing.T) {
 		})
 	}
 }
+
+// TestByteSet: hasAll is true exactly when every byte of the pattern is in
+// the set, across the four words.
+func TestByteSet(t *testing.T) {
+	var in byteSet
+	in.add("a\x00?@\x7f\x80é\xff")
+	for s, want := range map[string]bool{
+		"": true, "a": true, "\x00\xff": true, "?@": true, "é": true, "\x7f\x80": true,
+		"b": false, "a b": false, "\x01": false, ">": false, "A": false, "\xfe": false,
+	} {
+		if got := in.hasAll(s); got != want {
+			t.Errorf("hasAll(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
