@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/store/statecache"
 	"github.com/palisade-sec/palisade/tests/cputime"
 	"github.com/palisade-sec/palisade/tests/testenv"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // BenchmarkAuditBatch measures one Event Hubs event holding 100 diagnostic
@@ -54,7 +55,7 @@ func BenchmarkAuditBatch(b *testing.B) {
 // of other categories), body by body: the mix a real audit hub carries.
 func BenchmarkAuditBenign(b *testing.B) {
 	var bodies [][]byte
-	for line := range bytes.Lines(readGzip(b, benignPath)) {
+	for line := range bytes.Lines(testfile.Gunzip(b, benignPath)) {
 		bodies = append(bodies, line)
 	}
 	d := newDetector(b)
@@ -84,7 +85,7 @@ func BenchmarkAuditBenign(b *testing.B) {
 // tests/hostpath.
 func BenchmarkAuditBenignBaselines(b *testing.B) {
 	var bodies [][]byte
-	for line := range bytes.Lines(readGzip(b, benignPath)) {
+	for line := range bytes.Lines(testfile.Gunzip(b, benignPath)) {
 		bodies = append(bodies, line)
 	}
 	d := newDetector(b)
@@ -127,7 +128,7 @@ func BenchmarkAuditBenignBaselines(b *testing.B) {
 // each body, as analyzeaudit hands them to the baselines.
 func benignObservations(b *testing.B) (bodies [][]Observation, events int) {
 	d := newDetector(b)
-	for line := range bytes.Lines(readGzip(b, benignPath)) {
+	for line := range bytes.Lines(testfile.Gunzip(b, benignPath)) {
 		var obs Observations
 		var c Counts
 		if _, err := (Analyzer{}).AnalyzeObserving(d.NewBatch(), line, &c, &obs); err != nil {

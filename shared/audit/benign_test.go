@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/detection"
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // The benign corpus is two hours of an ordinary AKS cluster's kube-audit
@@ -38,7 +38,7 @@ func TestBenignCorpus(t *testing.T) {
 	if *update {
 		writeGzip(t, benignPath, want)
 	}
-	got := readGzip(t, benignPath)
+	got := testfile.Gunzip(t, benignPath)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is not what the generator produces (run with -update after changing it)", benignPath)
 	}
@@ -98,24 +98,6 @@ func writeGzip(t testing.TB, path string, b []byte) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func readGzip(t testing.TB, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // actor is who makes a request, from where, with what client.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // auditCorpus is the real audit data of the tests: the benign corpus's
@@ -17,7 +18,7 @@ import (
 // bursts.
 func auditCorpus(tb testing.TB) (bodies, events [][]byte) {
 	tb.Helper()
-	bodies = bytes.SplitAfter(bytes.TrimSpace(readGzip(tb, benignPath)), []byte("\n"))
+	bodies = bytes.SplitAfter(bytes.TrimSpace(testfile.Gunzip(tb, benignPath)), []byte("\n"))
 	files, err := filepath.Glob(filepath.Join("testdata", "events", "*.json"))
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("no audit samples (%v)", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/palisade-sec/palisade/tests/cputime"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // runtimeCorpus is 100 envelopes cycling through the Falco samples, each
@@ -61,7 +62,7 @@ func BenchmarkRuntimeBatch(b *testing.B) {
 // BenchmarkRuntimeBenign measures the committed benign Falco corpus, the
 // mix of routine alerts a cluster's Falco sends all day, as envelopes.
 func BenchmarkRuntimeBenign(b *testing.B) {
-	raw := readGzip(b, benignFalcoPath)
+	raw := testfile.Gunzip(b, benignFalcoPath)
 	var corpus [][]byte
 	for line := range bytes.Lines(raw) {
 		e, err := decodeFalco(line)

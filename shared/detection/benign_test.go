@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/palisade-sec/palisade/shared/model"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // The benign Falco corpus is what Falco's default and incubating rules
@@ -49,7 +49,7 @@ func TestBenignFalco(t *testing.T) {
 	if _, err := os.Stat(benignFalcoPath); err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	got := readGzip(t, benignFalcoPath)
+	got := testfile.Gunzip(t, benignFalcoPath)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is not what the generator produces (run with -update after changing it)", benignFalcoPath)
 	}
@@ -248,23 +248,4 @@ func sortLines(ls []timedLine) {
 			ls[j], ls[j-1] = ls[j-1], ls[j]
 		}
 	}
-}
-
-// readGzip returns the content of the gzip file at path.
-func readGzip(tb testing.TB, path string) []byte {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // sensorEnvelope is an envelope as the sensor writes it, every field set.
@@ -109,7 +110,7 @@ func sensorCorpus(tb testing.TB) [][]byte {
 		}
 		lines = append(lines, b)
 	}
-	for l := range bytes.Lines(readGzip(tb, benignFalcoPath)) {
+	for l := range bytes.Lines(testfile.Gunzip(tb, benignFalcoPath)) {
 		lines = append(lines, l)
 	}
 	var out [][]byte

@@ -2,10 +2,8 @@ package hostpath
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/funchost"
 	"github.com/palisade-sec/palisade/shared/model"
 	"github.com/palisade-sec/palisade/tests/testenv"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // The shape of the workloads: what a busy cluster's sensors and audit log
@@ -235,7 +234,7 @@ func falcoTemplates(tb testing.TB, pattern string) []model.Envelope {
 	tb.Helper()
 	var lines [][]byte
 	if strings.HasSuffix(pattern, ".gz") {
-		for l := range bytes.Lines(gunzip(tb, pattern)) {
+		for l := range bytes.Lines(testfile.Gunzip(tb, pattern)) {
 			lines = append(lines, l)
 		}
 	} else {
@@ -262,24 +261,6 @@ func falcoTemplates(tb testing.TB, pattern string) []model.Envelope {
 	return out
 }
 
-func gunzip(tb testing.TB, path string) []byte {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 // diagnosticRecord is one record of an AKS diagnostic body.
 type diagnosticRecord struct {
 	Time          string         `json:"time"`
@@ -297,7 +278,7 @@ func auditWorkload(tb testing.TB, records, workloads int) workload {
 	tb.Helper()
 	root := testenv.Root(tb)
 	var corpus [][]diagnosticRecord
-	for l := range bytes.Lines(gunzip(tb, filepath.Join(root, "shared", "audit", "testdata", "benign", "kube-audit.jsonl.gz"))) {
+	for l := range bytes.Lines(testfile.Gunzip(tb, filepath.Join(root, "shared", "audit", "testdata", "benign", "kube-audit.jsonl.gz"))) {
 		var d struct{ Records []diagnosticRecord }
 		if err := json.Unmarshal(l, &d); err != nil {
 			tb.Fatal(err)
