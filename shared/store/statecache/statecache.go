@@ -488,9 +488,26 @@ func (g *Group) Run(ctx context.Context, maxAttempts int, attempt func(tx *Tx) e
 	calls := g.queue
 	g.queue = nil
 	g.mu.Unlock()
-
+	committed := false
+	defer func() {
+		if !committed { // an attempt panicked: the others fail, and are redelivered
+			for _, other := range calls {
+				other.err = errAbandoned
+			}
+		}
+		g.handOver(c, calls)
+	}()
 	g.commit(ctx, maxAttempts, calls)
+	committed = true
+	return c.err
+}
 
+// errAbandoned is the error of the callers whose group's commit panicked.
+var errAbandoned = errors.New("statecache: the commit of concurrent writes was abandoned")
+
+// handOver makes the first caller that queued during c's commit the next
+// to commit, or leaves g idle, and releases the callers of c's group.
+func (g *Group) handOver(c *call, calls []*call) {
 	g.mu.Lock()
 	if len(g.queue) > 0 {
 		next := g.queue[0]
@@ -505,7 +522,6 @@ func (g *Group) Run(ctx context.Context, maxAttempts int, attempt func(tx *Tx) e
 			close(other.ready)
 		}
 	}
-	return c.err
 }
 
 // commit runs calls on one Tx, or one by one when that fails.

@@ -410,3 +410,46 @@ func TestGroupFailureIsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupPanic: an attempt that panics fails the callers committed with
+// it rather than leaving them waiting, and the group goes on.
+func TestGroupPanic(t *testing.T) {
+	ctx := t.Context()
+	st := &heldStore{Counting: storetest.NewCounting(testenv.Store(t)), entered: make(chan struct{}, 10), release: make(chan struct{})}
+	g := statecache.NewGroup(st)
+	c := newCache(statecache.Options{})
+	update := func(id string) func(tx *statecache.Tx) error {
+		return func(tx *statecache.Tx) error {
+			_, err := statecache.Update(ctx, tx, c, "tally", id, add(id, "e"))
+			return err
+		}
+	}
+	first := make(chan error, 1)
+	go func() { first <- g.Run(ctx, 3, update("a")) }()
+	<-st.entered
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_ = g.Run(ctx, 3, func(*statecache.Tx) error { panic("attempt failed") })
+	}()
+	waitQueued(t, g, 1)
+	other := make(chan error, 1)
+	go func() { other <- g.Run(ctx, 3, update("b")) }()
+	waitQueued(t, g, 2)
+	close(st.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if p := <-panicked; p == nil {
+		t.Error("the attempt's panic did not reach its caller")
+	}
+	if err := <-other; err == nil {
+		t.Error("a caller committed with a panicking attempt got no error")
+	}
+	if err := g.Run(ctx, 3, update("c")); err != nil {
+		t.Fatalf("the group after a panic: %v", err)
+	}
+	if got := stored(t, st, "c").Events; !slices.Equal(got, []string{"e"}) {
+		t.Errorf("c: events %v", got)
+	}
+}
