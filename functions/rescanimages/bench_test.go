@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/store"
 	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // The benchmark's image: a Debian 12 image with benchPackages packages, of
@@ -192,23 +192,6 @@ func (f *benchFixture) build(b *testing.B) {
 	}
 }
 
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
-}
-
 // fullScans scans the image benchFullScans times, each with a cold layer
 // cache (pull, analyse, match, record), and returns the mean time.
 func fullScans(b *testing.B, st store.Store, work, digest string) time.Duration {
@@ -253,9 +236,7 @@ func BenchmarkRescan(b *testing.B) {
 		b.StopTimer()
 		work := b.TempDir()
 		path := filepath.Join(work, "palisade.db")
-		if err := copyFile(path, fixture.storeFile); err != nil {
-			b.Fatal(err)
-		}
+		testfile.Copy(b, path, fixture.storeFile)
 		st, err := embedded.Open(path)
 		if err != nil {
 			b.Fatal(err)

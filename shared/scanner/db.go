@@ -140,14 +140,23 @@ func downloadDB(ctx context.Context, client *tdb.Client, dir string) error {
 		_ = trivydb.Close()
 		dbGuard.dir = ""
 	}
+	if err := swapDir(staging, dir); err != nil {
+		return fmt.Errorf("replace vulnerability DB: %w", err)
+	}
+	return nil
+}
+
+// swapDir puts the folder staging in the place of dir (which may not
+// exist), putting dir back when that fails.
+func swapDir(staging, dir string) error {
 	old := dir + ".old"
 	_ = os.RemoveAll(old)
 	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("replace vulnerability DB: %w", err)
+		return err
 	}
 	if err := os.Rename(staging, dir); err != nil {
 		_ = os.Rename(old, dir)
-		return fmt.Errorf("replace vulnerability DB: %w", err)
+		return err
 	}
 	_ = os.RemoveAll(old)
 	return nil

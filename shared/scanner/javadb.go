@@ -174,16 +174,9 @@ func downloadJavaDB(ctx context.Context, o Options, dir string, now time.Time) e
 	}
 	javaGuard.Lock()
 	defer javaGuard.Unlock()
-	old := dir + ".old"
-	_ = os.RemoveAll(old)
-	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := swapDir(staging, dir); err != nil {
 		return fmt.Errorf("replace Java DB: %w", err)
 	}
-	if err := os.Rename(staging, dir); err != nil {
-		_ = os.Rename(old, dir)
-		return fmt.Errorf("replace Java DB: %w", err)
-	}
-	_ = os.RemoveAll(old)
 	return nil
 }
 

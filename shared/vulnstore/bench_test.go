@@ -3,7 +3,6 @@ package vulnstore_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/palisade-sec/palisade/shared/store/embedded"
 	"github.com/palisade-sec/palisade/shared/vulnstore"
 	"github.com/palisade-sec/palisade/tests/cputime"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 // The stored estate of the KEV benchmark: benchImages images of
@@ -124,9 +124,7 @@ func BenchmarkApplyKEVChange(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				path := filepath.Join(b.TempDir(), "run.db")
-				if err := copyFile(path, base); err != nil {
-					b.Fatal(err)
-				}
+				testfile.Copy(b, path, base)
 				st, err := embedded.Open(path)
 				if err != nil {
 					b.Fatal(err)
@@ -152,21 +150,4 @@ func BenchmarkApplyKEVChange(b *testing.B) {
 			b.ReportMetric(float64(res.Updated*b.N)/cpu.Seconds(), "updates/cpu-s")
 		})
 	}
-}
-
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }

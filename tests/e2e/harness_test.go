@@ -18,6 +18,7 @@ import (
 
 	"github.com/palisade-sec/palisade/shared/funchost"
 	"github.com/palisade-sec/palisade/tests/testenv"
+	"github.com/palisade-sec/palisade/tests/testfile"
 )
 
 var binary string
@@ -47,8 +48,8 @@ func app(t *testing.T) string {
 	t.Helper()
 	root := testenv.Root(t)
 	dir := t.TempDir()
-	copyFile(t, filepath.Join(root, "host.json"), filepath.Join(dir, "host.json"))
-	copyFile(t, binary, filepath.Join(dir, "palisade"))
+	testfile.Copy(t, filepath.Join(dir, "host.json"), filepath.Join(root, "host.json"))
+	testfile.Copy(t, filepath.Join(dir, "palisade"), binary)
 	if err := os.Chmod(filepath.Join(dir, "palisade"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -58,20 +59,9 @@ func app(t *testing.T) string {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		copyFile(t, fj, filepath.Join(dir, name, "function.json"))
+		testfile.Copy(t, filepath.Join(dir, name, "function.json"), fj)
 	}
 	return dir
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // launch starts the handler as the host does and returns the host and its
